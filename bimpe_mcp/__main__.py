@@ -1,0 +1,3 @@
+from bimpe_mcp.cli import main
+
+raise SystemExit(main())
