@@ -1,0 +1,319 @@
+"""BimpeClient: the Agent Console API over one pooled httpx.AsyncClient, with id checks, retries and idempotency."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+import stamina
+from pydantic import BaseModel, ValidationError
+
+from bimpe_mcp import __version__
+from bimpe_mcp.config import ID_RE
+from bimpe_mcp.models import (
+    PageMeta,
+    WireAgent,
+    WireCall,
+    WireCallDetail,
+    WireChannel,
+    WireMakeCallResult,
+    WirePage,
+)
+
+API_PREFIX = "/api/v1/console"
+USER_AGENT = f"bimpe-mcp/{__version__}"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class BimpeError(Exception):
+    """Base of every failure the client reports."""
+
+
+class InvalidIdError(BimpeError):
+    """An id failed the contract's pattern; nothing was sent."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} must be 1-50 characters of letters, digits, '_' or '-'")
+        self.field = field
+
+
+class ApiError(BimpeError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        field_errors: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.field_errors = field_errors or []
+
+
+class TransportError(BimpeError):
+    """No usable HTTP response: connection refused or dropped, or a timeout."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class ProtocolError(BimpeError):
+    """A 2xx response that is not the documented envelope."""
+
+    def __init__(self, detail: str, request_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.request_id = request_id
+
+
+def check_id(field: str, value: str) -> str:
+    if not ID_RE.fullmatch(value):
+        raise InvalidIdError(field)
+    return value
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date. None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class BimpeClient:
+    """Typed access to the endpoints the server uses. One instance per process, built in the server lifespan."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        api_key: str,
+        *,
+        max_retries: int = 2,
+        retry_after_cap: float = 10.0,
+    ) -> None:
+        self._http = http
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._attempts = max_retries + 1
+        self._retry_after_cap = retry_after_cap
+
+    # --- endpoints -------------------------------------------------------------------------------------------
+
+    async def list_agents(self, *, page: int = 1, limit: int = 20, search: str | None = None) -> WirePage[WireAgent]:
+        body = await self._send("GET", ("agents",), query={"page": page, "limit": limit, "search": search})
+        return _page(body, WireAgent, page, limit)
+
+    async def get_agent(self, agent_id: str) -> WireAgent:
+        body = await self._send("GET", ("agents", check_id("agent_id", agent_id)))
+        return _one(body, WireAgent)
+
+    async def list_channels(self, agent_id: str) -> list[WireChannel]:
+        body = await self._send("GET", ("agents", check_id("agent_id", agent_id), "channels"))
+        data = body.get("data")
+        return _items(data if isinstance(data, list) else [], WireChannel)[0]  # pyright: ignore[reportUnknownArgumentType]
+
+    async def list_calls(
+        self,
+        agent_id: str,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        search: str | None = None,
+        sort: str | None = None,
+        status: str | None = None,
+        is_test_call: bool | None = None,
+    ) -> WirePage[WireCall]:
+        query: dict[str, Any] = {
+            "page": page,
+            "limit": limit,
+            "search": search,
+            "sort": sort,
+            "status": status,
+            "is_test_call": None if is_test_call is None else str(is_test_call).lower(),
+        }
+        body = await self._send("GET", ("agents", check_id("agent_id", agent_id), "calls"), query=query)
+        return _page(body, WireCall, page, limit)
+
+    async def get_call(self, agent_id: str, call_id: str) -> WireCallDetail:
+        path = ("agents", check_id("agent_id", agent_id), "calls", check_id("call_id", call_id))
+        return _one(await self._send("GET", path), WireCallDetail)
+
+    async def place_call(
+        self, agent_id: str, *, destination: str, is_test_call: bool, idempotency_key: str
+    ) -> WireMakeCallResult:
+        path = ("agents", check_id("agent_id", agent_id), "calls")
+        body = await self._send(
+            "POST",
+            path,
+            json={"destination": destination, "is_test_call": is_test_call},
+            idempotency_key=idempotency_key,
+        )
+        return _one(body, WireMakeCallResult)
+
+    # --- transport -------------------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        parts: tuple[str, ...],
+        *,
+        query: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        url = API_PREFIX + "/" + "/".join(quote(p, safe="") for p in parts)
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        headers = {
+            **self._auth,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Request-Id": str(uuid.uuid4()),
+        }
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        # A write is retried only when it carries an Idempotency-Key: the API then answers a repeat with the original.
+        attempts = self._attempts if method == "GET" or idempotency_key is not None else 1
+        async for attempt in stamina.retry_context(
+            on=self._should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
+        ):
+            with attempt:
+                return await self._once(method, url, params, headers, json)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _should_retry(self, exc: Exception) -> bool | float:
+        if isinstance(exc, TransportError):
+            return True
+        if isinstance(exc, ApiError) and exc.status in RETRYABLE_STATUSES:
+            if exc.retry_after is None:
+                return True
+            # Honour the server's wait when it fits the cap; otherwise hand the wait back to the caller at once.
+            return exc.retry_after if exc.retry_after <= self._retry_after_cap else False
+        return False
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str],
+        json: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, url, params=params, headers=headers, json=json)
+        except httpx.TimeoutException:
+            raise TransportError("timeout", "the API did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise TransportError("connection", f"could not reach the API ({type(exc).__name__})") from None
+        request_id = response.headers.get("x-request-id") or headers["X-Request-Id"]
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if response.is_success:
+            envelope: dict[str, Any] = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
+            if not isinstance(envelope.get("message"), str) or "data" not in envelope:
+                raise ProtocolError(f"HTTP {response.status_code} without the JSON envelope", request_id)
+            return envelope
+        raise _api_error(response, body, request_id)
+
+
+def _api_error(response: httpx.Response, body: Any, request_id: str) -> ApiError:
+    status = response.status_code
+    obj: dict[str, Any] = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
+    raw = obj.get("message")
+    message = raw if isinstance(raw, str) else f"HTTP {status}"
+    field_errors: list[tuple[str, str]] = []
+    if isinstance(raw, list):
+        texts = [str(m) for m in cast("list[Any]", raw)]
+        message = "; ".join(texts)
+        for text in texts:
+            path, _, msg = text.partition(":")
+            field_errors.append((path.strip(), msg.strip()) if msg else ("", text))
+    errors = obj.get("errors")
+    if isinstance(errors, list) and not field_errors:
+        for item in cast("list[Any]", errors):
+            if isinstance(item, dict):
+                entry = cast("dict[str, Any]", item)
+                field_errors.append((str(entry.get("path", "")), str(entry.get("message", ""))))
+    code = obj.get("code")
+    body_rid = obj.get("request_id")
+    if not response.headers.get("x-request-id") and isinstance(body_rid, str):
+        request_id = body_rid
+    return ApiError(
+        status,
+        message[:500],
+        code=code if isinstance(code, str) else None,
+        request_id=request_id,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        field_errors=field_errors,
+    )
+
+
+def _items(raw: list[Any], model: type[M]) -> tuple[list[M], int]:
+    items: list[M] = []
+    skipped = 0
+    for record in raw:
+        try:
+            items.append(model.model_validate(record))
+        except ValidationError:
+            skipped += 1
+    if skipped:
+        log.warning("skipped %d unreadable %s record(s) in a list response", skipped, model.__name__)
+    return items, skipped
+
+
+def _page(body: dict[str, Any], model: type[M], page: int, limit: int) -> WirePage[M]:
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise ProtocolError("a list response without a data array")
+    items, skipped = _items(data, model)  # pyright: ignore[reportUnknownArgumentType]
+    try:
+        meta = PageMeta.model_validate(body.get("meta"))
+    except ValidationError:
+        # No usable meta: report this page alone, and never invite the caller to fetch past it.
+        meta = PageMeta(
+            total_count=len(data),
+            page_count=page,
+            current_page=page,
+            limit=limit,
+            has_previous_page=page > 1,  # pyright: ignore[reportUnknownArgumentType]
+        )
+    if not data:
+        meta = meta.model_copy(update={"has_next_page": False})
+    return WirePage[M](items=items, meta=meta, skipped=skipped)
+
+
+def _one(body: dict[str, Any], model: type[M]) -> M:
+    try:
+        return model.model_validate(body.get("data"))
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "data" for e in exc.errors()})
+        raise ProtocolError(f"unexpected response shape (fields: {', '.join(fields)})") from None

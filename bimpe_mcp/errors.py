@@ -1,0 +1,193 @@
+"""One translation from API and transport failures to tool errors a model can act on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from bimpe_mcp.client import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
+
+ErrorCode = Literal[
+    "invalid_argument",
+    "not_configured",
+    "auth_failed",
+    "missing_scope",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "precondition_failed",
+    "rate_limited",
+    "upstream_unavailable",
+    "upstream_protocol_error",
+    "deadline_exceeded",
+]
+
+
+class ToolFailure(Exception):
+    """A failure the model should read: what failed, what to do next, and whether retrying can help."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        next_step: str,
+        *,
+        retryable: bool = False,
+        retry_after_seconds: float | None = None,
+        request_id: str | None = None,
+        api_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.info = ErrorInfo(
+            code=code,
+            message=message,
+            next_step=next_step,
+            retryable=retryable,
+            retry_after_seconds=None if retry_after_seconds is None else round(retry_after_seconds, 1),
+            request_id=request_id,
+            api_code=api_code,
+        )
+
+
+class ErrorInfo(BaseModel):
+    code: ErrorCode
+    message: str
+    next_step: str
+    retryable: bool
+    retry_after_seconds: float | None = None
+    request_id: str | None = None
+    api_code: str | None = None
+
+    def text(self) -> str:
+        parts = [f"{self.code}: {self.message}", f"Next: {self.next_step}"]
+        if self.retry_after_seconds is not None:
+            parts.append(f"Retry after {self.retry_after_seconds:g} s.")
+        parts.append("Retrying can help." if self.retryable else "Retrying the same call will not help.")
+        if self.request_id:
+            parts.append(f"(request_id {self.request_id})")
+        return " ".join(parts)
+
+
+def not_configured() -> ToolFailure:
+    return ToolFailure(
+        "not_configured",
+        "no BimpeAI API key is configured",
+        "Ask the operator to set BIMPE_API_KEY in the server's environment, or to start the server with --sandbox "
+        "to try it on the embedded sandbox.",
+    )
+
+
+def deadline_exceeded(seconds: float, *, write: bool = False) -> ToolFailure:
+    step = (
+        "The call may or may not have been placed. Check list_calls for it before trying again, and retry only "
+        "with the same idempotency_key so no second call is placed."
+        if write
+        else "Try again; if it keeps happening, ask for fewer results (smaller limit) or try later."
+    )
+    return ToolFailure(
+        "deadline_exceeded", f"the API did not finish within the {seconds:g} s deadline", step, retryable=True
+    )
+
+
+def translate(exc: BimpeError) -> ToolFailure:
+    """Map a client failure to the tool error the model reads."""
+    if isinstance(exc, InvalidIdError):
+        return ToolFailure(
+            "invalid_argument",
+            str(exc),
+            f"Use an id exactly as list_agents or list_calls returned it; check {exc.field}.",
+        )
+    if isinstance(exc, TransportError):
+        return ToolFailure(
+            "upstream_unavailable",
+            f"the BimpeAI API could not be reached: {exc}",
+            "Retry in a few seconds; if it persists the service is down or the network is blocked.",
+            retryable=True,
+        )
+    if isinstance(exc, ProtocolError):
+        return ToolFailure(
+            "upstream_protocol_error",
+            f"the BimpeAI API sent a response this server cannot read: {exc}",
+            "Retry once; if it persists, report the request_id to BimpeAI support.",
+            retryable=True,
+            request_id=exc.request_id,
+        )
+    if isinstance(exc, ApiError):
+        return _from_api(exc)
+    raise TypeError(f"untranslated client error {type(exc).__name__}")  # pragma: no cover
+
+
+def _from_api(exc: ApiError) -> ToolFailure:
+    rid, code = exc.request_id, exc.code
+    status = exc.status
+
+    def failure(
+        kind: ErrorCode, message: str, step: str, retryable: bool = False, retry_after: float | None = None
+    ) -> ToolFailure:
+        return ToolFailure(
+            kind, message, step, retryable=retryable, retry_after_seconds=retry_after, request_id=rid, api_code=code
+        )
+
+    if status == 400 and code == "channel_not_configured":
+        return failure(
+            "precondition_failed",
+            "this agent has no live telephony channel, so it cannot place live calls",
+            "Place a test call instead (is_test_call=true), or ask the operator to link a phone number to the "
+            "agent in the BimpeAI dashboard.",
+        )
+    if status in (400, 422):
+        fields = "; ".join(f"{p}: {m}" if p else m for p, m in exc.field_errors) or exc.message
+        return failure("invalid_argument", f"the API rejected the request: {fields}", "Correct the named argument.")
+    if status == 401:
+        hint = {
+            "api_key_expired": "The API key has expired: ask the operator to create a new key in the BimpeAI "
+            "Console (Settings > API keys) and update BIMPE_API_KEY.",
+            "api_key_invalid": "The API key is not valid for any team: ask the operator to check BIMPE_API_KEY.",
+        }.get(code or "", "Ask the operator to check BIMPE_API_KEY.")
+        return failure("auth_failed", f"the API refused the key ({code or 'unauthorized'})", hint)
+    if status == 403 and code == "insufficient_scope":
+        return failure(
+            "missing_scope",
+            exc.message,
+            "This key cannot do this. Use read-only tools, or ask the operator for a key with the named scope.",
+        )
+    if status == 403:
+        return failure("forbidden", exc.message, "This key's team is not permitted to do this; do not retry.")
+    if status == 404:
+        what = exc.message.lower()
+        step = (
+            "Call ids come from list_calls for the same agent: list them and use an id from there."
+            if "call" in what
+            else "Agent ids come from list_agents: list them and use an id from there."
+        )
+        return failure("not_found", exc.message, step)
+    if status == 409:
+        return failure(
+            "conflict",
+            exc.message,
+            "This idempotency_key was already used with different arguments. Reuse a key only to retry the exact "
+            "same call; omit it to place a new one.",
+        )
+    if status == 429:
+        wait = exc.retry_after
+        return failure(
+            "rate_limited",
+            "the API is rate limiting this key",
+            f"Wait {wait:g} s, then retry." if wait is not None else "Wait a minute, then retry.",
+            retryable=True,
+            retry_after=wait,
+        )
+    if status == 408 or (status >= 500 and status != 501):
+        return failure(
+            "upstream_unavailable",
+            f"the BimpeAI API failed (HTTP {status})",
+            "Retry in a few seconds; if it persists, report the request_id to BimpeAI support.",
+            retryable=True,
+            retry_after=exc.retry_after,
+        )
+    return failure(
+        "upstream_protocol_error",
+        f"the API answered HTTP {status}: {exc.message}",
+        "This endpoint or answer is not supported by this server version; report the request_id.",
+    )
