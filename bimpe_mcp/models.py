@@ -114,89 +114,92 @@ class WirePage(BaseModel, Generic[T]):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
-class Paging(_Out):
+class Paged(_Out):
     page: int
     page_count: int
     total_count: int
-    limit: int
-    next_page: int | None = Field(description="Pass as `page` for more; null on the last page")
+    next_page: int | None = None
 
 
 class Call(_Out):
     id: str
-    status: str = Field(description="queued|ringing|answered|ended|busy|failed|cancelled, or a newer API value")
-    direction: str | None
-    is_test_call: bool | None
-    destination: str | None
-    source: str | None
-    created_on: str | None
-    ringing_at: str | None
-    ended_at: str | None
-    duration_seconds: float | None
-    end_reason: str | None
-    error_reason: str | None
+    status: str
+    direction: str | None = None
+    is_test_call: bool | None = None
+    destination: str | None = None
+    source: str | None = None
+    created_on: str | None = None
+    ringing_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    end_reason: str | None = None
+    error_reason: str | None = None
 
 
-class CallPage(_Out):
+class CallPage(Paged):
     agent_id: str
     calls: list[Call]
-    paging: Paging
-    applied_filters: dict[str, Any] = Field(description="Filters and sort the API applied")
-    skipped_records: int = Field(0, description="Records left out because the API sent them unreadable")
+    applied_filters: dict[str, Any]
+    skipped_records: int = Field(0, description="Unreadable records left out")
 
 
 class Turn(_Out):
-    index: int
-    offset: str | None = Field(description="Time since the call started, m:ss")
-    speaker: str = Field(description="agent, caller, or the API's role")
-    text: str | None
+    offset: str | None = Field(None, description="m:ss since the call started")
+    speaker: str
+    text: str | None = None
     attachments: list[str] | None = None
 
 
-class Transcript(_Out):
-    call_id: str
-    agent_id: str
+class TranscriptPart(_Out):
     total_turns: int
-    start_turn: int
-    end_turn: int = Field(description="One past the last turn included")
     turns: list[Turn]
     truncated: bool
-    next_cursor: str | None = Field(description="Pass to get_transcript as `cursor` for the following turns")
+    next_cursor: str | None = Field(None, description="get_transcript cursor for the rest")
+
+
+class Transcript(TranscriptPart):
+    call_id: str
+    agent_id: str
+    start_turn: int
+    end_turn: int = Field(description="Exclusive")
     resource_uri: str
 
 
-class CallDetail(_Out):
-    call: Call
-    started_at: str | None
-    answered_at: str | None
-    transcript: Transcript
+class CallWait(Call):
+    finished: bool
+    waited_seconds: float
+
+
+class CallDetail(Call):
+    started_at: str | None = None
+    answered_at: str | None = None
+    transcript: TranscriptPart
 
 
 class Agent(_Out):
     id: str
-    name: str | None
-    status: str | None
-    description: str | None
-    language: str | None
-    timezone: str | None
-    business_name: str | None
+    name: str | None = None
+    status: str | None = None
+    description: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    business_name: str | None = None
 
 
-class AgentPage(_Out):
+class AgentPage(Paged):
     agents: list[Agent]
-    paging: Paging
-    default_agent_id: str | None = Field(description="Agent used when a tool's agent_id is omitted")
+    default_agent_id: str | None = None
 
 
 class PlacedCall(_Out):
-    status: str = Field(description="initiated, busy (retry later) or failed")
-    call_id: str | None
-    detail: str | None
+    status: str = Field(description="initiated, busy or failed")
+    call_id: str | None = None
+    detail: str | None = None
     agent_id: str
     destination: str
     is_test_call: bool
-    idempotency_key: str = Field(description="Reuse it to retry this exact call without placing a second one")
+    idempotency_key: str
     next_step: str

@@ -1,0 +1,58 @@
+"""Equivalent, smaller JSON Schemas for tools/list: every character of it is paid for in the model's context."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_ONE = ("items", "additionalProperties", "not")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "patternProperties")
+
+
+def compact(schema: dict[str, Any], *, drop_null_defaults: bool = False, nulls_omitted: bool = False) -> dict[str, Any]:
+    """Drop generated titles and fold `anyOf: [X, {type: null}]` into `type: [X, "null"]`; the meaning is unchanged.
+
+    `nulls_omitted` is for output schemas of results serialized with `exclude_none`: a value is then a string (say)
+    or absent, never null, so `type: [X, "null"]` narrows to `type: X` (and the null default goes too)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" or (key == "additionalProperties" and value is True):
+            continue
+        if key == "default" and value is None and (drop_null_defaults or nulls_omitted):
+            continue
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            members = cast("dict[str, Any]", value)
+            out[key] = {
+                k: compact(v, drop_null_defaults=drop_null_defaults, nulls_omitted=nulls_omitted)
+                for k, v in members.items()
+            }
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            items = cast("list[dict[str, Any]]", value)
+            out[key] = [compact(v, drop_null_defaults=drop_null_defaults, nulls_omitted=nulls_omitted) for v in items]
+        elif key in _SUBSCHEMA_ONE and isinstance(value, dict):
+            out[key] = compact(
+                cast("dict[str, Any]", value), drop_null_defaults=drop_null_defaults, nulls_omitted=nulls_omitted
+            )
+        else:
+            out[key] = value
+    folded = _fold_nullable(out)
+    if nulls_omitted and isinstance(folded.get("type"), list) and "null" in folded["type"]:
+        kinds = [k for k in cast("list[str]", folded["type"]) if k != "null"]
+        folded["type"] = kinds[0] if len(kinds) == 1 else kinds
+        if isinstance(folded.get("enum"), list):
+            folded["enum"] = [v for v in cast("list[Any]", folded["enum"]) if v is not None]
+    return folded
+
+
+def _fold_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    options = schema.get("anyOf")
+    if not isinstance(options, list) or len(cast("list[Any]", options)) != 2:
+        return schema
+    first, second = cast("list[dict[str, Any]]", options)
+    if second != {"type": "null"} or not isinstance(first.get("type"), str):
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "anyOf"} | first
+    merged["type"] = [first["type"], "null"]
+    if isinstance(first.get("enum"), list):
+        merged["enum"] = [*cast("list[Any]", first["enum"]), None]
+    return merged
