@@ -1,0 +1,110 @@
+"""The `Sandbox` object: state, clock, faults, keys and the ASGI app in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from .app import API_PREFIX, RecordedRequest, build_app
+from .clock import SandboxClock
+from .config import SandboxConfig
+from .data import TEAM_MAIN
+from .faults import FaultSet
+from .keys import ApiKey, SandboxKeys, default_keys
+from .store import (
+    BUSY_DESTINATION,
+    CANCELLED_DESTINATION,
+    FAILED_DESTINATION,
+    NO_ANSWER_DESTINATION,
+    World,
+)
+from .transport import SandboxTransport
+
+DEFAULT_ORIGIN = "http://sandbox.bimpe.local"
+
+
+@dataclass(frozen=True)
+class SandboxAgents:
+    """Seeded agent ids by role."""
+
+    live: str
+    no_channel: str
+    paused: str
+    other_team: str
+
+
+class Sandbox:
+    """An emulator of the BimpeAI Agent Console API, deterministic for a seed."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.origin = DEFAULT_ORIGIN
+        self.clock = SandboxClock(self.config.start, self.config.speed)
+        self.world = World.build(self.config.seed, self.config.calls, int(self.config.start.timestamp() * 1000))
+        self.faults = FaultSet(self.config.faults)
+        self.keys = SandboxKeys()
+        self._keys: dict[str, ApiKey] = default_keys()
+        w = self.world
+        self.agents = SandboxAgents(
+            live=w.role_id("live"),
+            no_channel=w.role_id("no_channel"),
+            paused=w.role_id("paused"),
+            other_team=w.role_id("other_team"),
+        )
+        self.requests: list[RecordedRequest] = []
+        self.app: Starlette = build_app(self)
+
+    @property
+    def base_url(self) -> str:
+        """The origin plus the API prefix (for clients that do not add the prefix themselves)."""
+        return self.origin + API_PREFIX
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return SandboxTransport(self.app)
+
+    def add_key(
+        self, key: str, *, scopes: frozenset[str] | set[str], team: str = TEAM_MAIN, expired: bool = False
+    ) -> None:
+        """Accept one more API key, e.g. a key with a narrower set of scopes."""
+        self._keys[key] = ApiKey(key, "custom", team, frozenset(scopes), expired)
+
+    def key_record(self, token: str) -> ApiKey | None:
+        return self._keys.get(token)
+
+    def record(self, request: RecordedRequest) -> None:
+        self.requests.append(request)
+        overflow = len(self.requests) - self.config.max_recorded_requests
+        if overflow > 0:
+            del self.requests[:overflow]
+
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to know: keys, agents, scripted numbers and the main settings."""
+        return {
+            "origin": self.origin,
+            "api_prefix": API_PREFIX,
+            "keys": {
+                "full": self.keys.full,
+                "read_only": self.keys.read_only,
+                "expired": self.keys.expired,
+                "other_team": self.keys.other_team,
+            },
+            "agents": {
+                "live": self.agents.live,
+                "no_channel": self.agents.no_channel,
+                "paused": self.agents.paused,
+                "other_team": self.agents.other_team,
+            },
+            "scripted_destinations": {
+                "busy": BUSY_DESTINATION,
+                "failed": FAILED_DESTINATION,
+                "cancelled": CANCELLED_DESTINATION,
+                "no_answer": NO_ANSWER_DESTINATION,
+            },
+            "seed": self.config.seed,
+            "calls": self.config.calls,
+            "speed": self.config.speed,
+            "test_call_capacity": self.config.test_call_capacity,
+        }

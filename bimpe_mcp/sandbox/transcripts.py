@@ -1,0 +1,103 @@
+"""Transcripts built on demand from a call's ordinal and the seed, so none is held in memory."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from .clock import iso_ms
+from .data import ATTACHMENT_KINDS, DAYS, DOMAINS, FIRST_NAMES, GENERIC_ACKS, GENERIC_USER_FILLERS, TIMES
+
+_REF_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def _fill(template: str, slots: dict[str, str], rng: random.Random) -> str:
+    if "{day}" in template:
+        slots["day"] = rng.choice(DAYS)
+    if "{time}" in template:
+        slots["time"] = rng.choice(TIMES)
+    return template.format(**slots)
+
+
+def build_transcript(
+    *,
+    seed: int,
+    ordinal: int,
+    call_id: str,
+    domain: str,
+    agent_name: str,
+    business: str,
+    inbound: bool,
+    turns: int,
+    answered_ms: int,
+    ended_ms: int,
+) -> list[dict[str, Any]]:
+    """Alternating assistant/user turns, `turns` long, timed between answer and hang-up."""
+    if turns <= 0:
+        return []
+    rng = random.Random(seed * 1_000_003 + ordinal * 7 + 1)
+    bank = DOMAINS[domain]
+    slots = {
+        "name": rng.choice(FIRST_NAMES),
+        "agent": agent_name,
+        "biz": business,
+        "day": rng.choice(DAYS),
+        "time": rng.choice(TIMES),
+        "amount": f"{rng.randint(5, 90) * 1000:,}",
+        "ref": f"{rng.choice(_REF_LETTERS)}{rng.choice(_REF_LETTERS)}-{rng.randint(10000, 99999)}",
+    }
+    attach_at = -1
+    if ordinal % 20 == 3 and turns >= 4:
+        attach_at = rng.randrange(3, turns, 2) if turns > 4 else 3
+    attachment = ATTACHMENT_KINDS[ordinal % len(ATTACHMENT_KINDS)]
+    suffix = call_id.removeprefix("call_")
+    span = max(ended_ms - answered_ms, turns)
+    messages: list[dict[str, Any]] = []
+    for i in range(turns):
+        role = "assistant" if i % 2 == 0 else "user"
+        if i == 0:
+            text = _fill(rng.choice(bank["greet_in" if inbound else "greet_out"]), slots, rng)
+        elif i == 1:
+            text = _fill(rng.choice(bank["intent" if inbound else "reply_out"]), slots, rng)
+        elif i == turns - 1:
+            text = (
+                _fill(rng.choice(bank["close"]), slots, rng)
+                if role == "assistant"
+                else rng.choice(("Thank you, bye!", "Thanks so much. Bye.", "Okay, thank you. Goodbye."))
+            )
+        elif i == turns - 2 and role == "assistant":
+            text = _fill(bank["close"][0], slots, rng)
+        elif role == "assistant":
+            roll = rng.random()
+            if roll < 0.5:
+                text = _fill(rng.choice(bank["probe"]), slots, rng)
+            elif roll < 0.85:
+                text = _fill(rng.choice(bank["info"]), slots, rng)
+            else:
+                text = rng.choice(GENERIC_ACKS) + " " + _fill(rng.choice(bank["probe"]), slots, rng)
+        else:
+            roll = rng.random()
+            if roll < 0.7:
+                text = _fill(rng.choice(bank["answer"]), slots, rng)
+            elif roll < 0.9:
+                text = rng.choice(GENERIC_USER_FILLERS)
+            else:
+                text = _fill(rng.choice(bank["intent"]), slots, rng)
+        message: dict[str, Any] = {
+            "id": f"msg_{suffix}_{i:03d}",
+            "role": role,
+            "message": text,
+            "message_type": "text",
+            "created_at": iso_ms(answered_ms + span * i // turns),
+            "attachments": [],
+        }
+        if i == attach_at:
+            kind, filename, caption = attachment
+            message["role"] = "user"
+            message["message"] = caption
+            message["message_type"] = kind
+            message["attachments"] = [
+                {"type": kind, "url": f"https://files.sandbox.bimpe.local/calls/{call_id}/{filename}"}
+            ]
+        messages.append(message)
+    return messages

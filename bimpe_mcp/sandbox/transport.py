@@ -1,0 +1,37 @@
+"""An in-process httpx transport onto the sandbox app that fails the way a network does."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import anyio
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .app import IN_PROCESS_SCOPE_KEY, ConnectionDropped
+
+
+class SandboxTransport(httpx.AsyncBaseTransport):
+    """Wraps `httpx.ASGITransport`: a dropped connection becomes `httpx.RemoteProtocolError`, and a
+    read timeout set on the request becomes `httpx.ReadTimeout` (the ASGI transport alone ignores it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        async def in_process(scope: Scope, receive: Receive, send: Send) -> None:
+            await app({**scope, IN_PROCESS_SCOPE_KEY: True}, receive, send)
+
+        self._inner = httpx.ASGITransport(app=in_process)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = cast("dict[str, Any]", request.extensions.get("timeout") or {})
+        read_timeout = timeouts.get("read")
+        try:
+            if isinstance(read_timeout, int | float):
+                with anyio.fail_after(float(read_timeout)):
+                    return await self._inner.handle_async_request(request)
+            return await self._inner.handle_async_request(request)
+        except ConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
+        except TimeoutError:
+            raise httpx.ReadTimeout("Timed out waiting for the sandbox to answer.", request=request) from None
