@@ -1,0 +1,91 @@
+"""Helpers for the sandbox's own tests: HTTP and SDK clients bound to an in-process sandbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import bimpeai
+import httpx
+
+from bimpe_mcp.sandbox import API_PREFIX, Sandbox
+
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+META_FIELDS = {"total_count", "page_count", "current_page", "limit", "has_next_page", "has_previous_page"}
+
+
+def key_of(sandbox: Sandbox, role: str) -> str:
+    return cast("str", getattr(sandbox.keys, role))
+
+
+@asynccontextmanager
+async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the API root (`<origin>/api/v1/console`) authenticated with a demo key."""
+    all_headers = dict(headers)
+    if role is not None:
+        all_headers["Authorization"] = f"Bearer {key_of(sandbox, role)}"
+    async with httpx.AsyncClient(
+        transport=sandbox.transport(), base_url=sandbox.origin + API_PREFIX, headers=all_headers
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def control(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=sandbox.transport(), base_url=sandbox.origin) as client:
+        yield client
+
+
+@asynccontextmanager
+async def sdk(
+    sandbox: Sandbox, role: str = "full", *, api_key: str | None = None
+) -> AsyncIterator[bimpeai.AsyncBimpeAI]:
+    async with httpx.AsyncClient(transport=sandbox.transport()) as http:
+        client = bimpeai.AsyncBimpeAI(
+            api_key=api_key or key_of(sandbox, role), base_url=sandbox.origin, http_client=http, max_retries=0
+        )
+        async with client:
+            yield client
+
+
+def body(response: httpx.Response) -> dict[str, Any]:
+    parsed = response.json()
+    assert isinstance(parsed, dict)
+    return cast("dict[str, Any]", parsed)
+
+
+def items(response: httpx.Response) -> list[dict[str, Any]]:
+    data = body(response)["data"]
+    assert isinstance(data, list)
+    return cast("list[dict[str, Any]]", data)
+
+
+def obj(response: httpx.Response) -> dict[str, Any]:
+    data = body(response)["data"]
+    assert isinstance(data, dict)
+    return cast("dict[str, Any]", data)
+
+
+def meta(response: httpx.Response) -> dict[str, Any]:
+    value = body(response)["meta"]
+    assert isinstance(value, dict)
+    return cast("dict[str, Any]", value)
+
+
+def calls_path(agent_id: str, call_id: str | None = None) -> str:
+    return f"/agents/{agent_id}/calls" + (f"/{call_id}" if call_id else "")
+
+
+async def all_calls(client: httpx.AsyncClient, agent_id: str, **params: str | int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = await client.get(calls_path(agent_id), params={**params, "page": page, "limit": 100})
+        assert response.status_code == 200
+        out.extend(items(response))
+        if not meta(response)["has_next_page"]:
+            return out
+        page += 1
