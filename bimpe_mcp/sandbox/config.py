@@ -76,7 +76,10 @@ class Fault:
         if self.kind == "drift" and self.variant is not None and self.variant not in DRIFT_VARIANTS:
             raise ValueError(f"unknown drift variant {self.variant!r}; one of {DRIFT_VARIANTS}")
         if self.path is not None:
-            re.compile(self.path)
+            try:
+                re.compile(self.path)
+            except re.error as exc:
+                raise ValueError(f"path is not a valid regular expression: {exc}") from None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
