@@ -131,14 +131,10 @@ class BimpeClient:
         body = await self._send("GET", ("agents",), query={"page": page, "limit": limit, "search": search})
         return _page(body, WireAgent, page, limit)
 
-    async def get_agent(self, agent_id: str) -> WireAgent:
-        body = await self._send("GET", ("agents", check_id("agent_id", agent_id)))
-        return _one(body, WireAgent)
-
     async def list_channels(self, agent_id: str) -> list[WireChannel]:
         body = await self._send("GET", ("agents", check_id("agent_id", agent_id), "channels"))
-        data = body.get("data")
-        return _items(data if isinstance(data, list) else [], WireChannel)[0]  # pyright: ignore[reportUnknownArgumentType]
+        raw = body.get("data")
+        return _items(cast("list[Any]", raw) if isinstance(raw, list) else [], WireChannel)[0]
 
     async def list_calls(
         self,
@@ -291,10 +287,11 @@ def _items(raw: list[Any], model: type[M]) -> tuple[list[M], int]:
 
 
 def _page(body: dict[str, Any], model: type[M], page: int, limit: int) -> WirePage[M]:
-    data = body.get("data")
-    if not isinstance(data, list):
+    raw = body.get("data")
+    if not isinstance(raw, list):
         raise ProtocolError("a list response without a data array")
-    items, skipped = _items(data, model)  # pyright: ignore[reportUnknownArgumentType]
+    data = cast("list[Any]", raw)
+    items, skipped = _items(data, model)
     try:
         meta = PageMeta.model_validate(body.get("meta"))
     except ValidationError:
@@ -304,7 +301,7 @@ def _page(body: dict[str, Any], model: type[M], page: int, limit: int) -> WirePa
             page_count=page,
             current_page=page,
             limit=limit,
-            has_previous_page=page > 1,  # pyright: ignore[reportUnknownArgumentType]
+            has_previous_page=page > 1,
         )
     if not data:
         meta = meta.model_copy(update={"has_next_page": False})

@@ -88,11 +88,12 @@ async def run_tool(
     work: Callable[[AppState], Awaitable[tuple[BaseModel, str]]],
     *,
     on_failure: Callable[[ToolFailure], ToolFailure] | None = None,
+    extra_seconds: float = 0.0,
 ) -> CallToolResult:
     """Run one tool body under the per-call deadline; every failure becomes a tool error the model can act on."""
     state: AppState = ctx.request_context.lifespan_context
     try:
-        with anyio.fail_after(state.settings.deadline_seconds):
+        with anyio.fail_after(state.settings.deadline_seconds + extra_seconds):
             model, text = await work(state)
     except ToolFailure as failure:
         return error_result(state, on_failure(failure) if on_failure else failure)
@@ -364,7 +365,7 @@ def build_tools(*, read_only: bool) -> list[Tool]:
             api = state.api()
             agent = state.agent(agent_id)
             clock = state.clock
-            limit = min(float(timeout_seconds), state.settings.deadline_seconds * 0.8)
+            limit = float(timeout_seconds)
             started = clock.monotonic()
             while True:
                 detail = await api.get_call(agent, call_id)
@@ -376,7 +377,8 @@ def build_tools(*, read_only: bool) -> list[Tool]:
                 await ctx.report_progress(waited, limit, f"call {call_id} is {detail.status}")
                 await clock.sleep(POLL_SECONDS)
 
-        return await run_tool(ctx, work)
+        # The deadline bounds each poll's requests; the wait itself is bounded by timeout_seconds.
+        return await run_tool(ctx, work, extra_seconds=timeout_seconds)
 
     tools = [
         _tool(list_agents, "List agents", READ),

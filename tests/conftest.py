@@ -1,8 +1,20 @@
 from __future__ import annotations
 
-import pytest
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
+import pytest
+import stamina
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from pydantic import SecretStr
+
+from bimpe_mcp.config import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
+from bimpe_mcp.server import build_server
+from bimpe_mcp.state import AppState, Clock
+from tests.support import assert_no_secret
 
 
 @pytest.fixture
@@ -10,7 +22,78 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test runs with DEBUG logs captured, and no API key may appear in any of them."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        assert_no_secret(record.getMessage() + str(record.args or ""))
+
+
+@pytest.fixture(autouse=True)
+def no_backoff() -> Iterator[None]:
+    """Retries keep their attempt counts but never wait: time in tests is controlled, not slept."""
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
 @pytest.fixture
 def sandbox() -> Sandbox:
     """A fresh sandbox with a frozen clock (speed 0): tests move time with `sandbox.clock.advance(...)`."""
     return Sandbox(SandboxConfig(seed=7, speed=0.0))
+
+
+class SandboxTime(Clock):
+    """The server's clock in tests: a sleep moves the sandbox's clock forward instead of waiting."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        self.sandbox.clock.advance(seconds)
+
+
+@pytest.fixture
+def sandbox_time(sandbox: Sandbox) -> SandboxTime:
+    return SandboxTime(sandbox)
+
+
+ServerFactory = Callable[..., MCPServer[AppState]]
+
+
+@pytest.fixture
+def make_server(sandbox: Sandbox, sandbox_time: SandboxTime) -> ServerFactory:
+    """Build a server on the in-process sandbox; keyword arguments override settings (api_key takes a str)."""
+
+    def factory(**overrides: Any) -> MCPServer[AppState]:
+        values: dict[str, Any] = {
+            "api_key": sandbox.keys.full,
+            "base_url": sandbox.origin,
+            "agent_id": sandbox.agents.live,
+        }
+        values.update(overrides)
+        if isinstance(values.get("api_key"), str):
+            values["api_key"] = SecretStr(values["api_key"])
+        return build_server(Settings(**values), transport=sandbox.transport(), clock=sandbox_time)
+
+    return factory
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """auto speaks 2026-07-28 in-process; legacy forces the 2025-11-25 handshake."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def client(make_server: ServerFactory, mode: str) -> AsyncIterator[Client]:
+    async with Client(make_server(), mode=mode) as c:  # pyright: ignore[reportArgumentType]
+        yield c
