@@ -99,13 +99,18 @@ class SandboxServer:
             server = _Server(config)
             self._server = server
             server.should_exit = self._should_exit
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve, [sock])
-                with anyio.fail_after(STARTUP_DEADLINE_SECONDS):
-                    await ready.wait()
-                if not server.started:
-                    raise RuntimeError(f"the sandbox could not start on {origin}")
-                task_status.started(origin)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(server.serve, [sock])
+                    with anyio.fail_after(STARTUP_DEADLINE_SECONDS):
+                        await ready.wait()
+                    task_status.started(origin)
+            except anyio.get_cancelled_exc_class():
+                # Cancelled from outside: close the listening socket and open connections before leaving.
+                with anyio.CancelScope(shield=True):
+                    if server.started:
+                        await server.shutdown()
+                raise
         finally:
             sock.close()
 
@@ -116,9 +121,18 @@ class SandboxServer:
             server.should_exit = True
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8765, config: SandboxConfig | None = None) -> None:
-    """Serve a sandbox on loopback until cancelled or interrupted, after writing its base URL and keys."""
-    await SandboxServer(host=host, port=port, config=config).run()
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    config: SandboxConfig | None = None,
+    *,
+    task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve a sandbox on loopback until cancelled or interrupted, after writing its base URL and keys.
+
+    With `task_group.start(serve, ...)` the base URL is returned once the server accepts connections.
+    """
+    await SandboxServer(host=host, port=port, config=config).run(task_status=task_status)
 
 
 def run_standalone(host: str = "127.0.0.1", port: int = 8765, config: SandboxConfig | None = None) -> None:
