@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -22,7 +22,7 @@ def key_of(sandbox: Sandbox, role: str) -> str:
 
 
 @asynccontextmanager
-async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> AsyncIterator[httpx.AsyncClient]:
+async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> AsyncGenerator[httpx.AsyncClient]:
     """An httpx client on the API root (`<origin>/api/v1/console`) authenticated with a demo key."""
     all_headers = dict(headers)
     if role is not None:
@@ -34,7 +34,7 @@ async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> As
 
 
 @asynccontextmanager
-async def control(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+async def control(sandbox: Sandbox) -> AsyncGenerator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=sandbox.transport(), base_url=sandbox.origin) as client:
         yield client
 
@@ -42,7 +42,7 @@ async def control(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 @asynccontextmanager
 async def sdk(
     sandbox: Sandbox, role: str = "full", *, api_key: str | None = None
-) -> AsyncIterator[bimpeai.AsyncBimpeAI]:
+) -> AsyncGenerator[bimpeai.AsyncBimpeAI]:
     async with httpx.AsyncClient(transport=sandbox.transport()) as http:
         client = bimpeai.AsyncBimpeAI(
             api_key=api_key or key_of(sandbox, role), base_url=sandbox.origin, http_client=http, max_retries=0

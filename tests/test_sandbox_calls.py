@@ -23,7 +23,12 @@ NUMBER = "+2348031234567"
 
 
 async def place(
-    client: httpx.AsyncClient, agent_id: str, destination: str = NUMBER, *, test: bool = True, **headers: str
+    client: httpx.AsyncClient,
+    agent_id: str,
+    destination: str = NUMBER,
+    *,
+    test: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return await client.post(
         calls_path(agent_id), json={"destination": destination, "is_test_call": test}, headers=headers
@@ -284,8 +289,8 @@ async def test_scripted_cancelled_and_no_answer_destinations(sandbox: Sandbox) -
 async def test_a_repeated_idempotency_key_replays_the_original_and_creates_nothing(sandbox: Sandbox) -> None:
     agent = sandbox.agents.live
     async with api(sandbox) as client:
-        first = await place(client, agent, **{"Idempotency-Key": "key-1"})
-        again = await place(client, agent, **{"Idempotency-Key": "key-1", "X-Request-Id": "retry-2"})
+        first = await place(client, agent, headers={"Idempotency-Key": "key-1"})
+        again = await place(client, agent, headers={"Idempotency-Key": "key-1", "X-Request-Id": "retry-2"})
         total = meta(await client.get(calls_path(agent)))["total_count"]
     assert first.status_code == again.status_code == 201
     assert again.content == first.content
@@ -300,11 +305,11 @@ async def test_a_repeated_idempotency_key_replays_the_original_and_creates_nothi
 async def test_the_same_key_with_another_body_is_409_conflict_unless_switched_off(sandbox: Sandbox) -> None:
     lenient = Sandbox(SandboxConfig(speed=0.0, idempotency_conflict_on_body_mismatch=False))
     async with api(sandbox) as client:
-        await place(client, sandbox.agents.live, **{"Idempotency-Key": "k"})
-        conflict = await place(client, sandbox.agents.live, "+447700900999", **{"Idempotency-Key": "k"})
+        await place(client, sandbox.agents.live, headers={"Idempotency-Key": "k"})
+        conflict = await place(client, sandbox.agents.live, "+447700900999", headers={"Idempotency-Key": "k"})
     async with api(lenient) as client:
-        original = await place(client, lenient.agents.live, **{"Idempotency-Key": "k"})
-        replay = await place(client, lenient.agents.live, "+447700900999", **{"Idempotency-Key": "k"})
+        original = await place(client, lenient.agents.live, headers={"Idempotency-Key": "k"})
+        replay = await place(client, lenient.agents.live, "+447700900999", headers={"Idempotency-Key": "k"})
     assert conflict.status_code == 409
     assert body(conflict)["code"] == "conflict"
     assert body(conflict)["error"] == "Conflict"
@@ -315,11 +320,11 @@ async def test_the_same_key_with_another_body_is_409_conflict_unless_switched_of
 async def test_idempotency_keys_are_scoped_by_api_key_and_path(sandbox: Sandbox) -> None:
     sandbox.add_key("sk_second_full", scopes={"calls:write", "calls:read"})
     async with api(sandbox) as client:
-        a = await place(client, sandbox.agents.live, **{"Idempotency-Key": "shared"})
-        b = await place(client, sandbox.agents.no_channel, **{"Idempotency-Key": "shared"})
+        a = await place(client, sandbox.agents.live, headers={"Idempotency-Key": "shared"})
+        b = await place(client, sandbox.agents.no_channel, headers={"Idempotency-Key": "shared"})
     async with api(sandbox, None, Authorization="Bearer sk_second_full") as other:
         sandbox.clock.advance(1000)
-        c = await place(other, sandbox.agents.live, **{"Idempotency-Key": "shared"})
+        c = await place(other, sandbox.agents.live, headers={"Idempotency-Key": "shared"})
     assert len({obj(r)["call_id"] for r in (a, b, c)}) == 3
 
 
@@ -335,9 +340,9 @@ async def test_client_errors_are_replayed_but_5xx_and_429_are_not_cached(sandbox
         )
         sandbox.faults.add(Fault("status", status=503, method="POST", times=1))
         sandbox.faults.add(Fault("status", status=429, method="POST", times=1))
-        unavailable = await place(client, agent, **{"Idempotency-Key": "k"})
-        limited = await place(client, agent, **{"Idempotency-Key": "k"})
-        placed = await place(client, agent, **{"Idempotency-Key": "k"})
+        unavailable = await place(client, agent, headers={"Idempotency-Key": "k"})
+        limited = await place(client, agent, headers={"Idempotency-Key": "k"})
+        placed = await place(client, agent, headers={"Idempotency-Key": "k"})
         total = meta(await client.get(calls_path(agent)))["total_count"]
     assert invalid.status_code == replayed.status_code == 400
     assert replayed.headers[REPLAY_HEADER] == "true"
@@ -352,9 +357,9 @@ async def test_client_errors_are_replayed_but_5xx_and_429_are_not_cached(sandbox
 async def test_idempotency_entries_expire_after_the_window() -> None:
     sandbox = Sandbox(SandboxConfig(speed=0.0, idempotency_window_seconds=60))
     async with api(sandbox) as client:
-        first = await place(client, sandbox.agents.live, **{"Idempotency-Key": "k"})
+        first = await place(client, sandbox.agents.live, headers={"Idempotency-Key": "k"})
         sandbox.clock.advance(61)
-        second = await place(client, sandbox.agents.live, **{"Idempotency-Key": "k"})
+        second = await place(client, sandbox.agents.live, headers={"Idempotency-Key": "k"})
     assert obj(first)["call_id"] != obj(second)["call_id"]
 
 
@@ -362,7 +367,7 @@ async def test_idempotency_entries_expire_after_the_window() -> None:
 @pytest.mark.parametrize("key", ["", "k" * 256])
 async def test_an_empty_or_overlong_idempotency_key_is_a_validation_error(sandbox: Sandbox, key: str) -> None:
     async with api(sandbox) as client:
-        response = await place(client, sandbox.agents.live, **{"Idempotency-Key": key})
+        response = await place(client, sandbox.agents.live, headers={"Idempotency-Key": key})
     assert response.status_code == 400
     assert body(response)["message"] == ["Idempotency-Key: must be between 1 and 255 characters"]
 
@@ -375,8 +380,8 @@ async def test_a_connection_dropped_after_the_call_was_placed_is_safe_to_retry_w
     sandbox.faults.add(Fault("drop", method="POST", after=True, times=1))
     async with api(sandbox) as client:
         with pytest.raises(httpx.RemoteProtocolError):
-            await place(client, agent, **{"Idempotency-Key": "k"})
-        retried = await place(client, agent, **{"Idempotency-Key": "k"})
+            await place(client, agent, headers={"Idempotency-Key": "k"})
+        retried = await place(client, agent, headers={"Idempotency-Key": "k"})
         calls = items(await client.get(calls_path(agent), params={"limit": 2}))
     assert retried.headers[REPLAY_HEADER] == "true"
     assert calls[0]["id"] == obj(retried)["call_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.sandbox_support import api, calls_path, items, meta, obj
 @pytest.mark.anyio
 async def test_the_same_seed_gives_the_same_data_and_another_seed_different_data() -> None:
     one, same, other = (Sandbox(SandboxConfig(seed=s, speed=0.0)) for s in (7, 7, 8))
-    pages = []
+    pages: list[tuple[object, list[dict[str, Any]], dict[str, Any]]] = []
     for sb in (one, same, other):
         async with api(sb) as client:
             page = items(await client.get(calls_path(sb.agents.live), params={"limit": 50}))
@@ -97,7 +98,7 @@ def test_the_default_clock_starts_at_a_fixed_recent_instant(sandbox: Sandbox) ->
     [
         {"calls": -1},
         {"speed": -1.0},
-        {"start": datetime(2026, 1, 1)},  # noqa: DTZ001 - a naive start is the error under test
+        {"start": datetime(2026, 1, 1)},
         {"rate_limit": 0},
         {"rate_window_seconds": 0},
         {"test_call_capacity": -1},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -172,8 +172,10 @@ async def test_malformed_variants_break_a_2xx_envelope(sandbox: Sandbox) -> None
 
 
 def _first(response: httpx.Response) -> dict[str, Any]:
-    data = response.json()["data"]
-    return data[0] if isinstance(data, list) else data
+    data: Any = response.json()["data"]
+    first: object = cast("list[object]", data)[0] if isinstance(data, list) else data
+    assert isinstance(first, dict)
+    return cast("dict[str, Any]", first)
 
 
 @pytest.mark.anyio

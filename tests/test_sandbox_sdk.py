@@ -173,7 +173,10 @@ async def test_sdk_raises_server_errors_and_retries_through_them_with_the_same_k
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The SDK's backoff would really sleep between attempts; the attempts are what matters here.
-    monkeypatch.setattr("bimpeai._async_client.compute_backoff", lambda *args, **kwargs: 0.0)
+    def no_backoff(*args: object, **kwargs: object) -> float:
+        return 0.0
+
+    monkeypatch.setattr("bimpeai._async_client.compute_backoff", no_backoff)
     sandbox.faults.add(Fault("status", status=500, times=1))
     async with sdk(sandbox) as client:
         with pytest.raises(bimpeai.InternalServerError):
