@@ -6,14 +6,17 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 from pydantic import SecretStr
 
 from bimpe_mcp import __version__
 from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
 from bimpe_mcp.server import build_server
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("bimpe_mcp")
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from bimpe_mcp.client import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
+from bimpe_mcp.exceptions import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
 
 ErrorCode = Literal[
     "invalid_argument",

@@ -22,9 +22,9 @@ from mcp.types import (
 from pydantic import Field
 
 from bimpe_mcp import render
-from bimpe_mcp.client import BimpeError
 from bimpe_mcp.config import ID_RE
 from bimpe_mcp.errors import ToolFailure, deadline_exceeded, translate
+from bimpe_mcp.exceptions import BimpeError
 from bimpe_mcp.models import WireCallDetail
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tools import call_of, transcript_window
@@ -84,20 +84,21 @@ def register_resources(mcp: MCPServer[AppState], current: Callable[[], AppState 
         context: CompletionContext | None,
     ) -> Completion | None:
         state = current()
-        if state is None or state.client is None:
+        if state is None or state.connector is None:
             return None
+        api = state.api()
         args = (context.arguments if context else None) or {}
         value = argument.value
         try:
             with anyio.fail_after(min(5.0, state.settings.deadline_seconds)):
                 if argument.name == "agent_id":
-                    agents = await state.client.list_agents(limit=100)
+                    agents = await api.list_agents(limit=100)
                     ids = [a.id for a in agents.items if a.id.startswith(value)]
                 elif argument.name == "call_id":
                     agent = args.get("agent_id") or state.settings.agent_id
                     if not agent or not ID_RE.fullmatch(agent):
                         return None
-                    calls = await state.client.list_calls(agent, limit=100)
+                    calls = await api.list_calls(agent, limit=100)
                     ids = [c.id for c in calls.items if c.id.startswith(value)]
                 else:
                     return None

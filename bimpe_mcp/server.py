@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-import httpx
 from mcp.server.mcpserver import MCPServer
 
 from bimpe_mcp import __version__
-from bimpe_mcp.client import BimpeClient
 from bimpe_mcp.config import Settings
 from bimpe_mcp.resources import register_resources
-from bimpe_mcp.state import AppState, Clock
+from bimpe_mcp.state import AppState, Clock, Connector
 from bimpe_mcp.tools import build_tools
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME = "bimpe-mcp"
 
@@ -54,28 +56,15 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
-        timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
-        async with httpx.AsyncClient(
-            base_url=settings.base_url,
-            transport=transport,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=False,
-        ) as http:
-            client = None
-            if settings.api_key is not None and settings.api_key.get_secret_value():
-                client = BimpeClient(
-                    http,
-                    settings.api_key.get_secret_value(),
-                    max_retries=settings.max_retries,
-                    retry_after_cap=settings.retry_after_cap_seconds,
-                )
-            state = AppState(settings=settings, client=client, clock=clock or Clock())
-            holder.append(state)
-            try:
-                yield state
-            finally:
-                holder.remove(state)
+        connector = Connector(settings, transport) if settings.configured else None
+        state = AppState(settings=settings, connector=connector, clock=clock or Clock())
+        holder.append(state)
+        try:
+            yield state
+        finally:
+            holder.remove(state)
+            if connector is not None:
+                await connector.aclose()
 
     mcp = MCPServer[AppState](
         name=NAME,

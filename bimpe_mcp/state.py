@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
-from bimpe_mcp.client import BimpeClient
 from bimpe_mcp.config import Settings
 from bimpe_mcp.errors import ToolFailure, not_configured
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bimpe_mcp.client import BimpeClient
 
 
 class Clock:
@@ -22,17 +27,54 @@ class Clock:
         await anyio.sleep(seconds)
 
 
+class Connector:
+    """Builds the one pooled API client on first use, and closes it with the server.
+
+    Deferred so that start-up (spawn to `tools/list` answered) never pays for the HTTP stack.
+    """
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._client: BimpeClient | None = None
+
+    def client(self) -> BimpeClient:
+        if self._client is None:
+            import httpx
+
+            from bimpe_mcp.client import BimpeClient
+
+            settings = self._settings
+            key = settings.api_key.get_secret_value() if settings.api_key else ""
+            self._http = httpx.AsyncClient(
+                base_url=settings.base_url,
+                transport=self._transport,
+                timeout=httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=False,
+            )
+            self._client = BimpeClient(
+                self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+
 @dataclass
 class AppState:
     settings: Settings
-    client: BimpeClient | None
+    connector: Connector | None
     clock: Clock = field(default_factory=Clock)
     placed_keys: dict[str, str] = field(default_factory=dict[str, str])
 
     def api(self) -> BimpeClient:
-        if self.client is None:
+        if self.connector is None:
             raise not_configured()
-        return self.client
+        return self.connector.client()
 
     def agent(self, agent_id: str | None) -> str:
         chosen = agent_id or self.settings.agent_id

@@ -17,8 +17,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from bimpe_mcp import render
-from bimpe_mcp.client import BimpeError, check_id
 from bimpe_mcp.errors import ToolFailure, deadline_exceeded, translate
+from bimpe_mcp.exceptions import BimpeError, check_id
 from bimpe_mcp.models import (
     Agent,
     AgentPage,

@@ -1,0 +1,166 @@
+"""Server benchmarks, measured side by side in one run; prints ratios (no pass/fail: machines here are noisy).
+
+- cold start: spawn to `tools/list` answered, bimpe-mcp against a bare mcp server with one tool (goal <= 1.15)
+- idle memory: RSS after `tools/list`, same pair (goal <= 1.15)
+- compact text: characters of a 100-call page's text against the raw API JSON of that page (goal <= 0.40)
+- tools/list size: characters per tool with outputSchema included (goal < 1,500)
+
+Run: python bench/bench_server.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+from mcp import Client
+from pydantic import SecretStr
+
+from bimpe_mcp.config import Settings
+from bimpe_mcp.sandbox import Sandbox, SandboxConfig
+from bimpe_mcp.server import build_server
+
+BARE_SERVER = textwrap.dedent(
+    """
+    from mcp.server.mcpserver import MCPServer
+
+    mcp = MCPServer("bare")
+
+    @mcp.tool()
+    def echo(text: str) -> str:
+        \"\"\"Echo the text.\"\"\"
+        return text
+
+    mcp.run()
+    """
+)
+
+HANDSHAKE = [
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Seconds from spawn to the tools/list answer, and the RSS right after it."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("".join(json.dumps(m) + "\n" for m in HANDSHAKE))
+    proc.stdin.flush()
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{argv} exited before answering tools/list")
+        message = json.loads(line)
+        if message.get("id") == 2:
+            break
+    elapsed = time.perf_counter() - start
+    rss = rss_kib(proc.pid)
+    proc.stdin.close()
+    proc.wait(timeout=10)
+    return elapsed, rss
+
+
+async def text_ratio() -> tuple[int, int]:
+    box = Sandbox(SandboxConfig(speed=0.0))
+    async with httpx.AsyncClient(transport=box.transport(), base_url=box.origin) as http:
+        raw = await http.get(
+            f"/api/v1/console/agents/{box.agents.live}/calls",
+            params={"limit": 100},
+            headers={"Authorization": f"Bearer {box.keys.full}"},
+        )
+    settings = Settings(api_key=SecretStr(box.keys.full), base_url=box.origin, agent_id=box.agents.live)
+    async with Client(build_server(settings, transport=box.transport())) as client:
+        result = await client.call_tool("list_calls", {"limit": 100})
+    text = "".join(getattr(block, "text", "") for block in result.content)
+    assert result.structured_content is not None and len(result.structured_content["calls"]) == 100
+    return len(text), len(raw.text)
+
+
+async def tools_size() -> list[tuple[str, int]]:
+    async with Client(build_server(Settings())) as client:
+        tools = (await client.list_tools()).tools
+    return [
+        (t.name, len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":"))))
+        for t in tools
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=9)
+    runs = parser.parse_args().runs
+    exe = str(Path(sys.executable).parent / "bimpe-mcp")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare_server.py"
+        bare.write_text(BARE_SERVER)
+        subjects = {
+            "bare mcp server": [sys.executable, str(bare)],
+            "bimpe-mcp --sandbox": [exe, "--sandbox"],
+            "bimpe-mcp (API key)": [exe],
+        }
+        env_for = {name: dict(env) for name in subjects}
+        env_for["bimpe-mcp (API key)"]["BIMPE_API_KEY"] = "sk_bench_not_used"
+        for name, argv in subjects.items():  # warm the .pyc caches once
+            spawn_once(argv, env_for[name])
+        times: dict[str, list[float]] = {n: [] for n in subjects}
+        rss: dict[str, list[int]] = {n: [] for n in subjects}
+        for _ in range(runs):  # interleaved, so drift on a shared machine hits every subject alike
+            for name, argv in subjects.items():
+                t, r = spawn_once(argv, env_for[name])
+                times[name].append(t)
+                rss[name].append(r)
+    base_t = statistics.median(times["bare mcp server"])
+    base_r = statistics.median(rss["bare mcp server"])
+    print(f"cold start, spawn to tools/list answered (median of {runs}, interleaved):")
+    for name in subjects:
+        t = statistics.median(times[name])
+        print(f"  {name:22s} {t * 1000:7.0f} ms   ratio {t / base_t:.3f}")
+    print("idle memory, RSS after tools/list (median):")
+    for name in subjects:
+        r = statistics.median(rss[name])
+        print(f"  {name:22s} {r / 1024:7.1f} MiB  ratio {r / base_r:.3f}")
+    text_chars, raw_chars = anyio.run(text_ratio)
+    print(
+        f"compact text of a 100-call page: {text_chars} chars vs raw API JSON {raw_chars}: ratio {text_chars / raw_chars:.3f}"
+    )
+    sizes = anyio.run(tools_size)
+    average = sum(n for _, n in sizes) / len(sizes)
+    print(f"tools/list: {len(sizes)} tools, {average:.0f} characters per tool on average (outputSchema included)")
+    for name, n in sizes:
+        print(f"  {name:16s} {n}")
+
+
+if __name__ == "__main__":
+    main()
