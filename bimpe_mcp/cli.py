@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     server = build_server(settings, transport=transport)
     if opts.transport == "http":
-        sys.stderr.write(f"bimpe-mcp {__version__}: streamable HTTP on http://{opts.host}:{opts.port}/mcp\n")
+        where = f"http://{opts.host}:{opts.port}/mcp" if opts.port else f"a free port of {opts.host}, path /mcp"
+        sys.stderr.write(f"bimpe-mcp {__version__}: streamable HTTP on {where}\n")
         server.run("streamable-http", host=opts.host, port=opts.port)
         return 0
     if sys.stdin.isatty():

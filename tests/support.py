@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from mcp.types import CallToolResult, TextContent
@@ -38,3 +39,8 @@ def error(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None, text(result)
     info: dict[str, Any] = result.structured_content["error"]
     return info
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a server subprocess: what is given, plus coverage's own settings so it is measured."""
+    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")} | extra

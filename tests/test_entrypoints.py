@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import os
+import pty
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
+import anyio
+import anyio.to_thread
+import httpx
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -13,7 +20,7 @@ from mcp.client.stdio import stdio_client
 from bimpe_mcp import __version__
 from bimpe_mcp.cli import main
 from bimpe_mcp.config import ConfigError, Settings
-from tests.support import data, error
+from tests.support import child_env, data, error
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +32,9 @@ def console_script() -> str:
 
 
 async def test_the_installed_console_script_serves_the_sandbox_over_stdio(mode: str, tmp_path: Path) -> None:
-    params = StdioServerParameters(command=console_script(), args=["--sandbox", "--log-level", "DEBUG"])
+    params = StdioServerParameters(
+        command=console_script(), args=["--sandbox", "--log-level", "DEBUG"], env=child_env()
+    )
     with (tmp_path / "stderr.txt").open("w+") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:  # pyright: ignore[reportArgumentType]
             info = client.server_info
@@ -44,7 +53,7 @@ async def test_the_installed_console_script_serves_the_sandbox_over_stdio(mode: 
 
 
 async def test_without_a_key_the_server_starts_and_every_tool_says_how_to_configure(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "bimpe_mcp"], env={"BIMPE_API_KEY": ""})
+    params = StdioServerParameters(command=sys.executable, args=["-m", "bimpe_mcp"], env=child_env(BIMPE_API_KEY=""))
     async with Client(params) as client:
         assert "Not configured" in (client.instructions or "")
         info = error(await client.call_tool("list_agents", {}))
@@ -99,3 +108,89 @@ async def test_prompts_guide_support_work_and_check_their_arguments(client: Clie
     assert err.value.error.code == -32602
     with pytest.raises(MCPError):
         await client.get_prompt("summarize_call", {"call_id": "../../x"})
+
+
+async def read_until(stream: IO[str], needle: str) -> str:
+    """Lines of a child's output up to the one containing `needle` (bounded by a deadline, never a sleep)."""
+    seen: list[str] = []
+    with anyio.fail_after(30):
+        while True:
+            line = await anyio.to_thread.run_sync(stream.readline)
+            if not line:
+                raise AssertionError(f"stream closed before {needle!r}: {''.join(seen)}")
+            seen.append(line)
+            if needle in line:
+                return "".join(seen)
+
+
+async def test_streamable_http_serves_remote_clients_on_both_eras() -> None:
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "--sandbox", "--transport", "http", "--port", "0", "--log-level", "INFO"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    try:
+        assert proc.stderr is not None
+        logs = await read_until(proc.stderr, "Uvicorn running on")
+        match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", logs)
+        assert match, logs
+        for mode in ("auto", "legacy"):
+            async with Client(match.group(1) + "/mcp", mode=mode) as client:  # pyright: ignore[reportArgumentType]
+                assert "SANDBOX MODE" in (client.instructions or "")
+                assert len(data(await client.call_tool("list_calls", {"limit": 3}))["calls"]) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client() -> None:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "--sandbox"],
+        stdin=follower,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    os.close(follower)
+    try:
+        assert proc.stderr is not None
+        banner = await read_until(proc.stderr, "Ctrl+C")
+        assert "waiting for an MCP client" in banner and "sandbox" in banner
+        assert "claude mcp add" in banner
+    finally:
+        os.close(leader)
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+async def test_the_sandbox_command_serves_the_api_on_loopback_and_prints_its_keys() -> None:
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "sandbox", "--port", "0", "--calls", "40", "--seed", "3"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    try:
+        assert proc.stdout is not None
+        out = await read_until(proc.stdout, "sk_sandbox_other_team")
+        origin = re.search(r"http://127\.0\.0\.1:\d+", out)
+        key = re.search(r"sk_sandbox_full_\w+", out)
+        assert origin and key, out
+        async with httpx.AsyncClient(base_url=origin.group(0)) as http:
+            answer = await http.get("/api/v1/console/agents", headers={"Authorization": f"Bearer {key.group(0)}"})
+        assert answer.status_code == 200 and answer.json()["meta"]["total_count"] >= 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
