@@ -152,9 +152,8 @@ def main() -> None:
         r = statistics.median(rss[name])
         print(f"  {name:22s} {r / 1024:7.1f} MiB  ratio {r / base_r:.3f}")
     text_chars, raw_chars = anyio.run(text_ratio)
-    print(
-        f"compact text of a 100-call page: {text_chars} chars vs raw API JSON {raw_chars}: ratio {text_chars / raw_chars:.3f}"
-    )
+    ratio = text_chars / raw_chars
+    print(f"compact text of a 100-call page: {text_chars} chars, raw API JSON {raw_chars}: ratio {ratio:.3f}")
     sizes = anyio.run(tools_size)
     average = sum(n for _, n in sizes) / len(sizes)
     print(f"tools/list: {len(sizes)} tools, {average:.0f} characters per tool on average (outputSchema included)")
