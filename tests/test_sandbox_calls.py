@@ -399,3 +399,31 @@ async def test_other_teams_key_cannot_place_calls_on_our_agents(sandbox: Sandbox
         own = await place(client, sandbox.agents.other_team, test=False)
     assert response.status_code == 404
     assert own.status_code == 201
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sort", ["created_on", "-ended_at", "status", "-status"])
+async def test_placed_calls_take_their_place_in_every_sort_order(sandbox: Sandbox, sort: str) -> None:
+    agent = sandbox.agents.live
+    async with api(sandbox) as client:
+        placed = obj(await place(client, agent, BUSY_DESTINATION))["call_id"]
+        sandbox.clock.advance(10)
+        calls = await all_calls(client, agent, sort=sort)
+    field = sort.lstrip("-")
+    values = [c[field] for c in calls]
+    present = [v for v in values if v is not None]
+    assert len(calls) == 301
+    assert placed in {c["id"] for c in calls}
+    assert values[: len(present)] == present == sorted(present, reverse=sort.startswith("-"))
+
+
+@pytest.mark.anyio
+async def test_a_non_json_body_is_fingerprinted_as_bytes_for_idempotency(sandbox: Sandbox) -> None:
+    path = calls_path(sandbox.agents.live)
+    async with api(sandbox) as client:
+        first = await client.post(path, content=b"not json", headers={"Idempotency-Key": "raw"})
+        same = await client.post(path, content=b"not json", headers={"Idempotency-Key": "raw"})
+        other = await client.post(path, content=b"other", headers={"Idempotency-Key": "raw"})
+    assert first.status_code == same.status_code == 400
+    assert same.headers[REPLAY_HEADER] == "true"
+    assert other.status_code == 409

@@ -163,6 +163,8 @@ async def test_errors_use_the_nestjs_envelope(sandbox: Sandbox) -> None:
         ({"Authorization": "Bearer sk_live_nothing_here"}, "api_key_invalid", "Invalid API key."),
         ({"X-Api-Key": "sk_live_nothing_here"}, "api_key_invalid", "Invalid API key."),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "api_key_invalid", "Invalid API key."),
+        ({"Authorization": "Bearersk_sandbox_full_4f7c1a9e2b"}, "api_key_invalid", "Invalid API key."),
+        ({"Authorization": "bearer   "}, "api_key_missing", "present but empty"),
         ({"Authorization": "Bearer sk_sandbox_expired_51d0c3a8"}, "api_key_expired", "expired"),
     ],
 )
@@ -618,3 +620,15 @@ async def test_rate_limit_answers_429_with_retry_after_until_the_window_resets()
     assert again.status_code == 200
     assert again.headers["x-ratelimit-remaining"] == "2"
     assert separate.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_agent_and_phone_number_lists_validate_their_query(sandbox: Sandbox) -> None:
+    async with api(sandbox) as client:
+        agents = await client.get("/agents", params={"limit": "1000", "sort": "status"})
+        numbers = await client.get("/phone-numbers", params={"page": "x"})
+    assert body(agents)["message"] == [
+        "limit: must be an integer between 1 and 100",
+        "sort: must be one of created_at, updated_at, name, optionally prefixed with -",
+    ]
+    assert body(numbers)["message"] == ["page: must be an integer >= 1"]

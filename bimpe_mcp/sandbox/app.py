@@ -391,7 +391,7 @@ class Api:
             raise ApiError(
                 401, "unauthorized", "No API key provided. Send Authorization: Bearer sk_... or X-Api-Key: sk_..."
             )
-        if auth is not None and auth.strip() and not auth.strip().lower().startswith("bearer"):
+        if auth is not None and auth.strip() and _credentials(headers)[0] != "bearer":
             raise ApiError(401, "api_key_invalid", "Invalid API key.")
         if not token:
             raise ApiError(401, "api_key_missing", "The API key header is present but empty.")
@@ -675,9 +675,9 @@ def _match(method: str, path: str) -> tuple[str | None, dict[str, str], bool]:
 def _credentials(headers: Headers) -> tuple[str | None, str | None]:
     auth = headers.get("authorization")
     if auth is not None:
-        value = auth.strip()
-        if value.lower().startswith("bearer"):
-            return "bearer", value[6:].strip() or None
+        scheme, _, rest = auth.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return "bearer", rest.strip() or None
         return "authorization", None
     api_key = headers.get("x-api-key")
     if api_key is not None:
