@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from bimpe_mcp.models import AgentPage, Call, CallDetail, CallPage, CallWait, Paged, PlacedCall, Transcript, Turn
@@ -47,25 +48,44 @@ def paging(p: Paged) -> str:
     return f"page {p.page}/{p.page_count}, {p.total_count} in all; {more}"
 
 
-def call_line(c: Call) -> str:
+DIRECTIONS = {"inbound": "in", "outbound": "out"}
+
+
+def call_line(c: Call, home: str | None = None) -> str:
+    """One call: fixed fields first, then only the optional facts present, each self-labelled.
+
+    `home` (the agent's own number, on most lines of a page) is written `@`."""
     base = _parse(c.created_on)
-    test = "-" if c.is_test_call is None else ("test" if c.is_test_call else "live")
-    reason = c.error_reason or c.end_reason or "-"
-    if c.error_reason and c.end_reason:
-        reason = f"{c.end_reason}/{c.error_reason}"
-    return (
-        f"{c.id} {c.status} {c.direction or '-'} {test} {_ts(c.created_on)} ring{_rel(base, c.ringing_at)} "
-        f"end{_rel(base, c.ended_at)} {c.source or '-'}>{c.destination or '-'} {_num(c.duration_seconds)}s {reason}"
-    )
+    test = "?" if c.is_test_call is None else ("test" if c.is_test_call else "live")
+    direction = DIRECTIONS.get(c.direction or "", c.direction or "?")
+    src, dst = (("@" if n == home else n or "?") for n in (c.source, c.destination))
+    parts = [c.id, c.status, direction, test, _ts(c.created_on), f"{src}>{dst}"]
+    if c.ringing_at:
+        parts.append("ring" + _rel(base, c.ringing_at))
+    if c.ended_at:
+        parts.append("end" + _rel(base, c.ended_at))
+    if c.duration_seconds is not None:
+        parts.append(f"{_num(c.duration_seconds)}s")
+    if c.end_reason:
+        parts.append(f"reason={c.end_reason}")
+    if c.error_reason:
+        parts.append(f"error={c.error_reason}")
+    return " ".join(parts)
 
 
-CALL_COLUMNS = "id status direction test|live created_on ring(+s) end(+s) source>destination duration reason"
+CALL_COLUMNS = (
+    "id status in|out test|live created_on source>destination, then when known: ring+s end+s (after created_on) "
+    "duration reason= error="
+)
 
 
 def call_page(p: CallPage) -> str:
     filters = " ".join(f"{k}={v}" for k, v in p.applied_filters.items()) or "none"
-    lines = [f"calls of agent {p.agent_id}: {paging(p)}; filters: {filters}", CALL_COLUMNS]
-    lines += [call_line(c) for c in p.calls]
+    numbers = Counter(n for c in p.calls for n in (c.source, c.destination) if n)
+    home = next((n for n, count in numbers.most_common(1) if count >= 3), None)
+    legend = f"; @ = {home}" if home else ""
+    lines = [f"calls of agent {p.agent_id}: {paging(p)}; filters: {filters}{legend}", CALL_COLUMNS]
+    lines += [call_line(c, home) for c in p.calls]
     if p.skipped_records:
         lines.append(f"({p.skipped_records} unreadable record(s) left out)")
     return "\n".join(lines)

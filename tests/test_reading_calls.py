@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from mcp import Client, MCPError
@@ -53,12 +55,53 @@ async def test_list_calls_search_matches_a_phone_number(client: Client) -> None:
     assert found["applied_filters"]["search"] == some["destination"]
 
 
-async def test_list_calls_text_is_compact_and_keeps_every_fact(client: Client) -> None:
-    result = await client.call_tool("list_calls", {"limit": 20})
+def parse_call_line(line: str, home: str | None) -> dict[str, Any]:
+    """Read a compact call line back into the structured fields it stands for."""
+    words = line.split(" ")
+    ident, status, direction, test, created, numbers, *rest = words
+    src, dst = (home if n == "@" else None if n == "?" else n for n in numbers.split(">"))
+    base = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    call: dict[str, Any] = {
+        "id": ident,
+        "status": status,
+        "direction": {"in": "inbound", "out": "outbound"}[direction],
+        "is_test_call": test == "test",
+        "created_on": created,
+        "source": src,
+        "destination": dst,
+    }
+    for word in rest:
+        if word.startswith(("ring+", "end+")):
+            name, offset = word.split("+")
+            when = base + timedelta(seconds=float(offset.rstrip("s")))
+            call["ringing_at" if name == "ring" else "ended_at"] = when
+        elif word.startswith("reason="):
+            call["end_reason"] = word.removeprefix("reason=")
+        elif word.startswith("error="):
+            call["error_reason"] = word.removeprefix("error=")
+        else:
+            call["duration_seconds"] = float(word.rstrip("s"))
+    return {k: v for k, v in call.items() if v is not None}
+
+
+async def test_list_calls_text_is_compact_and_loses_no_fact(client: Client) -> None:
+    result = await client.call_tool("list_calls", {"limit": 100})
     body = text(result)
-    assert len(body) < len(json.dumps(result.structured_content))
-    for call in data(result)["calls"]:
-        assert call["id"] in body and call["status"] in body and call["destination"] in body
+    assert len(body) < 0.4 * len(json.dumps(result.structured_content))
+    header, _columns, *lines = body.splitlines()
+    home = header.split("@ = ")[1] if "@ = " in header else None
+    calls = data(result)["calls"]
+    assert len(lines) == len(calls) == 100
+    for line, call in zip(lines, calls, strict=True):
+        parsed = parse_call_line(line, home)
+        for field in ("ringing_at", "ended_at"):
+            if field in call:
+                assert parsed.pop(field) == datetime.fromisoformat(call[field].replace("Z", "+00:00")), field
+        expected = {k: v for k, v in call.items() if k not in ("ringing_at", "ended_at")}
+        if "created_on" in parsed:
+            parsed["created_on"] = parsed["created_on"].replace(".000Z", "Z")
+            expected["created_on"] = expected["created_on"].replace(".000Z", "Z")
+        assert parsed == expected
 
 
 async def test_json_text_format_serializes_the_structured_content(make_server: ServerFactory) -> None:
