@@ -427,3 +427,17 @@ async def test_a_non_json_body_is_fingerprinted_as_bytes_for_idempotency(sandbox
     assert first.status_code == same.status_code == 400
     assert same.headers[REPLAY_HEADER] == "true"
     assert other.status_code == 409
+
+
+@pytest.mark.anyio
+async def test_expired_idempotency_entries_are_pruned_once_the_cache_is_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bimpe_mcp.sandbox.app.IDEMPOTENCY_PRUNE_AT", 3)
+    sandbox = Sandbox(SandboxConfig(speed=0.0, idempotency_window_seconds=60))
+    async with api(sandbox) as client:
+        for i in range(3):
+            await client.patch("/phone-numbers/pn_missing", json={"label": "x"}, headers={"Idempotency-Key": f"k{i}"})
+        full = sandbox.api.cached_responses
+        sandbox.clock.advance(61)
+        await client.patch("/phone-numbers/pn_missing", json={"label": "x"}, headers={"Idempotency-Key": "fresh"})
+    assert full == 3
+    assert sandbox.api.cached_responses == 1

@@ -36,6 +36,7 @@ REPLAY_HEADER = "X-Sandbox-Idempotent-Replay"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+IDEMPOTENCY_PRUNE_AT = 10_000  # cache size at which expired entries are dropped
 RECORDED_HEADERS = ("idempotency-key", "x-request-id", "user-agent", "content-type", "accept")
 
 AGENT_SORT_FIELDS = ("created_at", "updated_at", "name")
@@ -195,6 +196,11 @@ class Api:
         self.sb = sandbox
         self._idempotency: dict[tuple[str, str, str, str], _IdempotencyEntry] = {}
         self._windows: dict[str, tuple[int, int]] = {}
+
+    @property
+    def cached_responses(self) -> int:
+        """Idempotency entries held (expired ones are dropped when the cache grows large)."""
+        return len(self._idempotency)
 
     # -- ASGI entry ------------------------------------------------------------------------
 
@@ -380,7 +386,10 @@ class Api:
             reply = _Reply(status, _json(payload))
         if idem_slot is not None and reply.status < 500 and reply.status != 429:
             cache_key, fingerprint = idem_slot
-            expires = self.sb.clock.now_ms() + self.sb.config.idempotency_window_seconds * 1000
+            now_ms = self.sb.clock.now_ms()
+            if len(self._idempotency) >= IDEMPOTENCY_PRUNE_AT:
+                self._idempotency = {k: v for k, v in self._idempotency.items() if v.expires_ms > now_ms}
+            expires = now_ms + self.sb.config.idempotency_window_seconds * 1000
             self._idempotency[cache_key] = _IdempotencyEntry(fingerprint, reply.status, reply.body, expires)
         return reply
 
@@ -711,8 +720,7 @@ def _fault_json(f: Fault) -> dict[str, Any]:
     return asdict(f)
 
 
-def build_app(sandbox: Sandbox) -> Starlette:
-    api = Api(sandbox)
+def build_app(sandbox: Sandbox, api: Api) -> Starlette:
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "now": iso_ms(sandbox.clock.now_ms())})

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from .app import API_PREFIX, RecordedRequest, build_app
+from .app import API_PREFIX, Api, RecordedRequest, build_app
 from .clock import SandboxClock
 from .config import SandboxConfig
 from .data import TEAM_MAIN
@@ -55,7 +55,8 @@ class Sandbox:
             other_team=w.role_id("other_team"),
         )
         self.requests: list[RecordedRequest] = []
-        self.app: Starlette = build_app(self)
+        self.api = Api(self)
+        self.app: Starlette = build_app(self, self.api)
 
     @property
     def base_url(self) -> str:
