@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 CALL_STATUSES = ("queued", "ringing", "answered", "ended", "busy", "failed", "cancelled")
 CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed", "cancelled"]
@@ -22,6 +23,16 @@ CallSort = Literal[
 
 
 # --- wire (what the API sends) ---------------------------------------------------------------------------------
+
+
+def _timestamp(value: object) -> object:
+    """Timestamps are RFC 3339 strings; a number (Unix seconds) from a drifting server is converted, not refused."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
 
 
 class _Wire(BaseModel):
@@ -47,7 +58,7 @@ class WireMessage(_Wire):
     role: str | None = None
     message: str | None = None
     message_type: str | None = None
-    created_at: str | None = None
+    created_at: Timestamp = None
     attachments: list[WireAttachment] | None = None
 
 
@@ -57,18 +68,18 @@ class WireCall(_Wire):
     destination: str | None = None
     status: str | None = None
     direction: str | None = None
-    created_on: str | None = None
+    created_on: Timestamp = None
     duration_seconds: float | None = None
     is_test_call: bool | None = None
     error_reason: str | None = None
     end_reason: str | None = None
-    ringing_at: str | None = None
-    ended_at: str | None = None
+    ringing_at: Timestamp = None
+    ended_at: Timestamp = None
 
 
 class WireCallDetail(WireCall):
-    started_at: str | None = None
-    answered_at: str | None = None
+    started_at: Timestamp = None
+    answered_at: Timestamp = None
     conversation_logs: list[WireMessage] | None = None
 
 
@@ -88,7 +99,7 @@ class WireAgent(_Wire):
     language: str | None = None
     timezone: str | None = None
     business_name: str | None = None
-    created_at: str | None = None
+    created_at: Timestamp = None
     channels: list[WireChannel] | None = None
 
 

@@ -177,3 +177,40 @@ async def test_error_text_carries_code_next_step_and_request_id(client: Client) 
     body = text(result)
     assert body.startswith("not_found: ") and "Next: " in body and info["request_id"] in body
     assert "list_calls" in info["next_step"]
+
+
+@pytest.mark.parametrize(
+    ("status", "api_code", "code", "retryable"),
+    [
+        (400, "validation_error", "invalid_argument", False),
+        (422, "unprocessable", "invalid_argument", False),
+        (403, "forbidden", "forbidden", False),
+        (409, "conflict", "conflict", False),
+        (501, "not_implemented", "upstream_protocol_error", False),
+        (418, "teapot", "upstream_protocol_error", False),
+    ],
+)
+async def test_every_other_api_error_class_maps_to_a_stable_code(
+    client: Client, sandbox: Sandbox, status: int, api_code: str, code: str, retryable: bool
+) -> None:
+    sandbox.faults.add(Fault(kind="status", status=status, code=api_code, times=1))
+    info = error(await client.call_tool("list_calls", {}))
+    assert (info["code"], info["retryable"], info["api_code"]) == (code, retryable, api_code)
+    assert len([r for r in sandbox.requests if r.path.endswith("/calls")]) == 1, "4xx and 501 are not retried"
+    await still_serving(client)
+
+
+async def test_a_post_whose_answer_was_lost_is_retried_and_the_api_replays_it(client: Client, sandbox: Sandbox) -> None:
+    sandbox.faults.add(Fault(kind="drop", method="POST", after=True, times=1))
+    placed = data(await client.call_tool("place_call", {"destination": "+447700900555"}))
+    assert placed["status"] == "initiated"
+    assert len([r for r in sandbox.requests if r.method == "POST"]) == 2
+    calls = data(await client.call_tool("list_calls", {"search": "+447700900555"}))["calls"]
+    assert [c["id"] for c in calls] == [placed["call_id"]]
+
+
+async def test_type_drift_is_read_leniently(client: Client, sandbox: Sandbox) -> None:
+    sandbox.faults.add(Fault(kind="drift", variant="types"))
+    page = data(await client.call_tool("list_calls", {"limit": 10}))
+    assert len(page["calls"]) == 10 and page["skipped_records"] == 0
+    assert all(c["created_on"].endswith("Z") for c in page["calls"])
