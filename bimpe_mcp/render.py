@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 
@@ -91,9 +92,17 @@ def call_page(p: CallPage) -> str:
     return "\n".join(lines)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Speech on a single line: a line break inside caller speech could otherwise forge a turn of the agent."""
+    return _CONTROL.sub(" / ", text).strip()
+
+
 def turn_line(index: int, t: Turn) -> str:
-    extra = f" [attachments: {', '.join(t.attachments)}]" if t.attachments else ""
-    return f"[{index} {t.offset or '-'} {t.speaker}] {t.text or ''}{extra}"
+    extra = f" [attachments: {', '.join(one_line(a) for a in t.attachments)}]" if t.attachments else ""
+    return f"[{index} {t.offset or '-'} {t.speaker}] {one_line(t.text or '')}{extra}"
 
 
 def transcript(t: Transcript) -> str:
