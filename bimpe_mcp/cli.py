@@ -79,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sandbox"]:
         return _run_sandbox(args[1:])
+    if args[:1] == ["doctor"]:
+        from bimpe_mcp.doctor import run_doctor
+
+        return run_doctor(args[1:], _parser())
     opts = _parser().parse_args(args)
     overrides = {field: getattr(opts, field) for field in (*FLAG_HELP, "allow_live_calls", "read_only")}
     try:

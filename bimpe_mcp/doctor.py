@@ -1,0 +1,321 @@
+"""`bimpe-mcp doctor`: check the settings, the API and the key's access, then print ready-to-paste client configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from bimpe_mcp import __version__
+from bimpe_mcp.client import BimpeClient
+from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
+from bimpe_mcp.errors import deadline_exceeded, translate
+from bimpe_mcp.exceptions import ApiError, BimpeError, TransportError
+
+Status = Literal["ok", "warn", "fail", "unknown", "off"]
+T = TypeVar("T")
+
+CALL_READERS = ("list_calls", "get_call", "get_transcript", "wait_for_call")
+KEY_PLACEHOLDER = "sk_..."
+VSCODE_KEY_INPUT = "bimpe-api-key"
+TELEPHONY_TYPES = frozenset({"telephony", "voice"})
+LABELS: dict[Status, str] = {"ok": " ok ", "warn": "warn", "fail": "FAIL", "unknown": " ?  ", "off": "off "}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report. `tools` names the tools whose fate this check decides."""
+
+    name: str
+    status: Status
+    detail: str
+    tools: tuple[str, ...] = ()
+
+
+def mask(key: str) -> str:
+    """Enough of a key to tell two keys apart, never enough to use it."""
+    if key.startswith("sk_") and len(key) >= 16:
+        return f"sk_…{key[-4:]}"
+    return f"{len(key)} characters"
+
+
+async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> list[Check]:
+    """Run every check against the API the settings name (or the in-process `transport`)."""
+    checks = [Check("configuration", "ok", _describe(settings))]
+    if settings.api_key is None or not settings.api_key.get_secret_value():
+        checks.append(
+            Check(
+                "api key",
+                "fail",
+                "BIMPE_API_KEY is not set, so every tool would answer not_configured. Put the key in the env block "
+                "of the client configuration below, or try the server with --sandbox.",
+                tools=("list_agents", *CALL_READERS, "place_call"),
+            )
+        )
+        return checks
+    key = settings.api_key.get_secret_value()
+    if settings.sandbox:
+        checks.append(Check("api key", "ok", "the sandbox's demo key (full access)"))
+    elif key.startswith("sk_"):
+        checks.append(Check("api key", "ok", f"BIMPE_API_KEY is set ({mask(key)})"))
+    else:
+        checks.append(
+            Check("api key", "warn", f"BIMPE_API_KEY is set ({mask(key)}) but does not start with sk_ like team keys")
+        )
+    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
+    async with httpx.AsyncClient(
+        base_url=settings.base_url, transport=transport, timeout=timeout, follow_redirects=False
+    ) as http:
+        # No retries: the report shows the API's first answer, and a retryable one says so.
+        api = BimpeClient(http, key, max_retries=0, retry_after_cap=settings.retry_after_cap_seconds)
+        checks += await _probe(api, settings)
+    return checks
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed probe: what went wrong, and whether the API accepted the key but refused this request."""
+
+    text: str
+    refused: bool = False
+
+
+async def _attempt(settings: Settings, work: Callable[[], Awaitable[T]]) -> T | Failed:
+    try:
+        with anyio.fail_after(settings.deadline_seconds):
+            return await work()
+    except TimeoutError:
+        return Failed(deadline_exceeded(settings.deadline_seconds).info.text())
+    except TransportError as exc:
+        return Failed(f"{settings.base_url}: {exc}. Check BIMPE_BASE_URL, the network and any proxy.")
+    except BimpeError as exc:
+        return Failed(translate(exc).info.text(), refused=isinstance(exc, ApiError) and exc.status == 403)
+
+
+async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
+    checks: list[Check] = []
+    base = settings.base_url
+    agents = await _attempt(settings, lambda: api.list_agents(limit=1))
+    if isinstance(agents, Failed):
+        if not agents.refused:
+            checks.append(Check("api", "fail", agents.text, tools=("list_agents", *CALL_READERS)))
+            return checks
+        checks.append(Check("api", "ok", f"reached {base}; the key is accepted"))
+        checks.append(Check("list_agents", "fail", agents.text, tools=("list_agents",)))
+        first = None
+    else:
+        checks.append(Check("api", "ok", f"reached {base}; the key is accepted"))
+        count = agents.meta.total_count
+        checks.append(Check("list_agents", "ok", f"works: the key sees {count} agent(s)", tools=("list_agents",)))
+        first = agents.items[0].id if agents.items else None
+
+    agent = settings.agent_id
+    if agent is None:
+        detail = "no default agent (BIMPE_AGENT_ID): the model has to pass agent_id to every call tool"
+        if first is not None:
+            detail += f"; checking with the first agent listed, {first}"
+        checks.append(Check("default agent", "warn", detail))
+        agent = first
+    if agent is None:
+        checks.append(Check("calls", "unknown", "no agent to check with: set BIMPE_AGENT_ID", tools=CALL_READERS))
+    else:
+        chosen = agent
+        calls = await _attempt(settings, lambda: api.list_calls(chosen, limit=1))
+        if isinstance(calls, Failed):
+            checks.append(Check("calls", "fail", f"agent {chosen}: {calls.text}", tools=CALL_READERS))
+        else:
+            total = calls.meta.total_count
+            checks.append(
+                Check("calls", "ok", f"can read the calls of agent {chosen} ({total} call(s))", tools=CALL_READERS)
+            )
+
+    if settings.read_only:
+        checks.append(Check("place_call", "off", "not served: read-only mode", tools=("place_call",)))
+        return checks
+    checks.append(
+        Check(
+            "place_call",
+            "unknown",
+            "write access unknown until first use: no API request shows it short of placing a call. A key "
+            "without it makes place_call answer missing_scope; reads keep working.",
+            tools=("place_call",),
+        )
+    )
+    checks.append(await _live_calls(api, settings, agent))
+    return checks
+
+
+async def _live_calls(api: BimpeClient, settings: Settings, agent: str | None) -> Check:
+    allowed = settings.allow_live_calls
+    state = "allowed (BIMPE_ALLOW_LIVE_CALLS)" if allowed else "disabled by configuration: test calls only"
+    if agent is None:
+        return Check("live calls", "unknown", f"{state}; no agent to check for a telephony channel")
+    channels = await _attempt(settings, lambda: api.list_channels(agent))
+    if isinstance(channels, Failed):
+        return Check("live calls", "unknown", f"{state}; channels of agent {agent}: {channels.text}")
+    lines = [c for c in channels if (c.type or "").lower() in TELEPHONY_TYPES and c.is_connected]
+    if lines:
+        return Check("live calls", "ok", f"{state}; agent {agent} dials out over {lines[0].name or lines[0].type}")
+    if allowed:
+        return Check(
+            "live calls",
+            "warn",
+            f"{state}, but agent {agent} has no connected telephony channel, so a live place_call answers "
+            "precondition_failed (test calls work). Link a phone number to the agent in the BimpeAI dashboard.",
+        )
+    return Check("live calls", "ok", f"{state}; agent {agent} has no connected telephony channel")
+
+
+def _describe(settings: Settings) -> str:
+    where = "the embedded sandbox" if settings.sandbox else settings.base_url
+    return (
+        f"valid: API {where}, default agent {settings.agent_id or '(none)'}, "
+        f"read-only {'on' if settings.read_only else 'off'}, live calls {'on' if settings.allow_live_calls else 'off'}"
+    )
+
+
+# --- client configurations ----------------------------------------------------------------------------------------
+
+
+def launch_command(executable: str | None = None, which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """The absolute command a client should run: this interpreter's console script, else `python -m bimpe_mcp`."""
+    python = os.path.abspath(executable or sys.executable)
+    bindir = Path(python).parent
+    if any(part.startswith("archive-v") for part in bindir.parts):
+        # uvx runs from a cache folder that uv may clean at any time: point the client at uvx itself.
+        uvx = which("uvx")
+        if uvx:
+            return [os.path.abspath(uvx), "bimpe-mcp"]
+    script = bindir / ("bimpe-mcp.exe" if os.name == "nt" else "bimpe-mcp")
+    if script.is_file():
+        return [str(script)]
+    return [python, "-m", "bimpe_mcp"]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """BIMPE_* variables for every setting that differs from its default, the key left out."""
+    env: dict[str, str] = {}
+    for var, name in ENV_VARS.items():
+        if name == "api_key":
+            continue
+        value = getattr(settings, name)
+        if value == Settings.model_fields[name].default:
+            continue
+        env[var] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]:
+    """Configurations for Claude Desktop, Cursor, VS Code and Claude Code, with a placeholder for the key."""
+    exe, *args = command
+    if settings.sandbox:
+        args.append("--sandbox")
+    env = settings_env(settings)
+    keyed = env if settings.sandbox else {"BIMPE_API_KEY": KEY_PLACEHOLDER, **env}
+    desktop = {"mcpServers": {"bimpe": {"command": exe, "args": args, "env": keyed}}}
+    vscode: dict[str, Any] = {
+        "servers": {"bimpe": {"type": "stdio", "command": exe, "args": args, "env": dict(keyed)}},
+    }
+    if not settings.sandbox:
+        vscode["inputs"] = [
+            {"type": "promptString", "id": VSCODE_KEY_INPUT, "description": "BimpeAI API key", "password": True}
+        ]
+        vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] = "${input:" + VSCODE_KEY_INPUT + "}"
+    env_flags = [f"--env={k}={v}" for k, v in keyed.items()]
+    claude_code = shlex.join(["claude", "mcp", "add", "bimpe", *env_flags, "--", exe, *args])
+    return {"claude_desktop": desktop, "cursor": desktop, "vscode": vscode, "claude_code": claude_code}
+
+
+# --- command line -------------------------------------------------------------------------------------------------
+
+
+def run_doctor(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
+    """`bimpe-mcp doctor`; `parser` is the server's own, so the doctor reads exactly the settings the server reads."""
+    parser.prog = "bimpe-mcp doctor"
+    parser.description = (
+        "Check the configuration, reach the API (or the sandbox), report which tools this key can use, and print "
+        "client configurations with absolute paths. Takes the server's own flags; the key comes from BIMPE_API_KEY."
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    opts = parser.parse_args(list(argv))
+    overrides = {name: getattr(opts, name) for name in ENV_VARS.values() if name != "api_key"}
+    out = sys.stdout
+    try:
+        settings = Settings.from_env(**overrides, sandbox=opts.sandbox or None)
+    except ConfigError as exc:
+        checks = [Check("configuration", "fail", str(exc))]
+        _write(out, checks, None, as_json=opts.json)
+        return 2
+    checked, transport = settings, None
+    if settings.sandbox:
+        from bimpe_mcp.sandbox import Sandbox, SandboxConfig
+
+        box = Sandbox(SandboxConfig())
+        transport = box.transport()
+        checked = settings.model_copy(
+            update={
+                "api_key": SecretStr(box.keys.full),
+                "base_url": box.origin,
+                "agent_id": settings.agent_id or box.agents.live,
+            }
+        )
+    checks = anyio.run(lambda: diagnose(checked, transport=transport))
+    _write(out, checks, client_configs(settings, launch_command()), as_json=opts.json)
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _write(out: Any, checks: list[Check], clients: dict[str, Any] | None, *, as_json: bool) -> None:
+    ok = not any(c.status == "fail" for c in checks)
+    tools: dict[str, Status] = {}
+    for check in checks:
+        for tool in check.tools:
+            tools.setdefault(tool, check.status)
+    if as_json:
+        report = {
+            "version": __version__,
+            "python": sys.executable,
+            "ok": ok,
+            "checks": [{k: v for k, v in asdict(c).items() if k != "tools"} for c in checks],
+            "tools": tools,
+            "clients": clients,
+        }
+        out.write(json.dumps(report, indent=2) + "\n")
+        return
+    lines = [f"bimpe-mcp doctor {__version__} (Python {sys.version.split()[0]}, {sys.executable})", ""]
+    lines += [f"[{LABELS[c.status]}] {c.name}: {c.detail}" for c in checks]
+    lines.append("")
+    lines.append(
+        "The server will work with this configuration."
+        if ok
+        else "The server will not work as configured: fix the FAIL lines above."
+    )
+    if clients is not None:
+        desktop = json.dumps(clients["claude_desktop"], indent=2)
+        vscode = json.dumps(clients["vscode"], indent=2)
+        lines += [
+            "",
+            "Client configuration (absolute paths, so no PATH lookup can fail):",
+            "",
+            "Claude Desktop (claude_desktop_config.json) and Cursor (.cursor/mcp.json):",
+            desktop,
+            "",
+            "VS Code (.vscode/mcp.json; VS Code asks for the key once and stores it):",
+            vscode,
+            "",
+            "Claude Code:",
+            clients["claude_code"],
+        ]
+        if "BIMPE_API_KEY" in clients["claude_desktop"]["mcpServers"]["bimpe"]["env"]:
+            lines += ["", f"Replace {KEY_PLACEHOLDER} with your key; this report never shows it."]
+    out.write("\n".join(lines) + "\n")

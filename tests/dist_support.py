@@ -1,0 +1,40 @@
+"""Paths and launchers shared by the distribution tests: the console script, the project's npm tools, the README."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = ROOT / ".ci" / "node" / "node_modules" / ".bin"
+
+
+def console_script() -> str:
+    """The bimpe-mcp script next to the running interpreter, by its unresolved absolute path."""
+    found = shutil.which("bimpe-mcp", path=str(Path(sys.executable).parent))
+    assert found, "the bimpe-mcp console script is installed with the package"
+    return os.path.abspath(found)
+
+
+def node_tool(name: str) -> str:
+    """A tool `.ci/run` installs into .ci/node. Missing, the test skips locally but fails under CI."""
+    path = NODE_BIN / name
+    if path.is_file() and shutil.which("node"):
+        return str(path)
+    reason = f"{name} is not installed in .ci/node (run .ci/run, which installs the pinned npm tools)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def readme_block(marker: str) -> str:
+    """The fenced block that follows `<!-- marker -->` in README.md, exactly as a reader would copy it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {re.escape(marker)} -->\s*\n```[a-z]*\n(.*?)\n```", text, re.DOTALL)
+    assert found, f"README.md has a fenced block under <!-- {marker} -->"
+    return found.group(1)

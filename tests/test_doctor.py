@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from pydantic import SecretStr
+
+from bimpe_mcp.cli import main
+from bimpe_mcp.config import ENV_VARS, Settings
+from bimpe_mcp.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
+from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
+from tests.dist_support import console_script
+from tests.support import SECRETS, assert_no_secret, child_env
+
+KEYS = SandboxKeys()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["doctor", "--json", *args])
+    out = capsys.readouterr().out
+    assert_no_secret(out)
+    return code, json.loads(out)
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def on(sandbox: Sandbox, key: str = KEYS.full, **values: Any) -> Settings:
+    return Settings(api_key=SecretStr(key), base_url=sandbox.origin, **values)
+
+
+def test_doctor_on_the_sandbox_reports_every_read_tool_working_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--sandbox"]) == 0
+    out = capsys.readouterr().out
+    assert_no_secret(out)
+    assert "[ ok ] list_agents: works" in out
+    assert "[ ok ] calls: can read the calls of agent" in out
+    assert "[ ?  ] place_call: write access unknown until first use" in out
+    assert "The server will work with this configuration." in out
+    assert f"claude mcp add bimpe -- {console_script()} --sandbox" in out
+
+
+def test_doctor_json_names_each_tools_fate_and_gives_configs_with_an_absolute_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run_json(capsys, "--sandbox")
+    assert code == 0 and report["ok"] is True
+    assert report["tools"] == {
+        "list_agents": "ok",
+        "list_calls": "ok",
+        "get_call": "ok",
+        "get_transcript": "ok",
+        "wait_for_call": "ok",
+        "place_call": "unknown",
+    }
+    server = report["clients"]["claude_desktop"]["mcpServers"]["bimpe"]
+    assert Path(server["command"]).is_absolute() and Path(server["command"]).is_file()
+    assert server["args"] == ["--sandbox"] and server["env"] == {}
+    assert report["clients"]["cursor"] == report["clients"]["claude_desktop"]
+    vscode = report["clients"]["vscode"]["servers"]["bimpe"]
+    assert vscode["type"] == "stdio" and vscode["command"] == server["command"]
+
+
+def test_doctor_in_read_only_mode_reports_place_call_as_not_served(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_json(capsys, "--sandbox", "--read-only")
+    assert code == 0
+    assert report["tools"]["place_call"] == "off"
+    assert "live calls" not in {c["name"] for c in report["checks"]}
+    assert report["clients"]["claude_desktop"]["mcpServers"]["bimpe"]["env"] == {"BIMPE_READ_ONLY": "true"}
+
+
+def test_doctor_without_a_key_fails_and_prints_configs_with_a_placeholder_for_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run_json(capsys, "--agent-id", "agt_1")
+    assert code == 1 and report["ok"] is False
+    assert [c["name"] for c in report["checks"]] == ["configuration", "api key"]
+    assert "BIMPE_API_KEY is not set" in report["checks"][1]["detail"]
+    assert set(report["tools"].values()) == {"fail"}
+    env = report["clients"]["claude_desktop"]["mcpServers"]["bimpe"]["env"]
+    assert env == {"BIMPE_API_KEY": "sk_...", "BIMPE_AGENT_ID": "agt_1"}
+    vscode = report["clients"]["vscode"]
+    assert vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] == "${input:bimpe-api-key}"
+    assert vscode["inputs"][0]["password"] is True
+    assert "--env=BIMPE_API_KEY=sk_..." in report["clients"]["claude_code"]
+
+
+def test_doctor_with_a_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_json(capsys, "--timeout", "-1")
+    assert code == 2
+    assert report["checks"][0]["status"] == "fail" and "BIMPE_TIMEOUT" in report["checks"][0]["detail"]
+    assert report["clients"] is None
+
+
+def test_the_doctor_command_with_an_unreachable_api_exits_1_and_never_prints_the_key() -> None:
+    key = "sk_live_do_not_print_7f3a"
+    env = child_env(BIMPE_API_KEY=key, BIMPE_BASE_URL="http://127.0.0.1:9", BIMPE_AGENT_ID="agt_1")
+    run = subprocess.run([console_script(), "doctor"], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 1
+    assert "[FAIL] api: http://127.0.0.1:9: could not reach the API" in run.stdout
+    assert "sk_…7f3a" in run.stdout
+    assert key not in run.stdout + run.stderr
+
+
+@pytest.mark.anyio
+async def test_the_doctor_command_with_a_read_only_key_finds_reads_working_on_a_loopback_sandbox() -> None:
+    server = SandboxServer(port=0, out=io.StringIO(), config=SandboxConfig(seed=7, speed=0.0))
+    run: subprocess.CompletedProcess[bytes] | None = None
+    async with anyio.create_task_group() as tg:
+        origin = await tg.start(server.run)
+        env = child_env(BIMPE_API_KEY=KEYS.read_only, BIMPE_BASE_URL=origin, BIMPE_AGENT_ID=server.sandbox.agents.live)
+        run = await anyio.run_process([console_script(), "doctor", "--json"], env=env, check=False)
+        tg.cancel_scope.cancel()
+    assert run is not None
+    out = run.stdout.decode()
+    assert run.returncode == 0, out
+    assert all(secret not in out for secret in SECRETS)
+    report = json.loads(out)
+    assert report["tools"]["list_calls"] == "ok" and report["tools"]["place_call"] == "unknown"
+    assert by_name([Check(**c) for c in report["checks"]])["api key"].detail.endswith("(sk_…6d0c)")
+
+
+@pytest.mark.anyio
+async def test_a_key_without_the_calls_scope_fails_the_call_tools(sandbox: Sandbox) -> None:
+    sandbox.add_key("sk_agents_only_0000000000", scopes={"agents:read"})
+    checks = by_name(await diagnose(on(sandbox, "sk_agents_only_0000000000"), transport=sandbox.transport()))
+    assert checks["list_agents"].status == "ok"
+    assert checks["calls"].status == "fail" and "missing_scope" in checks["calls"].detail
+    assert checks["default agent"].status == "warn", "no BIMPE_AGENT_ID: the first agent listed is checked"
+
+
+@pytest.mark.anyio
+async def test_a_key_without_the_agents_scope_reaches_the_api_but_fails_list_agents(sandbox: Sandbox) -> None:
+    sandbox.add_key("sk_calls_only_00000000000", scopes={"calls:read"})
+    settings = on(sandbox, "sk_calls_only_00000000000", agent_id=sandbox.agents.live)
+    checks = by_name(await diagnose(settings, transport=sandbox.transport()))
+    assert checks["api"].status == "ok"
+    assert checks["list_agents"].status == "fail" and checks["list_agents"].tools == ("list_agents",)
+    assert checks["calls"].status == "ok"
+
+
+@pytest.mark.anyio
+async def test_an_expired_key_fails_at_the_api_with_what_to_do(sandbox: Sandbox) -> None:
+    checks = by_name(await diagnose(on(sandbox, KEYS.expired), transport=sandbox.transport()))
+    assert checks["api"].status == "fail"
+    assert "auth_failed" in checks["api"].detail and "create a new key" in checks["api"].detail
+    assert "calls" not in checks
+
+
+@pytest.mark.anyio
+async def test_an_unknown_default_agent_fails_the_call_tools(sandbox: Sandbox) -> None:
+    checks = by_name(await diagnose(on(sandbox, agent_id="agt_nope"), transport=sandbox.transport()))
+    assert checks["calls"].status == "fail" and "not_found" in checks["calls"].detail
+    assert checks["live calls"].status == "unknown"
+
+
+@pytest.mark.anyio
+async def test_live_calls_allowed_for_an_agent_without_a_telephony_channel_is_a_warning(sandbox: Sandbox) -> None:
+    settings = on(sandbox, agent_id=sandbox.agents.no_channel, allow_live_calls=True)
+    checks = by_name(await diagnose(settings, transport=sandbox.transport()))
+    assert checks["live calls"].status == "warn" and "precondition_failed" in checks["live calls"].detail
+    live = on(sandbox, agent_id=sandbox.agents.live, allow_live_calls=True)
+    assert by_name(await diagnose(live, transport=sandbox.transport()))["live calls"].status == "ok"
+
+
+@pytest.mark.anyio
+async def test_without_any_agent_to_check_with_the_call_tools_are_unknown(sandbox: Sandbox) -> None:
+    sandbox.add_key("sk_calls_only_00000000000", scopes={"calls:read"})
+    checks = by_name(await diagnose(on(sandbox, "sk_calls_only_00000000000"), transport=sandbox.transport()))
+    assert checks["calls"].status == "unknown" and "BIMPE_AGENT_ID" in checks["calls"].detail
+    assert checks["live calls"].status == "unknown"
+
+
+@pytest.mark.anyio
+async def test_channels_that_cannot_be_read_leave_live_calls_unknown(sandbox: Sandbox) -> None:
+    sandbox.faults.add(Fault("status", status=503, path=r"/channels$"))
+    checks = by_name(await diagnose(on(sandbox, agent_id=sandbox.agents.live), transport=sandbox.transport()))
+    assert checks["live calls"].status == "unknown" and "upstream_unavailable" in checks["live calls"].detail
+    assert checks["calls"].status == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_key_not_shaped_like_a_team_key_is_a_warning(sandbox: Sandbox) -> None:
+    sandbox.add_key("team-key-without-prefix-01", scopes={"agents:read", "calls:read"})
+    checks = by_name(await diagnose(on(sandbox, "team-key-without-prefix-01"), transport=sandbox.transport()))
+    assert checks["api key"].status == "warn" and "26 characters" in checks["api key"].detail
+
+
+def test_a_key_is_masked_to_its_last_four_characters_or_its_length() -> None:
+    assert mask("sk_live_abcdefghijkl1234") == "sk_…1234"
+    assert mask("sk_short") == "8 characters"
+
+
+def test_the_launch_command_is_the_script_beside_the_interpreter_or_python_dash_m(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    python = str(tmp_path / "bin" / "python")
+    assert launch_command(python) == [python, "-m", "bimpe_mcp"]
+    (tmp_path / "bin" / "bimpe-mcp").write_text("#!/bin/sh\n")
+    assert launch_command(python) == [str(tmp_path / "bin" / "bimpe-mcp")]
+    cached = str(tmp_path / "uv" / "archive-v0" / "h" / "bin" / "python")
+    assert launch_command(cached, which=lambda _: "/opt/uv/uvx") == ["/opt/uv/uvx", "bimpe-mcp"]
+    assert launch_command(cached, which=lambda _: None) == [cached, "-m", "bimpe_mcp"]
+
+
+def test_settings_that_differ_from_their_defaults_become_the_env_block_without_the_key() -> None:
+    settings = Settings(
+        api_key=SecretStr("sk_x"), agent_id="agt_1", allow_live_calls=True, timeout_seconds=20, text_format="json"
+    )
+    assert settings_env(settings) == {
+        "BIMPE_AGENT_ID": "agt_1",
+        "BIMPE_TIMEOUT": "20.0",
+        "BIMPE_ALLOW_LIVE_CALLS": "true",
+        "BIMPE_TEXT_FORMAT": "json",
+    }
+    configs = client_configs(settings, ["/opt/bimpe-mcp"])
+    assert "sk_x" not in json.dumps(configs)
+
+
+@pytest.mark.anyio
+async def test_the_configuration_the_doctor_prints_launches_a_server_that_serves(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await anyio.to_thread.run_sync(main, ["doctor", "--sandbox", "--json"])
+    server = json.loads(capsys.readouterr().out)["clients"]["claude_desktop"]["mcpServers"]["bimpe"]
+    params = StdioServerParameters(command=server["command"], args=server["args"], env=child_env(**server["env"]))
+    async with Client(params) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert {"list_agents", "list_calls", "place_call"} <= names
