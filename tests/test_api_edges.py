@@ -1,0 +1,84 @@
+"""Answers the sandbox does not give on its own, from a crafted API at the transport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+from pydantic import SecretStr
+
+from bimpe_mcp.config import Settings
+from bimpe_mcp.sandbox import Fault, Sandbox
+from bimpe_mcp.server import build_server
+from tests.conftest import ServerFactory
+from tests.support import data, error
+
+pytestmark = pytest.mark.anyio
+
+CALL = {"id": "call_1", "status": "ended", "destination": "+2348012345678", "created_on": "2026-11-01T10:00:00Z"}
+
+
+def server_on(answer: Callable[[httpx.Request], httpx.Response]) -> Any:
+    settings = Settings(api_key=SecretStr("sk_test_crafted"), agent_id="agt_1", max_retries=0)
+    return build_server(settings, transport=httpx.MockTransport(answer))
+
+
+async def test_validation_errors_name_each_field_from_a_list_message() -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        body = {
+            "message": ["destination: must be an E.164 phone number", "is_test_call must be a boolean"],
+            "error": "Bad Request",
+            "code": "validation_error",
+            "statusCode": 400,
+            "request_id": "req-body-1",
+        }
+        return httpx.Response(400, json=body)
+
+    async with Client(server_on(answer)) as client:
+        info = error(await client.call_tool("place_call", {"destination": "+2348012345678"}))
+    assert info["code"] == "invalid_argument"
+    assert "destination: must be an E.164 phone number" in info["message"]
+    assert "is_test_call must be a boolean" in info["message"]
+    assert info["request_id"] == "req-body-1", "without the header, the body's request_id is kept"
+
+
+async def test_validation_errors_are_read_from_an_errors_array_too() -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        body = {"code": "validation_error", "message": "Request validation failed.", "errors": [{"path": "limit"}]}
+        return httpx.Response(400, json=body, headers={"X-Request-Id": "req-2"})
+
+    async with Client(server_on(answer)) as client:
+        info = error(await client.call_tool("list_calls", {}))
+    assert info["code"] == "invalid_argument" and "limit: " in info["message"] and info["request_id"] == "req-2"
+
+
+async def test_one_unreadable_record_is_left_out_and_counted() -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        records = [CALL, {"status": "ended"}, {**CALL, "id": "call_2"}]
+        return httpx.Response(200, json={"message": "Success", "data": records})
+
+    async with Client(server_on(answer)) as client:
+        page = data(await client.call_tool("list_calls", {}))
+    assert [c["id"] for c in page["calls"]] == ["call_1", "call_2"]
+    assert page["skipped_records"] == 1
+    assert "next_page" not in page, "without meta, the page never invites a fetch past itself"
+
+
+async def test_a_single_call_of_the_wrong_shape_is_a_protocol_error() -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"message": "Success", "data": {"status": "ended"}})
+
+    async with Client(server_on(answer)) as client:
+        info = error(await client.call_tool("get_call", {"call_id": "call_1"}))
+    assert info["code"] == "upstream_protocol_error" and "id" in info["message"]
+
+
+async def test_a_request_that_times_out_is_retried_then_reported(make_server: ServerFactory, sandbox: Sandbox) -> None:
+    sandbox.faults.add(Fault(kind="latency", seconds=30))
+    async with Client(make_server(timeout_seconds=0.05, deadline_seconds=20)) as client:
+        info = error(await client.call_tool("list_agents", {}))
+    assert info["code"] == "upstream_unavailable" and "in time" in info["message"]
+    assert len([r for r in sandbox.requests if r.path == "/agents"]) == 3
