@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     import httpx
 
     from bimpe_mcp.client import BimpeClient
+
+
+PLACED_KEYS_KEPT = 1000
 
 
 class Clock:
@@ -69,7 +73,15 @@ class AppState:
     settings: Settings
     connector: Connector | None
     clock: Clock = field(default_factory=Clock)
-    placed_keys: dict[str, str] = field(default_factory=dict[str, str])
+    placed_keys: OrderedDict[str, str] = field(default_factory=OrderedDict[str, str])
+
+    def remember_placed(self, key: str, fingerprint: str) -> bool:
+        """Record an idempotency key this server sent; True when the same call was sent with it before."""
+        seen = self.placed_keys.pop(key, None) == fingerprint
+        self.placed_keys[key] = fingerprint
+        while len(self.placed_keys) > PLACED_KEYS_KEPT:
+            self.placed_keys.popitem(last=False)
+        return seen
 
     def api(self) -> BimpeClient:
         if self.connector is None:

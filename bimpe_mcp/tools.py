@@ -417,9 +417,8 @@ def build_tools(*, read_only: bool) -> list[Tool]:
                     "(BIMPE_ALLOW_LIVE_CALLS).",
                 )
             fingerprint = f"{agent}|{destination}|{is_test_call}"
-            seen = state.placed_keys.get(key)
             wire = await api.place_call(agent, destination=destination, is_test_call=is_test_call, idempotency_key=key)
-            state.placed_keys[key] = fingerprint
+            replayed = state.remember_placed(key, fingerprint)
             steps = {
                 "initiated": "Follow it with get_call(call_id): it moves queued > ringing > answered > ended, and "
                 "gains its transcript when it ends.",
@@ -427,7 +426,7 @@ def build_tools(*, read_only: bool) -> list[Tool]:
                 "failed": "The call could not be placed: read detail and check the number before any retry.",
             }
             step = steps.get(wire.status, "Check the call with get_call or list_calls.")
-            if seen == fingerprint:
+            if replayed:
                 step = "This key was used before: the API returned the original result and placed no new call. " + step
             result = PlacedCall(
                 status=wire.status,
