@@ -17,7 +17,8 @@ def _ts(value: str | None) -> str:
     return value.replace(".000Z", "Z")
 
 
-def _parse(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp, or None when absent or unreadable."""
     if value is None:
         return None
     try:
@@ -28,7 +29,7 @@ def _parse(value: str | None) -> datetime | None:
 
 def _rel(base: datetime | None, value: str | None) -> str:
     """A timestamp as seconds after `base` when that is exact, else the timestamp itself."""
-    when = _parse(value)
+    when = parse_time(value)
     if base is None or when is None:
         return _ts(value)
     delta = (when - base).total_seconds()
@@ -56,7 +57,7 @@ def call_line(c: Call, home: str | None = None) -> str:
     """One call: fixed fields first, then only the optional facts present, each self-labelled.
 
     `home` (the agent's own number, on most lines of a page) is written `@`."""
-    base = _parse(c.created_on)
+    base = parse_time(c.created_on)
     test = "?" if c.is_test_call is None else ("test" if c.is_test_call else "live")
     direction = DIRECTIONS.get(c.direction or "", c.direction or "?")
     src, dst = (("@" if n == home else n or "?") for n in (c.source, c.destination))
@@ -117,7 +118,7 @@ def transcript(t: Transcript) -> str:
 
 
 def call_detail(d: CallDetail, window: Transcript) -> str:
-    base = _parse(d.created_on)
+    base = parse_time(d.created_on)
     head = f"{CALL_COLUMNS}\n{call_line(d)}\nstarted{_rel(base, d.started_at)} answered{_rel(base, d.answered_at)}"
     return head + "\n" + transcript(window)
 

@@ -7,7 +7,6 @@ import binascii
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -158,27 +157,22 @@ def decode_cursor(cursor: str) -> tuple[str, str, int]:
         ) from None
 
 
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: int | None, max_chars: int) -> Transcript:
     logs = detail.conversation_logs or []
     total = len(logs)
     start = min(max(0, start), total)
     stop = total if end is None else min(max(end, start), total)
-    base = _when(detail.answered_at) or _when(detail.started_at) or _when(detail.created_on)
+    base = (
+        render.parse_time(detail.answered_at)
+        or render.parse_time(detail.started_at)
+        or render.parse_time(detail.created_on)
+    )
     turns: list[Turn] = []
     used = 0
     index = start
     while index < stop:
         msg = logs[index]
-        at = _when(msg.created_at)
+        at = render.parse_time(msg.created_at)
         role = (msg.role or "unknown").lower()
         turn = Turn(
             offset=render.offset((at - base).total_seconds()) if at and base else None,
