@@ -12,7 +12,7 @@ from bimpe_mcp import __version__
 from bimpe_mcp.config import Settings
 from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
-from bimpe_mcp.tools import build_tools
+from bimpe_mcp.tools import argument_check, build_tools
 
 if TYPE_CHECKING:
     import httpx
@@ -66,6 +66,7 @@ def build_server(
             if connector is not None:
                 await connector.aclose()
 
+    tools = build_tools(read_only=settings.read_only)
     mcp = MCPServer[AppState](
         name=NAME,
         title="BimpeAI calls",
@@ -73,7 +74,8 @@ def build_server(
         instructions=instructions(settings),
         website_url="https://github.com/bimpeai/bimpe-mcp",
         lifespan=lifespan,
-        tools=build_tools(read_only=settings.read_only),
+        tools=tools,
+        middleware=[argument_check(tools)],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     return mcp

@@ -7,16 +7,17 @@ import binascii
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from bimpe_mcp import render
-from bimpe_mcp.errors import ToolFailure, deadline_exceeded, translate
+from bimpe_mcp.errors import ErrorInfo, ToolFailure, deadline_exceeded, translate
 from bimpe_mcp.exceptions import BimpeError, check_id
 from bimpe_mcp.models import (
     Agent,
@@ -66,7 +67,10 @@ def _scrub(state: AppState, text: str) -> str:
 
 
 def error_result(state: AppState, failure: ToolFailure) -> CallToolResult:
-    info = failure.info.model_copy(update={"message": _scrub(state, failure.info.message)})
+    return failure_result(failure.info.model_copy(update={"message": _scrub(state, failure.info.message)}))
+
+
+def failure_result(info: ErrorInfo) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=info.text())],
         structured_content={"error": info.model_dump(mode="json")},
@@ -201,6 +205,48 @@ def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: in
         next_cursor=encode_cursor(agent_id, detail.id, index) if index < total else None,
         resource_uri=transcript_uri(agent_id, detail.id),
     )
+
+
+# --- argument errors ----------------------------------------------------------------------------------------------
+
+
+def argument_check(tools: list[Tool]) -> ServerMiddleware[Any]:
+    """Arguments that fail a tool's schema get the same error shape as every other failure, naming each field and
+    what it takes, instead of the validator's own report."""
+    by_name = {t.name: t for t in tools}
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        params: Any = ctx.params
+        if ctx.method == "tools/call" and isinstance(params, dict):
+            call = cast("dict[str, Any]", params)
+            tool = by_name.get(str(call.get("name")))
+            arguments: Any = call.get("arguments") or {}
+            if tool is not None and isinstance(arguments, dict):
+                try:
+                    tool.fn_metadata.validate_arguments(cast("dict[str, Any]", arguments))
+                except ValidationError as exc:
+                    return _argument_error(tool, exc)
+        return await call_next(ctx)
+
+    return middleware
+
+
+def _argument_error(tool: Tool, exc: ValidationError) -> CallToolResult:
+    properties: dict[str, Any] = tool.parameters.get("properties", {})
+    problems: list[str] = []
+    hints: list[str] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in err["loc"]) or "arguments"
+        problems.append(f"{field}: {err['msg']}")
+        about = properties.get(field, {}).get("description")
+        if about and f"{field}: {about}" not in hints:
+            hints.append(f"{field}: {about}")
+    failure = ToolFailure(
+        "invalid_argument",
+        "; ".join(problems),
+        "Correct the arguments and call again" + (f" ({'; '.join(hints)})." if hints else "."),
+    )
+    return failure_result(failure.info)
 
 
 # --- registration -------------------------------------------------------------------------------------------------
