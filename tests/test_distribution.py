@@ -1,0 +1,117 @@
+"""manifest.json, server.json and the icon against what the package and the server really are."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from bimpe_mcp import __version__
+from bimpe_mcp.config import ENV_VARS, Settings
+from tests.conftest import ServerFactory
+from tests.dist_support import ROOT, node_tool
+
+MANIFEST: dict[str, Any] = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
+SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text(encoding="utf-8"))
+PLACEHOLDER = re.compile(r"\$\{user_config\.([A-Za-z0-9_]+)\}")
+
+
+def first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0]
+
+
+def test_manifest_server_json_and_package_carry_one_version() -> None:
+    assert MANIFEST["version"] == __version__
+    assert SERVER_JSON["version"] == __version__
+    assert [p["version"] for p in SERVER_JSON["packages"]] == [__version__]
+
+
+@pytest.mark.anyio
+async def test_manifest_lists_exactly_the_tools_and_prompts_the_server_serves(make_server: ServerFactory) -> None:
+    async with Client(make_server()) as client:
+        tools = (await client.list_tools()).tools
+        prompts = (await client.list_prompts()).prompts
+    assert MANIFEST["tools"] == [{"name": t.name, "description": first_line(t.description)} for t in tools]
+    served = [
+        {"name": p.name, "description": first_line(p.description), "arguments": [a.name for a in p.arguments or []]}
+        for p in prompts
+    ]
+    assert [{k: v for k, v in p.items() if k != "text"} for p in MANIFEST["prompts"]] == served
+    for prompt in MANIFEST["prompts"]:
+        assert all(f"${{arguments.{a}}}" in prompt["text"] for a in prompt["arguments"])
+
+
+def test_every_user_config_placeholder_is_defined_and_every_setting_is_used() -> None:
+    config = MANIFEST["server"]["mcp_config"]
+    used = set(PLACEHOLDER.findall(json.dumps(config)))
+    assert used == set(MANIFEST["user_config"])
+    assert all(isinstance(v, str) for v in config["env"].values()), "hosts take env values as strings only"
+
+
+def test_user_config_keys_reach_the_bimpe_variables_of_the_settings_of_the_same_name() -> None:
+    env = MANIFEST["server"]["mcp_config"]["env"]
+    assert env == {var: f"${{user_config.{ENV_VARS[var]}}}" for var in env}
+    assert set(env) == {
+        "BIMPE_API_KEY",
+        "BIMPE_AGENT_ID",
+        "BIMPE_BASE_URL",
+        "BIMPE_ALLOW_LIVE_CALLS",
+        "BIMPE_READ_ONLY",
+    }
+    user = MANIFEST["user_config"]
+    assert user["api_key"]["sensitive"] is True and user["api_key"]["required"] is True
+    assert not any(spec.get("sensitive") for name, spec in user.items() if name != "api_key")
+    defaults = Settings()
+    for name, spec in user.items():
+        if "default" in spec and spec["default"] != "":
+            assert spec["default"] == getattr(defaults, name), f"user_config.{name} default matches the server's"
+        is_flag = isinstance(getattr(defaults, name), bool)
+        assert spec["type"] == ("boolean" if is_flag else "string"), name
+
+
+def test_the_manifest_runs_the_bundle_launcher_with_python() -> None:
+    server = MANIFEST["server"]
+    assert server["type"] == "python" and server["entry_point"] == "server/main.py"
+    assert server["mcp_config"]["args"] == ["${__dirname}/server/main.py"]
+
+
+def test_server_json_describes_the_pypi_package_with_a_secret_key() -> None:
+    assert re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", SERVER_JSON["name"])
+    assert SERVER_JSON["$schema"].startswith("https://static.modelcontextprotocol.io/schemas/")
+    assert 0 < len(SERVER_JSON["description"]) <= 100
+    (package,) = SERVER_JSON["packages"]
+    assert package["registryType"] == "pypi" and package["identifier"] == "bimpe-mcp"
+    assert package["transport"] == {"type": "stdio"}
+    variables = {v["name"]: v for v in package["environmentVariables"]}
+    assert set(variables) == set(MANIFEST["server"]["mcp_config"]["env"])
+    assert variables["BIMPE_API_KEY"]["isSecret"] is True and variables["BIMPE_API_KEY"]["isRequired"] is True
+    assert not any(v.get("isSecret") for name, v in variables.items() if name != "BIMPE_API_KEY")
+
+
+def test_the_readme_carries_the_registry_ownership_line_for_server_json() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"<!-- mcp-name: {SERVER_JSON['name']} -->" in readme
+
+
+def test_the_icon_is_a_512_pixel_png_that_the_script_reproduces(tmp_path: Path) -> None:
+    icon = (ROOT / MANIFEST["icon"]).read_bytes()
+    assert icon[:8] == b"\x89PNG\r\n\x1a\n" and icon[12:16] == b"IHDR"
+    assert struct.unpack(">II", icon[16:24]) == (512, 512)
+    out = tmp_path / "icon.png"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_icon.py"), "--out", str(out)], check=True)
+    assert out.read_bytes() == icon, "icon.png is what scripts/make_icon.py draws; rerun it after a change"
+
+
+def test_mcpb_validates_the_manifest() -> None:
+    run = subprocess.run(
+        [node_tool("mcpb"), "validate", str(ROOT / "manifest.json")], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Manifest schema validation passes" in run.stdout
