@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
 import httpx
@@ -43,6 +43,9 @@ class Check:
     tools: tuple[str, ...] = ()
 
 
+NOT_SERVED = Check("place_call", "off", "not served: read-only mode", tools=("place_call",))
+
+
 def mask(key: str) -> str:
     """Enough of a key to tell two keys apart, never enough to use it."""
     if key.startswith("sk_") and len(key) >= 16:
@@ -54,15 +57,18 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
     """Run every check against the API the settings name (or the in-process `transport`)."""
     checks = [Check("configuration", "ok", _describe(settings))]
     if settings.api_key is None or not settings.api_key.get_secret_value():
+        served = ("list_agents", *CALL_READERS) if settings.read_only else ("list_agents", *CALL_READERS, "place_call")
         checks.append(
             Check(
                 "api key",
                 "fail",
                 "BIMPE_API_KEY is not set, so every tool would answer not_configured. Put the key in the env block "
                 "of the client configuration below, or try the server with --sandbox.",
-                tools=("list_agents", *CALL_READERS, "place_call"),
+                tools=served,
             )
         )
+        if settings.read_only:
+            checks.append(NOT_SERVED)
         return checks
     key = settings.api_key.get_secret_value()
     if settings.sandbox:
@@ -141,7 +147,7 @@ async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
             )
 
     if settings.read_only:
-        checks.append(Check("place_call", "off", "not served: read-only mode", tools=("place_call",)))
+        checks.append(NOT_SERVED)
         return checks
     checks.append(
         Check(
@@ -232,7 +238,7 @@ def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]
             {"type": "promptString", "id": VSCODE_KEY_INPUT, "description": "BimpeAI API key", "password": True}
         ]
         vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] = "${input:" + VSCODE_KEY_INPUT + "}"
-    env_flags = [f"--env={k}={v}" for k, v in keyed.items()]
+    env_flags = [arg for k, v in keyed.items() for arg in ("--env", f"{k}={v}")]
     claude_code = shlex.join(["claude", "mcp", "add", "bimpe", *env_flags, "--", exe, *args])
     return {"claude_desktop": desktop, "cursor": desktop, "vscode": vscode, "claude_code": claude_code}
 
@@ -275,7 +281,7 @@ def run_doctor(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 
-def _write(out: Any, checks: list[Check], clients: dict[str, Any] | None, *, as_json: bool) -> None:
+def _write(out: TextIO, checks: list[Check], clients: dict[str, Any] | None, *, as_json: bool) -> None:
     ok = not any(c.status == "fail" for c in checks)
     tools: dict[str, Status] = {}
     for check in checks:

@@ -95,7 +95,15 @@ def test_doctor_without_a_key_fails_and_prints_configs_with_a_placeholder_for_it
     vscode = report["clients"]["vscode"]
     assert vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] == "${input:bimpe-api-key}"
     assert vscode["inputs"][0]["password"] is True
-    assert "--env=BIMPE_API_KEY=sk_..." in report["clients"]["claude_code"]
+    assert "--env BIMPE_API_KEY=sk_... --env BIMPE_AGENT_ID=agt_1 -- " in report["clients"]["claude_code"]
+
+
+def test_doctor_without_a_key_in_read_only_mode_reports_place_call_as_not_served(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run_json(capsys, "--read-only")
+    assert code == 1
+    assert report["tools"]["place_call"] == "off" and report["tools"]["list_calls"] == "fail"
 
 
 def test_doctor_with_a_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
