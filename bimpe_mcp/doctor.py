@@ -57,19 +57,11 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
     """Run every check against the API the settings name (or the in-process `transport`)."""
     checks = [Check("configuration", "ok", _describe(settings))]
     if settings.api_key is None or not settings.api_key.get_secret_value():
-        served = ("list_agents", *CALL_READERS) if settings.read_only else ("list_agents", *CALL_READERS, "place_call")
-        checks.append(
-            Check(
-                "api key",
-                "fail",
-                "BIMPE_API_KEY is not set, so every tool would answer not_configured. Put the key in the env block "
-                "of the client configuration below, or try the server with --sandbox.",
-                tools=served,
-            )
+        detail = (
+            "BIMPE_API_KEY is not set, so every tool would answer not_configured. Put the key in the env block of the "
+            "client configuration below, or try the server with --sandbox."
         )
-        if settings.read_only:
-            checks.append(NOT_SERVED)
-        return checks
+        return [*checks, *_nothing_works("api key", detail, settings)]
     key = settings.api_key.get_secret_value()
     if settings.sandbox:
         checks.append(Check("api key", "ok", "the sandbox's demo key (full access)"))
@@ -97,6 +89,13 @@ class Failed:
     refused: bool = False
 
 
+def _nothing_works(name: str, detail: str, settings: Settings) -> list[Check]:
+    """A failure that stops every tool: the one check that failed, and place_call's own line in read-only mode."""
+    if settings.read_only:
+        return [Check(name, "fail", detail, tools=("list_agents", *CALL_READERS)), NOT_SERVED]
+    return [Check(name, "fail", detail, tools=("list_agents", *CALL_READERS, "place_call"))]
+
+
 async def _attempt(settings: Settings, work: Callable[[], Awaitable[T]]) -> T | Failed:
     try:
         with anyio.fail_after(settings.deadline_seconds):
@@ -115,8 +114,7 @@ async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
     agents = await _attempt(settings, lambda: api.list_agents(limit=1))
     if isinstance(agents, Failed):
         if not agents.refused:
-            checks.append(Check("api", "fail", agents.text, tools=("list_agents", *CALL_READERS)))
-            return checks
+            return _nothing_works("api", agents.text, settings)
         checks.append(Check("api", "ok", f"reached {base}; the key is accepted"))
         checks.append(Check("list_agents", "fail", agents.text, tools=("list_agents",)))
         first = None

@@ -165,6 +165,14 @@ async def test_an_expired_key_fails_at_the_api_with_what_to_do(sandbox: Sandbox)
     checks = by_name(await diagnose(on(sandbox, KEYS.expired), transport=sandbox.transport()))
     assert checks["api"].status == "fail"
     assert "auth_failed" in checks["api"].detail and "create a new key" in checks["api"].detail
+    assert checks["api"].tools == (
+        "list_agents",
+        "list_calls",
+        "get_call",
+        "get_transcript",
+        "wait_for_call",
+        "place_call",
+    )
     assert "calls" not in checks
 
 
