@@ -33,7 +33,7 @@ FLAG_HELP = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     env_of = {field: var for var, field in ENV_VARS.items()}
     p = argparse.ArgumentParser(
         prog="bimpe-mcp",
@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         "a flag. Subcommands: `bimpe-mcp sandbox` serves the API emulator on loopback.",
     )
     p.add_argument("--version", action="version", version=f"bimpe-mcp {__version__}")
-    p.add_argument("--sandbox", action="store_true", help="serve against the embedded sandbox with a demo key")
+    p.add_argument("--sandbox", action="store_true", default=None,
+                   help="serve against the embedded sandbox with a demo key [env BIMPE_SANDBOX]")  # fmt: skip
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or streamable HTTP")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
@@ -75,6 +76,29 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
+def settings_from(opts: argparse.Namespace) -> Settings:
+    """The environment, overridden by whichever flags were given (the key has no flag)."""
+    overrides = {field: getattr(opts, field) for field in ENV_VARS.values() if field != "api_key"}
+    return Settings.from_env(**overrides)
+
+
+def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport | None]:
+    """In sandbox mode: the in-process emulator's transport, its demo key, and its agent with a live channel as the
+    default agent. Otherwise the settings as they are, on the network."""
+    if not settings.sandbox:
+        return settings, None
+    # Imported here so that a server on the real API never loads the emulator.
+    from bimpe_mcp.sandbox import Sandbox, SandboxConfig
+
+    box = Sandbox(SandboxConfig())
+    update = {
+        "api_key": SecretStr(box.keys.full),
+        "base_url": box.origin,
+        "agent_id": settings.agent_id or box.agents.live,
+    }
+    return settings.model_copy(update=update), box.transport()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sandbox"]:
@@ -82,29 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["doctor"]:
         from bimpe_mcp.doctor import run_doctor
 
-        return run_doctor(args[1:], _parser())
-    opts = _parser().parse_args(args)
-    overrides = {field: getattr(opts, field) for field in (*FLAG_HELP, "allow_live_calls", "read_only")}
+        return run_doctor(args[1:])
+    opts = parser().parse_args(args)
     try:
-        settings = Settings.from_env(**overrides, sandbox=opts.sandbox or None)
+        settings = settings_from(opts)
     except ConfigError as exc:
         sys.stderr.write(f"bimpe-mcp: {exc}\n")
         return 2
     _configure_logging(settings.log_level)
-    transport: httpx.AsyncBaseTransport | None = None
-    if settings.sandbox:
-        # Imported here so that a server on the real API never loads the emulator.
-        from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-
-        box = Sandbox(SandboxConfig())
-        transport = box.transport()
-        settings = settings.model_copy(
-            update={
-                "api_key": SecretStr(box.keys.full),
-                "base_url": box.origin,
-                "agent_id": settings.agent_id or box.agents.live,
-            }
-        )
+    settings, transport = with_sandbox(settings)
     server = build_server(settings, transport=transport)
     if opts.transport == "http":
         where = f"http://{opts.host}:{opts.port}/mcp" if opts.port else f"a free port of {opts.host}, path /mcp"

@@ -29,7 +29,9 @@ ENV_VARS: dict[str, str] = {
     "BIMPE_TEXT_FORMAT": "text_format",
     "BIMPE_TRANSCRIPT_CHARS": "transcript_chars",
     "BIMPE_LOG_LEVEL": "log_level",
+    "BIMPE_SANDBOX": "sandbox",
 }
+BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -81,7 +83,7 @@ class Settings(BaseModel):
             raw = env.get(var)
             if raw is None or (raw.strip() == "" and field != "api_key"):
                 continue
-            values[field] = _parse_bool(var, raw) if field in {"allow_live_calls", "read_only"} else raw.strip()
+            values[field] = _parse_bool(var, raw) if field in BOOLEAN_FIELDS else raw.strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)

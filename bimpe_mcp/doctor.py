@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -15,9 +14,10 @@ from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
 import httpx
-from pydantic import SecretStr
 
 from bimpe_mcp import __version__
+from bimpe_mcp.cli import parser as cli_parser
+from bimpe_mcp.cli import settings_from, with_sandbox
 from bimpe_mcp.client import BimpeClient
 from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
 from bimpe_mcp.errors import deadline_exceeded, translate
@@ -208,10 +208,11 @@ def launch_command(executable: str | None = None, which: Callable[[str], str | N
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """BIMPE_* variables for every setting that differs from its default, the key left out."""
+    """BIMPE_* variables for every setting that differs from its default; the key is left out, and sandbox mode is
+    the `--sandbox` argument."""
     env: dict[str, str] = {}
     for var, name in ENV_VARS.items():
-        if name == "api_key":
+        if name in ("api_key", "sandbox"):
             continue
         value = getattr(settings, name)
         if value == Settings.model_fields[name].default:
@@ -244,8 +245,9 @@ def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]
 # --- command line -------------------------------------------------------------------------------------------------
 
 
-def run_doctor(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
-    """`bimpe-mcp doctor`; `parser` is the server's own, so the doctor reads exactly the settings the server reads."""
+def run_doctor(argv: Sequence[str]) -> int:
+    """`bimpe-mcp doctor`: it takes the server's own flags, so it reads exactly the settings the server reads."""
+    parser = cli_parser()
     parser.prog = "bimpe-mcp doctor"
     parser.description = (
         "Check the configuration, reach the API (or the sandbox), report which tools this key can use, and print "
@@ -253,27 +255,14 @@ def run_doctor(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     opts = parser.parse_args(list(argv))
-    overrides = {name: getattr(opts, name) for name in ENV_VARS.values() if name != "api_key"}
     out = sys.stdout
     try:
-        settings = Settings.from_env(**overrides, sandbox=opts.sandbox or None)
+        settings = settings_from(opts)
     except ConfigError as exc:
         checks = [Check("configuration", "fail", str(exc))]
         _write(out, checks, None, as_json=opts.json)
         return 2
-    checked, transport = settings, None
-    if settings.sandbox:
-        from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-
-        box = Sandbox(SandboxConfig())
-        transport = box.transport()
-        checked = settings.model_copy(
-            update={
-                "api_key": SecretStr(box.keys.full),
-                "base_url": box.origin,
-                "agent_id": settings.agent_id or box.agents.live,
-            }
-        )
+    checked, transport = with_sandbox(settings)
     checks = anyio.run(lambda: diagnose(checked, transport=transport))
     _write(out, checks, client_configs(settings, launch_command()), as_json=opts.json)
     return 1 if any(c.status == "fail" for c in checks) else 0

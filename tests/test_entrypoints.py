@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import pty
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,15 +19,10 @@ from mcp.client.stdio import stdio_client
 from bimpe_mcp import __version__
 from bimpe_mcp.cli import main
 from bimpe_mcp.config import ConfigError, Settings
+from tests.dist_support import console_script
 from tests.support import child_env, data, error
 
 pytestmark = pytest.mark.anyio
-
-
-def console_script() -> str:
-    found = shutil.which("bimpe-mcp", path=str(Path(sys.executable).parent))
-    assert found, "the bimpe-mcp console script is installed with the package"
-    return found
 
 
 async def test_the_installed_console_script_serves_the_sandbox_over_stdio(mode: str, tmp_path: Path) -> None:
@@ -81,6 +75,7 @@ def test_settings_read_the_environment_and_flags_win() -> None:
     assert "sk_x" not in repr(settings) and "sk_x" not in str(settings.model_dump())
     with pytest.raises(ConfigError, match="BIMPE_ALLOW_LIVE_CALLS"):
         Settings.from_env({"BIMPE_ALLOW_LIVE_CALLS": "maybe"})
+    assert Settings.from_env({"BIMPE_SANDBOX": "on"}).sandbox
     with pytest.raises(ConfigError, match="BIMPE_BASE_URL"):
         Settings.from_env({"BIMPE_BASE_URL": "https://api.bimpe.ai/api/v1/console"})
     with pytest.raises(ConfigError, match="BIMPE_AGENT_ID"):
