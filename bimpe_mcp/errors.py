@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
+import anyio
 from pydantic import BaseModel
 
 from bimpe_mcp.exceptions import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
+
+T = TypeVar("T")
 
 ErrorCode = Literal[
     "invalid_argument",
@@ -78,16 +82,24 @@ def not_configured() -> ToolFailure:
     )
 
 
-def deadline_exceeded(seconds: float, *, write: bool = False) -> ToolFailure:
-    step = (
-        "The call may or may not have been placed. Check list_calls for it before trying again, and retry only "
-        "with the same idempotency_key so no second call is placed."
-        if write
-        else "Try again; if it keeps happening, ask for fewer results (smaller limit) or try later."
-    )
+def deadline_exceeded(seconds: float) -> ToolFailure:
     return ToolFailure(
-        "deadline_exceeded", f"the API did not finish within the {seconds:g} s deadline", step, retryable=True
+        "deadline_exceeded",
+        f"the API did not finish within the {seconds:g} s deadline",
+        "Try again; if it keeps happening, ask for fewer results (smaller limit) or try later.",
+        retryable=True,
     )
+
+
+async def guarded(seconds: float, work: Callable[[], Awaitable[T]]) -> T:
+    """Run API work under a deadline; every client failure and a missed deadline come out as a ToolFailure."""
+    try:
+        with anyio.fail_after(seconds):
+            return await work()
+    except BimpeError as exc:
+        raise translate(exc) from None
+    except TimeoutError:
+        raise deadline_exceeded(seconds) from None
 
 
 def translate(exc: BimpeError) -> ToolFailure:

@@ -7,19 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-CALL_STATUSES = ("queued", "ringing", "answered", "ended", "busy", "failed", "cancelled")
 CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed", "cancelled"]
-CALL_SORT_FIELDS = ("created_on", "ended_at", "duration_seconds", "status")
-CallSort = Literal[
-    "created_on",
-    "-created_on",
-    "ended_at",
-    "-ended_at",
-    "duration_seconds",
-    "-duration_seconds",
-    "status",
-    "-status",
-]
 
 
 # --- wire (what the API sends) ---------------------------------------------------------------------------------
@@ -100,7 +88,6 @@ class WireAgent(_Wire):
     timezone: str | None = None
     business_name: str | None = None
     created_at: Timestamp = None
-    channels: list[WireChannel] | None = None
 
 
 class WireMakeCallResult(_Wire):
@@ -118,7 +105,6 @@ class WirePage(BaseModel, Generic[T]):
     items: list[T]
     meta: PageMeta
     skipped: int = 0
-    request_id: str | None = None
 
 
 # --- output (what tools return) ---------------------------------------------------------------------------------

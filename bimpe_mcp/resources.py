@@ -23,7 +23,7 @@ from pydantic import Field
 
 from bimpe_mcp import render
 from bimpe_mcp.config import ID_RE
-from bimpe_mcp.errors import ToolFailure, deadline_exceeded, translate
+from bimpe_mcp.errors import ToolFailure, guarded
 from bimpe_mcp.exceptions import BimpeError
 from bimpe_mcp.models import WireCallDetail
 from bimpe_mcp.state import AppState
@@ -39,17 +39,12 @@ Ctx = Context[AppState, Any]
 async def _detail(ctx: Ctx, agent_id: str, call_id: str) -> WireCallDetail:
     state: AppState = ctx.request_context.lifespan_context
     try:
-        with anyio.fail_after(state.settings.deadline_seconds):
-            return await state.api().get_call(agent_id, call_id)
-    except TimeoutError:
-        failure = deadline_exceeded(state.settings.deadline_seconds)
-    except ToolFailure as exc:
-        failure = exc
-    except BimpeError as exc:
-        failure = translate(exc)
-    if failure.info.code in ("not_found", "invalid_argument"):
-        raise ResourceNotFoundError(failure.info.text())
-    raise ResourceError(failure.info.text())
+        return await guarded(state.settings.deadline_seconds, lambda: state.api().get_call(agent_id, call_id))
+    except ToolFailure as failure:
+        info = failure.info
+    if info.code in ("not_found", "invalid_argument"):
+        raise ResourceNotFoundError(info.text())
+    raise ResourceError(info.text())
 
 
 def register_resources(mcp: MCPServer[AppState], current: Callable[[], AppState | None]) -> None:

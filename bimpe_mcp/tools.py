@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
-import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -17,7 +16,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from bimpe_mcp import render
-from bimpe_mcp.errors import ErrorInfo, ToolFailure, deadline_exceeded, translate
+from bimpe_mcp.errors import ErrorInfo, ToolFailure, guarded
 from bimpe_mcp.exceptions import BimpeError, check_id
 from bimpe_mcp.models import (
     Agent,
@@ -96,15 +95,8 @@ async def run_tool(
     """Run one tool body under the per-call deadline; every failure becomes a tool error the model can act on."""
     state: AppState = ctx.request_context.lifespan_context
     try:
-        with anyio.fail_after(state.settings.deadline_seconds + extra_seconds):
-            model, text = await work(state)
+        model, text = await guarded(state.settings.deadline_seconds + extra_seconds, lambda: work(state))
     except ToolFailure as failure:
-        return error_result(state, on_failure(failure) if on_failure else failure)
-    except BimpeError as exc:
-        failure = translate(exc)
-        return error_result(state, on_failure(failure) if on_failure else failure)
-    except TimeoutError:
-        failure = deadline_exceeded(state.settings.deadline_seconds)
         return error_result(state, on_failure(failure) if on_failure else failure)
     return ok_result(state, model, text)
 
