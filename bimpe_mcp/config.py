@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bimpe_mcp.api.contract import ID_PATTERN
+
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
-ID_RE = re.compile(ID_PATTERN)
 
 TextFormat = Literal["compact", "json"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -16,12 +17,11 @@ import anyio
 import httpx
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli import parser as cli_parser
-from bimpe_mcp.cli import settings_from, with_sandbox
-from bimpe_mcp.client import BimpeClient
+from bimpe_mcp.api.client import BimpeClient
+from bimpe_mcp.api.errors import TransportError
 from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
-from bimpe_mcp.errors import deadline_exceeded, translate
-from bimpe_mcp.exceptions import ApiError, BimpeError, TransportError
+from bimpe_mcp.tool_errors import ToolFailure, guarded
+from bimpe_mcp.wiring import add_setting_flags, http_client, settings_from, with_sandbox
 
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
@@ -71,10 +71,7 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         checks.append(
             Check("api key", "warn", f"BIMPE_API_KEY is set ({mask(key)}) but does not start with sk_ like team keys")
         )
-    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds))
-    async with httpx.AsyncClient(
-        base_url=settings.base_url, transport=transport, timeout=timeout, follow_redirects=False
-    ) as http:
+    async with http_client(settings, transport) as http:
         # No retries: the report shows the API's first answer, and a retryable one says so.
         api = BimpeClient(http, key, max_retries=0, retry_after_cap=settings.retry_after_cap_seconds)
         checks += await _probe(api, settings)
@@ -97,15 +94,16 @@ def _nothing_works(name: str, detail: str, settings: Settings) -> list[Check]:
 
 
 async def _attempt(settings: Settings, work: Callable[[], Awaitable[T]]) -> T | Failed:
-    try:
-        with anyio.fail_after(settings.deadline_seconds):
+    async def probe() -> T | Failed:
+        try:
             return await work()
-    except TimeoutError:
-        return Failed(deadline_exceeded(settings.deadline_seconds).info.text())
-    except TransportError as exc:
-        return Failed(f"{settings.base_url}: {exc}. Check BIMPE_BASE_URL, the network and any proxy.")
-    except BimpeError as exc:
-        return Failed(translate(exc).info.text(), refused=isinstance(exc, ApiError) and exc.status == 403)
+        except TransportError as exc:
+            return Failed(f"{settings.base_url}: {exc}. Check BIMPE_BASE_URL, the network and any proxy.")
+
+    try:
+        return await guarded(settings.deadline_seconds, probe)
+    except ToolFailure as failure:
+        return Failed(failure.info.text(), refused=failure.info.code in ("missing_scope", "forbidden"))
 
 
 async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
@@ -247,12 +245,13 @@ def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]
 
 def run_doctor(argv: Sequence[str]) -> int:
     """`bimpe-mcp doctor`: it takes the server's own flags, so it reads exactly the settings the server reads."""
-    parser = cli_parser()
-    parser.prog = "bimpe-mcp doctor"
-    parser.description = (
-        "Check the configuration, reach the API (or the sandbox), report which tools this key can use, and print "
-        "client configurations with absolute paths. Takes the server's own flags; the key comes from BIMPE_API_KEY."
+    parser = argparse.ArgumentParser(
+        prog="bimpe-mcp doctor",
+        description="Check the configuration, reach the API (or the sandbox), report which tools this key can use, "
+        "and print client configurations with absolute paths. Takes the server's own settings flags; the key comes "
+        "from BIMPE_API_KEY.",
     )
+    add_setting_flags(parser)
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     opts = parser.parse_args(list(argv))
     out = sys.stdout

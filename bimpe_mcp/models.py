@@ -1,117 +1,19 @@
-"""Wire models (lenient: an unknown enum value passes through as a string) and the small output models tools return."""
+"""The models tools return: structured content, and with it each tool's published outputSchema."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from bimpe_mcp.api.wire import PageMeta, WireAgent, WireCall
 
 CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed", "cancelled"]
 
 
-# --- wire (what the API sends) ---------------------------------------------------------------------------------
-
-
-def _timestamp(value: object) -> object:
-    """Timestamps are RFC 3339 strings; a number (Unix seconds) from a drifting server is converted, not refused."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
-    return value
-
-
-Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class PageMeta(_Wire):
-    total_count: int = 0
-    page_count: int = 0
-    current_page: int = 1
-    limit: int = 20
-    has_next_page: bool = False
-    has_previous_page: bool = False
-
-
-class WireAttachment(_Wire):
-    type: str | None = None
-    url: str | None = None
-
-
-class WireMessage(_Wire):
-    id: str | None = None
-    role: str | None = None
-    message: str | None = None
-    message_type: str | None = None
-    created_at: Timestamp = None
-    attachments: list[WireAttachment] | None = None
-
-
-class WireCall(_Wire):
-    id: str
-    source: str | None = None
-    destination: str | None = None
-    status: str | None = None
-    direction: str | None = None
-    created_on: Timestamp = None
-    duration_seconds: float | None = None
-    is_test_call: bool | None = None
-    error_reason: str | None = None
-    end_reason: str | None = None
-    ringing_at: Timestamp = None
-    ended_at: Timestamp = None
-
-
-class WireCallDetail(WireCall):
-    started_at: Timestamp = None
-    answered_at: Timestamp = None
-    conversation_logs: list[WireMessage] | None = None
-
-
-class WireChannel(_Wire):
-    id: str | None = None
-    type: str | None = None
-    name: str | None = None
-    status: str | None = None
-    is_connected: bool | None = None
-
-
-class WireAgent(_Wire):
-    id: str
-    name: str | None = None
-    description: str | None = None
-    status: str | None = None
-    language: str | None = None
-    timezone: str | None = None
-    business_name: str | None = None
-    created_at: Timestamp = None
-
-
-class WireMakeCallResult(_Wire):
-    status: str
-    call_id: str | None = None
-    detail: str | None = None
-
-
-T = TypeVar("T")
-
-
-class WirePage(BaseModel, Generic[T]):
-    """One page of a list: the items that parsed, and how many records were skipped as unreadable."""
-
-    items: list[T]
-    meta: PageMeta
-    skipped: int = 0
-
-
-# --- output (what tools return) ---------------------------------------------------------------------------------
-
-
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # from_attributes: an output model is filled from the wire model it mirrors, field by field, by pydantic.
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
 
 class Paged(_Out):
@@ -121,19 +23,25 @@ class Paged(_Out):
     next_page: int | None = None
 
 
-class Call(_Out):
-    id: str
-    status: str
-    direction: str | None = None
-    is_test_call: bool | None = None
-    destination: str | None = None
-    source: str | None = None
-    created_on: str | None = None
-    ringing_at: str | None = None
-    ended_at: str | None = None
-    duration_seconds: float | None = None
-    end_reason: str | None = None
-    error_reason: str | None = None
+def paging(meta: PageMeta) -> dict[str, Any]:
+    """The paging fields of a list result, from the API's page meta."""
+    return {
+        "page": meta.current_page,
+        "page_count": meta.page_count,
+        "total_count": meta.total_count,
+        "next_page": meta.current_page + 1 if meta.has_next_page else None,
+    }
+
+
+def _known(value: object) -> object:
+    return "unknown" if value is None else value
+
+
+class Call(WireCall):
+    # A call as tools publish it: the wire fields, with a status always present. (No docstring: it would be
+    # published in every outputSchema that holds a call.)
+    model_config = _Out.model_config
+    status: Annotated[str, BeforeValidator(_known)]  # pyright: ignore[reportIncompatibleVariableOverride, reportGeneralTypeIssues]
 
 
 class CallPage(Paged):
@@ -176,14 +84,8 @@ class CallDetail(Call):
     transcript: TranscriptPart
 
 
-class Agent(_Out):
-    id: str
-    name: str | None = None
-    status: str | None = None
-    description: str | None = None
-    language: str | None = None
-    timezone: str | None = None
-    business_name: str | None = None
+class Agent(WireAgent):
+    model_config = _Out.model_config
 
 
 class AgentPage(Paged):

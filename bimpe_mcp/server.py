@@ -10,9 +10,11 @@ from mcp.server.mcpserver import MCPServer
 
 from bimpe_mcp import __version__
 from bimpe_mcp.config import Settings
+from bimpe_mcp.prompts import register_prompts
 from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
-from bimpe_mcp.tools import argument_check, build_tools
+from bimpe_mcp.tools import tool_set
+from bimpe_mcp.tools.arguments import argument_check
 
 if TYPE_CHECKING:
     import httpx
@@ -52,6 +54,7 @@ def build_server(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, clock: Clock | None = None
 ) -> MCPServer[AppState]:
     """Build the server. `transport` carries requests in-process (the sandbox, tests); None means the network."""
+    # The running server's state, for the completion handler: the SDK passes it no context to reach the lifespan.
     holder: list[AppState] = []
 
     @asynccontextmanager
@@ -66,7 +69,7 @@ def build_server(
             if connector is not None:
                 await connector.aclose()
 
-    tools = build_tools(read_only=settings.read_only)
+    tools = tool_set(read_only=settings.read_only)
     mcp = MCPServer[AppState](
         name=NAME,
         title="BimpeAI calls",
@@ -78,4 +81,5 @@ def build_server(
         middleware=[argument_check(tools)],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
+    register_prompts(mcp)
     return mcp

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bimpe_mcp.config import Settings
-from bimpe_mcp.errors import ToolFailure, not_configured
+from bimpe_mcp.tool_errors import ToolFailure, not_configured
+from bimpe_mcp.wiring import http_client
 
 if TYPE_CHECKING:
     import httpx
 
-    from bimpe_mcp.client import BimpeClient
+    from bimpe_mcp.api.client import BimpeClient
 
 
 PLACED_KEYS_KEPT = 1000
@@ -45,19 +46,11 @@ class Connector:
 
     def client(self) -> BimpeClient:
         if self._client is None:
-            import httpx
-
-            from bimpe_mcp.client import BimpeClient
+            from bimpe_mcp.api.client import BimpeClient
 
             settings = self._settings
             key = settings.api_key.get_secret_value() if settings.api_key else ""
-            self._http = httpx.AsyncClient(
-                base_url=settings.base_url,
-                transport=self._transport,
-                timeout=httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                follow_redirects=False,
-            )
+            self._http = http_client(settings, self._transport)
             self._client = BimpeClient(
                 self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
             )

@@ -21,7 +21,7 @@ from mcp.types import TextResourceContents
 
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import SandboxConfig, SandboxKeys, SandboxServer
-from bimpe_mcp.tools import transcript_uri
+from bimpe_mcp.transcripts import transcript_uri
 from tests.dist_support import ROOT, node_tool
 from tests.support import assert_no_secret, data
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bimpe_mcp.config import ID_RE
-
 
 class BimpeError(Exception):
     """Base of every failure the client reports."""
@@ -42,10 +40,6 @@ class ApiError(BimpeError):
 class TransportError(BimpeError):
     """No usable HTTP response: connection refused or dropped, or a timeout."""
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
 
 class ProtocolError(BimpeError):
     """A 2xx response that is not the documented envelope."""
@@ -53,9 +47,3 @@ class ProtocolError(BimpeError):
     def __init__(self, detail: str, request_id: str | None = None) -> None:
         super().__init__(detail)
         self.request_id = request_id
-
-
-def check_id(field: str, value: str) -> str:
-    if not ID_RE.fullmatch(value):
-        raise InvalidIdError(field)
-    return value

@@ -16,8 +16,9 @@ import stamina
 from pydantic import BaseModel, ValidationError
 
 from bimpe_mcp import __version__
-from bimpe_mcp.exceptions import ApiError, ProtocolError, TransportError, check_id
-from bimpe_mcp.models import (
+from bimpe_mcp.api.contract import API_PREFIX, check_id
+from bimpe_mcp.api.errors import ApiError, ProtocolError, TransportError
+from bimpe_mcp.api.wire import (
     PageMeta,
     WireAgent,
     WireCall,
@@ -27,7 +28,6 @@ from bimpe_mcp.models import (
     WirePage,
 )
 
-API_PREFIX = "/api/v1/console"
 USER_AGENT = f"bimpe-mcp/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -169,9 +169,9 @@ class BimpeClient:
         try:
             response = await self._http.request(method, url, params=params, headers=headers, json=json)
         except httpx.TimeoutException:
-            raise TransportError("timeout", "the API did not answer in time") from None
+            raise TransportError("the API did not answer in time") from None
         except httpx.TransportError as exc:
-            raise TransportError("connection", f"could not reach the API ({type(exc).__name__})") from None
+            raise TransportError(f"could not reach the API ({type(exc).__name__})") from None
         request_id = response.headers.get("x-request-id") or headers["X-Request-Id"]
         try:
             body: Any = response.json()

@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from bimpe_mcp.exceptions import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
+from bimpe_mcp.api.errors import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
 
 T = TypeVar("T")
 
@@ -130,76 +130,71 @@ def translate(exc: BimpeError) -> ToolFailure:
     raise TypeError(f"untranslated client error {type(exc).__name__}")  # pragma: no cover
 
 
+AUTH_STEPS = {
+    "api_key_expired": "The API key has expired: ask the operator to create a new key in the BimpeAI Console "
+    "(Settings > API keys) and update BIMPE_API_KEY.",
+    "api_key_invalid": "The API key is not valid for any team: ask the operator to check BIMPE_API_KEY.",
+}
+NO_CHANNEL_STEP = (
+    "Place a test call instead (is_test_call=true), or ask the operator to link a phone number to the agent in the "
+    "BimpeAI dashboard."
+)
+SCOPE_STEP = "This key cannot do this. Use read-only tools, or ask the operator for a key with the named scope."
+CALL_ID_STEP = "Call ids come from list_calls for the same agent: list them and use an id from there."
+AGENT_ID_STEP = "Agent ids come from list_agents: list them and use an id from there."
+CONFLICT_STEP = (
+    "This idempotency_key was already used with different arguments. Reuse a key only to retry the exact same call; "
+    "omit it to place a new one."
+)
+RETRYABLE_CODES: frozenset[ErrorCode] = frozenset({"rate_limited", "upstream_unavailable"})
+
+
 def _from_api(exc: ApiError) -> ToolFailure:
-    rid, code = exc.request_id, exc.code
-    status = exc.status
+    kind, message, step = _meaning(exc)
+    retryable = kind in RETRYABLE_CODES
+    return ToolFailure(
+        kind,
+        message,
+        step,
+        retryable=retryable,
+        retry_after_seconds=exc.retry_after if retryable else None,
+        request_id=exc.request_id,
+        api_code=exc.code,
+    )
 
-    def failure(
-        kind: ErrorCode, message: str, step: str, retryable: bool = False, retry_after: float | None = None
-    ) -> ToolFailure:
-        return ToolFailure(
-            kind, message, step, retryable=retryable, retry_after_seconds=retry_after, request_id=rid, api_code=code
-        )
 
+def _meaning(exc: ApiError) -> tuple[ErrorCode, str, str]:
+    """What an API error status means for the model: our code, what failed, and what to do next."""
+    status, code = exc.status, exc.code
     if status == 400 and code == "channel_not_configured":
-        return failure(
+        return (
             "precondition_failed",
             "this agent has no live telephony channel, so it cannot place live calls",
-            "Place a test call instead (is_test_call=true), or ask the operator to link a phone number to the "
-            "agent in the BimpeAI dashboard.",
+            (NO_CHANNEL_STEP),
         )
     if status in (400, 422):
         fields = "; ".join(f"{p}: {m}" if p else m for p, m in exc.field_errors) or exc.message
-        return failure("invalid_argument", f"the API rejected the request: {fields}", "Correct the named argument.")
+        return "invalid_argument", f"the API rejected the request: {fields}", "Correct the named argument."
     if status == 401:
-        hint = {
-            "api_key_expired": "The API key has expired: ask the operator to create a new key in the BimpeAI "
-            "Console (Settings > API keys) and update BIMPE_API_KEY.",
-            "api_key_invalid": "The API key is not valid for any team: ask the operator to check BIMPE_API_KEY.",
-        }.get(code or "", "Ask the operator to check BIMPE_API_KEY.")
-        return failure("auth_failed", f"the API refused the key ({code or 'unauthorized'})", hint)
+        step = AUTH_STEPS.get(code or "", "Ask the operator to check BIMPE_API_KEY.")
+        return "auth_failed", f"the API refused the key ({code or 'unauthorized'})", step
     if status == 403 and code == "insufficient_scope":
-        return failure(
-            "missing_scope",
-            exc.message,
-            "This key cannot do this. Use read-only tools, or ask the operator for a key with the named scope.",
-        )
+        return "missing_scope", exc.message, SCOPE_STEP
     if status == 403:
-        return failure("forbidden", exc.message, "This key's team is not permitted to do this; do not retry.")
+        return "forbidden", exc.message, "This key's team is not permitted to do this; do not retry."
     if status == 404:
-        what = exc.message.lower()
-        step = (
-            "Call ids come from list_calls for the same agent: list them and use an id from there."
-            if "call" in what
-            else "Agent ids come from list_agents: list them and use an id from there."
-        )
-        return failure("not_found", exc.message, step)
+        return "not_found", exc.message, CALL_ID_STEP if "call" in exc.message.lower() else AGENT_ID_STEP
     if status == 409:
-        return failure(
-            "conflict",
-            exc.message,
-            "This idempotency_key was already used with different arguments. Reuse a key only to retry the exact "
-            "same call; omit it to place a new one.",
-        )
+        return "conflict", exc.message, CONFLICT_STEP
     if status == 429:
         wait = exc.retry_after
-        return failure(
-            "rate_limited",
-            "the API is rate limiting this key",
-            f"Wait {wait:g} s, then retry." if wait is not None else "Wait a minute, then retry.",
-            retryable=True,
-            retry_after=wait,
-        )
+        step = f"Wait {wait:g} s, then retry." if wait is not None else "Wait a minute, then retry."
+        return "rate_limited", "the API is rate limiting this key", step
     if status == 408 or (status >= 500 and status != 501):
-        return failure(
-            "upstream_unavailable",
-            f"the BimpeAI API failed (HTTP {status})",
-            "Retry in a few seconds; if it persists, report the request_id to BimpeAI support.",
-            retryable=True,
-            retry_after=exc.retry_after,
-        )
-    return failure(
+        step = "Retry in a few seconds; if it persists, report the request_id to BimpeAI support."
+        return "upstream_unavailable", f"the BimpeAI API failed (HTTP {status})", step
+    return (
         "upstream_protocol_error",
         f"the API answered HTTP {status}: {exc.message}",
-        "This endpoint or answer is not supported by this server version; report the request_id.",
+        ("This endpoint or answer is not supported by this server version; report the request_id."),
     )

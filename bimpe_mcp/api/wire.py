@@ -1,0 +1,99 @@
+"""Wire models: what the API sends, read leniently (an unknown enum value passes through as a string)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+
+def _timestamp(value: object) -> object:
+    """Timestamps are RFC 3339 strings; a number (Unix seconds) from a drifting server is converted, not refused."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PageMeta(_Wire):
+    total_count: int = 0
+    page_count: int = 0
+    current_page: int = 1
+    limit: int = 20
+    has_next_page: bool = False
+    has_previous_page: bool = False
+
+
+class WireAttachment(_Wire):
+    type: str | None = None
+    url: str | None = None
+
+
+class WireMessage(_Wire):
+    role: str | None = None
+    message: str | None = None
+    created_at: Timestamp = None
+    attachments: list[WireAttachment] | None = None
+
+
+class WireCall(_Wire):
+    # In the order tools publish a call's fields: the output model extends this one.
+    id: str
+    status: str | None = None
+    direction: str | None = None
+    is_test_call: bool | None = None
+    destination: str | None = None
+    source: str | None = None
+    created_on: Timestamp = None
+    ringing_at: Timestamp = None
+    ended_at: Timestamp = None
+    duration_seconds: float | None = None
+    end_reason: str | None = None
+    error_reason: str | None = None
+
+
+class WireCallDetail(WireCall):
+    started_at: Timestamp = None
+    answered_at: Timestamp = None
+    conversation_logs: list[WireMessage] | None = None
+
+
+class WireChannel(_Wire):
+    type: str | None = None
+    name: str | None = None
+    is_connected: bool | None = None
+
+
+class WireAgent(_Wire):
+    # In the order tools publish an agent's fields: the output model extends this one.
+    id: str
+    name: str | None = None
+    status: str | None = None
+    description: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    business_name: str | None = None
+
+
+class WireMakeCallResult(_Wire):
+    status: str
+    call_id: str | None = None
+    detail: str | None = None
+
+
+T = TypeVar("T")
+
+
+class WirePage(BaseModel, Generic[T]):
+    """One page of a list: the items that parsed, and how many records were skipped as unreadable."""
+
+    items: list[T]
+    meta: PageMeta
+    skipped: int = 0

@@ -1,0 +1,24 @@
+"""The tool set: each tool is a module-level function in the module of its capability; this list publishes them."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver.tools import Tool
+
+from bimpe_mcp.tools.agents import list_agents
+from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, wait_for_call
+from bimpe_mcp.tools.placing import place_call
+from bimpe_mcp.tools.runtime import READ, WRITE, publish
+
+
+def tool_set(*, read_only: bool) -> list[Tool]:
+    """Every tool, in the order hosts list them; read-only mode leaves out every tool that changes anything."""
+    tools = [
+        publish(list_agents, "List agents", READ),
+        publish(list_calls, "List calls", READ),
+        publish(get_call, "Get call", READ),
+        publish(get_transcript, "Get transcript", READ),
+        publish(wait_for_call, "Wait for call", READ),
+    ]
+    if read_only:
+        return tools
+    return [*tools, publish(place_call, "Place call", WRITE)]

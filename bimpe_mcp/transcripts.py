@@ -1,0 +1,94 @@
+"""Transcript windows and their cursors: one turn range under a character budget, shared by tools and resources."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from bimpe_mcp import render
+from bimpe_mcp.api.contract import check_id
+from bimpe_mcp.api.errors import BimpeError
+from bimpe_mcp.api.wire import WireCallDetail, WireMessage
+from bimpe_mcp.models import Transcript, Turn
+from bimpe_mcp.tool_errors import ToolFailure
+
+SPEAKERS = {"assistant": "agent", "agent": "agent", "user": "caller", "customer": "caller", "caller": "caller"}
+TRANSCRIPT_TEMPLATE = "bimpe://agents/{agent_id}/calls/{call_id}/transcript"
+CUT_MARK = " …[cut]"
+
+
+def transcript_uri(agent_id: str, call_id: str) -> str:
+    return TRANSCRIPT_TEMPLATE.format(agent_id=agent_id, call_id=call_id)
+
+
+def encode_cursor(agent_id: str, call_id: str, turn: int) -> str:
+    return base64.urlsafe_b64encode(f"{agent_id}|{call_id}|{turn}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        agent_id, call_id, turn = raw.split("|")
+        return check_id("agent_id", agent_id), check_id("call_id", call_id), int(turn)
+    except (ValueError, binascii.Error, BimpeError):
+        raise ToolFailure(
+            "invalid_argument",
+            "cursor is not one this server issued",
+            "Pass next_cursor exactly as get_call or get_transcript returned it, or use start_turn instead.",
+        ) from None
+
+
+def _call_start(detail: WireCallDetail) -> datetime | None:
+    return (
+        render.parse_time(detail.answered_at)
+        or render.parse_time(detail.started_at)
+        or render.parse_time(detail.created_on)
+    )
+
+
+def _turn(msg: WireMessage, base: datetime | None) -> Turn:
+    at = render.parse_time(msg.created_at)
+    role = (msg.role or "unknown").lower()
+    return Turn(
+        offset=render.offset((at - base).total_seconds()) if at and base else None,
+        speaker=SPEAKERS.get(role, role),
+        text=msg.message,
+        attachments=[f"{a.type or 'file'}:{a.url or '-'}" for a in msg.attachments] if msg.attachments else None,
+    )
+
+
+def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: int | None, max_chars: int) -> Transcript:
+    """Turns from `start` up to `end` (exclusive) whose compact lines fit `max_chars`; a first turn that alone is
+    larger is cut rather than left out, so every window moves forward."""
+    logs = detail.conversation_logs or []
+    total = len(logs)
+    start = min(max(0, start), total)
+    stop = total if end is None else min(max(end, start), total)
+    base = _call_start(detail)
+    turns: list[Turn] = []
+    used = 0
+    index = start
+    while index < stop:
+        turn = _turn(logs[index], base)
+        size = len(render.turn_line(index, turn)) + 1
+        if turns and used + size > max_chars:
+            break
+        if not turns and size > max_chars and turn.text:
+            cut = max(0, len(turn.text) - (size - max_chars) - 12)
+            turn = turn.model_copy(update={"text": turn.text[:cut] + CUT_MARK})
+            size = max_chars
+        turns.append(turn)
+        used += size
+        index += 1
+    return Transcript(
+        call_id=detail.id,
+        agent_id=agent_id,
+        total_turns=total,
+        start_turn=start,
+        end_turn=index,
+        turns=turns,
+        truncated=index < total,
+        next_cursor=encode_cursor(agent_id, detail.id, index) if index < total else None,
+        resource_uri=transcript_uri(agent_id, detail.id),
+    )
