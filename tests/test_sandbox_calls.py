@@ -431,7 +431,7 @@ async def test_a_non_json_body_is_fingerprinted_as_bytes_for_idempotency(sandbox
 
 @pytest.mark.anyio
 async def test_expired_idempotency_entries_are_pruned_once_the_cache_is_large(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bimpe_mcp.sandbox.app.IDEMPOTENCY_PRUNE_AT", 3)
+    monkeypatch.setattr("bimpe_mcp.sandbox.pipeline.IDEMPOTENCY_PRUNE_AT", 3)
     sandbox = Sandbox(SandboxConfig(speed=0.0, idempotency_window_seconds=60))
     async with api(sandbox) as client:
         for i in range(3):

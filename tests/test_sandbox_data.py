@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bimpe_mcp.sandbox import Sandbox, SandboxClock, SandboxConfig
+from bimpe_mcp.sandbox import API_PREFIX, Sandbox, SandboxClock, SandboxConfig
 from tests.sandbox_support import api, calls_path, items, meta, obj
 
 
@@ -90,7 +90,7 @@ def test_the_clock_scales_real_time_and_moves_by_hand() -> None:
 
 def test_the_default_clock_starts_at_a_fixed_recent_instant(sandbox: Sandbox) -> None:
     assert sandbox.clock.now() == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
-    assert sandbox.base_url == "http://sandbox.bimpe.local/api/v1/console"
+    assert sandbox.origin + API_PREFIX == "http://sandbox.bimpe.local/api/v1/console"
 
 
 @pytest.mark.parametrize(

@@ -575,6 +575,17 @@ async def test_unlinking_the_number_removes_the_live_channel_and_linking_restore
 
 
 @pytest.mark.anyio
+async def test_a_label_that_is_not_valid_unicode_is_refused_and_the_number_kept(sandbox: Sandbox) -> None:
+    async with api(sandbox) as client:
+        number = items(await client.get("/phone-numbers"))[0]
+        refused = await client.patch(f"/phone-numbers/{number['id']}", content=b'{"label": "\\ud800"}')
+        after = await client.get(f"/phone-numbers/{number['id']}")
+    assert refused.status_code == 400
+    assert body(refused)["errors"] == [{"path": "label", "message": "must be a string of at most 100 characters"}]
+    assert obj(after)["label"] == number["label"]
+
+
+@pytest.mark.anyio
 async def test_phone_number_update_validates_and_scopes_agents_to_the_team(sandbox: Sandbox) -> None:
     async with api(sandbox) as client:
         number = items(await client.get("/phone-numbers"))[0]

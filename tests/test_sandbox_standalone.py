@@ -9,7 +9,7 @@ import bimpeai
 import httpx
 import pytest
 
-from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxServer, run_standalone, serve
+from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxServer, serve
 
 
 @pytest.mark.anyio
@@ -74,7 +74,7 @@ def test_non_loopback_hosts_are_refused(host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
         SandboxServer(host=host)
     with pytest.raises(ValueError, match="loopback"):
-        run_standalone(host=host, port=0)
+        anyio.run(serve, host, 0)
 
 
 def test_a_server_stopped_before_it_runs_returns_after_starting() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .app import API_PREFIX, REPLAY_HEADER, RecordedRequest
+from .app import API_PREFIX
 from .clock import SandboxClock
 from .config import Fault, SandboxConfig
 from .core import DEFAULT_ORIGIN, Sandbox, SandboxAgents
 from .faults import FaultSet
 from .keys import SandboxKeys
-from .standalone import SandboxServer, run_standalone, serve
+from .pipeline import REPLAY_HEADER, RecordedRequest
+from .standalone import SandboxServer, serve
 from .store import BUSY_DESTINATION, CANCELLED_DESTINATION, FAILED_DESTINATION, NO_ANSWER_DESTINATION
 
 __all__ = [
@@ -28,6 +29,5 @@ __all__ = [
     "SandboxConfig",
     "SandboxKeys",
     "SandboxServer",
-    "run_standalone",
     "serve",
 ]

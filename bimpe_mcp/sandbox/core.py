@@ -8,12 +8,14 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from .app import API_PREFIX, Api, RecordedRequest, build_app
+from .app import API_PREFIX, build_app
 from .clock import SandboxClock
 from .config import SandboxConfig
+from .control import Control
 from .data import TEAM_MAIN
 from .faults import FaultSet
 from .keys import ApiKey, SandboxKeys, default_keys
+from .pipeline import ConsoleApi, RecordedRequest
 from .store import (
     BUSY_DESTINATION,
     CANCELLED_DESTINATION,
@@ -55,13 +57,8 @@ class Sandbox:
             other_team=w.role_id("other_team"),
         )
         self.requests: list[RecordedRequest] = []
-        self.api = Api(self)
-        self.app: Starlette = build_app(self, self.api)
-
-    @property
-    def base_url(self) -> str:
-        """The origin plus the API prefix (for clients that do not add the prefix themselves)."""
-        return self.origin + API_PREFIX
+        self.api = ConsoleApi(self.config, self.clock, self.world, self.faults, self._keys, self.requests)
+        self.app: Starlette = build_app(self.api, Control(self.clock, self.faults, self.requests, self.describe))
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return SandboxTransport(self.app)
@@ -71,15 +68,6 @@ class Sandbox:
     ) -> None:
         """Accept one more API key, e.g. a key with a narrower set of scopes."""
         self._keys[key] = ApiKey(key, "custom", team, frozenset(scopes), expired)
-
-    def key_record(self, token: str) -> ApiKey | None:
-        return self._keys.get(token)
-
-    def record(self, request: RecordedRequest) -> None:
-        self.requests.append(request)
-        overflow = len(self.requests) - self.config.max_recorded_requests
-        if overflow > 0:
-            del self.requests[:overflow]
 
     def describe(self) -> dict[str, Any]:
         """What a client needs to know: keys, agents, scripted numbers and the main settings."""

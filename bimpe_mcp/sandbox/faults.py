@@ -8,14 +8,14 @@ from typing import Any, cast
 
 from .config import Fault
 
-STATUS_CODES: dict[int, tuple[str, str, str]] = {
-    # status: (reason phrase, code, message)
-    408: ("Request Timeout", "request_timeout", "The request timed out."),
-    429: ("Too Many Requests", "too_many_requests", "Burst limit exceeded. Slow down."),
-    500: ("Internal Server Error", "internal_error", "An unexpected error occurred."),
-    502: ("Bad Gateway", "bad_gateway", "The upstream service returned an invalid response."),
-    503: ("Service Unavailable", "service_unavailable", "The service is temporarily unavailable."),
-    504: ("Gateway Timeout", "gateway_timeout", "The upstream service did not answer in time."),
+STATUS_CODES: dict[int, tuple[str, str]] = {
+    # status: (code, message)
+    408: ("request_timeout", "The request timed out."),
+    429: ("too_many_requests", "Burst limit exceeded. Slow down."),
+    500: ("internal_error", "An unexpected error occurred."),
+    502: ("bad_gateway", "The upstream service returned an invalid response."),
+    503: ("service_unavailable", "The service is temporarily unavailable."),
+    504: ("gateway_timeout", "The upstream service did not answer in time."),
 }
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import anyio
 from anyio.abc import TaskStatus
 
 from .app import API_PREFIX, CONTROL_PREFIX
 from .config import SandboxConfig
-
-if TYPE_CHECKING:
-    from .core import Sandbox
+from .core import Sandbox
 
 STARTUP_DEADLINE_SECONDS = 10.0
 
@@ -43,11 +41,7 @@ class SandboxServer:
         config: SandboxConfig | None = None,
         out: TextIO | None = None,
     ) -> None:
-        if sandbox is None:
-            from .core import Sandbox
-
-            sandbox = Sandbox(config)
-        self.sandbox = sandbox
+        self.sandbox = sandbox if sandbox is not None else Sandbox(config)
         self.host = _loopback_address(host)
         self.port = port
         self._out = out
@@ -70,7 +64,7 @@ class SandboxServer:
         )
 
     async def run(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
-        import uvicorn
+        import uvicorn  # only here: the in-process sandbox of the server and the tests never needs it
 
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -133,8 +127,3 @@ async def serve(
     With `task_group.start(serve, ...)` the base URL is returned once the server accepts connections.
     """
     await SandboxServer(host=host, port=port, config=config).run(task_status=task_status)
-
-
-def run_standalone(host: str = "127.0.0.1", port: int = 8765, config: SandboxConfig | None = None) -> None:
-    """Blocking form of `serve` for a command-line entry point."""
-    anyio.run(serve, host, port, config)

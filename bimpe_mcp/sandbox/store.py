@@ -1,8 +1,6 @@
-"""Seeded, deterministic data and the state of placed calls.
+"""The state the API serves and changes: agents, phone numbers, seeded and placed calls.
 
-Seeded calls live in parallel arrays (a few dozen bytes each); their details and transcripts are
-rebuilt on demand from the call's ordinal. Placed calls derive their lifecycle from the clock
-when read, so nothing runs in the background.
+A placed call derives its lifecycle from the clock when read, so nothing runs in the background.
 """
 
 from __future__ import annotations
@@ -12,44 +10,26 @@ import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from .clock import iso_ms
-from .data import (
-    AGENT_SEEDS,
-    CANCELLED_REASONS,
-    END_REASONS_ENDED,
-    FAILED_REASONS,
-    LIVE_TEST_SHARE,
-    NUMBER_PLANS,
-    OTHER_AGENT_CALLS,
-    PHONE_NUMBER_SEEDS,
-    SEED_SPAN_DAYS,
-    TEAM_MAIN,
-    TEAM_OTHER,
-    AgentSeed,
-)
+from .records import B36_DIGITS, STATUS_RANK, STATUSES, TERMINAL, Agent, CallRow, CallStatus, PhoneNumber
+from .seeding import FLAG_TEST, SeededCalls, seed_agents, seed_phone_numbers
 from .transcripts import build_transcript
-
-STATUSES: tuple[str, ...] = ("queued", "ringing", "answered", "ended", "busy", "failed", "cancelled")
-QUEUED, RINGING, ANSWERED, ENDED, BUSY, FAILED, CANCELLED = range(7)
-STATUS_CODE: dict[str, int] = {name: i for i, name in enumerate(STATUSES)}
-TERMINAL = frozenset({ENDED, BUSY, FAILED, CANCELLED})
-# Alphabetical rank of each status code, for sort=status.
-_STATUS_RANK = {code: rank for rank, code in enumerate(sorted(range(7), key=lambda c: STATUSES[c]))}
-
-FLAG_TEST = 1
-FLAG_INBOUND = 2
-
-DAY_MS = 86_400_000
 
 # Scripted destinations (E.164, in the +1 500 555 range that no real subscriber uses).
 BUSY_DESTINATION = "+15005550002"
 FAILED_DESTINATION = "+15005550003"
 CANCELLED_DESTINATION = "+15005550004"
 NO_ANSWER_DESTINATION = "+15005550005"
+_SCRIPTS = {
+    BUSY_DESTINATION: "busy",
+    FAILED_DESTINATION: "failed",
+    CANCELLED_DESTINATION: "cancelled",
+    NO_ANSWER_DESTINATION: "no_answer",
+}
 
 # Lifecycle of a placed call, in milliseconds after it was placed.
 QUEUED_MS = 2_000
@@ -58,14 +38,15 @@ BUSY_END_MS = 8_000
 CANCEL_END_MS = 12_000
 NO_ANSWER_END_MS = 32_000
 
+# Call ids are ordinals under a keyed bijection of 40 bits: stable for a seed, but not guessable in order.
 _CALL_ID_BITS = 40
 _CALL_ID_MASK = (1 << _CALL_ID_BITS) - 1
 _CALL_ID_MULT = 0x9E3779B97 | 1
 _CALL_ID_INV = pow(_CALL_ID_MULT, -1, 1 << _CALL_ID_BITS)
 _CALL_ID_RE = re.compile(r"^call_[0-9a-z]{8}$")
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _PHONE_QUERY_RE = re.compile(r"^[+\d\s().-]+$")
 
+# The `sort` values of the calls list, by the field each sorts on.
 CALL_SORT_FIELDS: dict[str, str] = {
     "created_on": "created_on",
     "created_at": "created_on",
@@ -74,113 +55,22 @@ CALL_SORT_FIELDS: dict[str, str] = {
     "status": "status",
 }
 
+SortKey = tuple[int, int, int]
+
+_ROW_SORT_VALUES: dict[str, Callable[[CallRow], int | None]] = {
+    "created_on": lambda r: r.created_ms,
+    "ended_at": lambda r: r.ended_ms,
+    "duration_seconds": lambda r: r.duration,
+    "status": lambda r: STATUS_RANK[r.status],
+}
+
 
 def _b36(value: int, width: int) -> str:
     out: list[str] = []
     for _ in range(width):
         value, rem = divmod(value, 36)
-        out.append(_B36[rem])
+        out.append(B36_DIGITS[rem])
     return "".join(reversed(out))
-
-
-def _rand_id(rng: random.Random, prefix: str, width: int = 12) -> str:
-    return prefix + "".join(rng.choice(_B36) for _ in range(width))
-
-
-def _weighted(roll: int, options: Sequence[tuple[str, int]]) -> str:
-    """Pick from options whose weights sum to 100, by a roll in 0..99."""
-    for name, weight in options:
-        roll -= weight
-        if roll < 0:
-            return name
-    return options[-1][0]
-
-
-class CallRow(NamedTuple):
-    """Every field of one call at a given instant (seeded or placed)."""
-
-    ordinal: int
-    agent_index: int
-    source: str | None
-    destination: str
-    status: int
-    inbound: bool
-    is_test: bool
-    created_ms: int
-    ringing_ms: int | None
-    answered_ms: int | None
-    ended_ms: int | None
-    duration: int | None
-    end_reason: str | None
-    error_reason: str | None
-    turns: int
-
-
-@dataclass
-class Agent:
-    index: int
-    id: str
-    seed: AgentSeed
-    team: str
-    created_ms: int
-    updated_ms: int
-    status: str
-    status_reason: str | None
-    channel_ids: tuple[str, ...]
-    kb_ids: tuple[str, ...]
-    integration_ids: tuple[str, ...]
-    test_channel_code: str
-    workflow_id: str
-    home_number: str | None = None
-
-    @property
-    def first_name(self) -> str:
-        return self.seed.name.split(" - ")[0]
-
-    def to_json(self) -> dict[str, Any]:
-        s = self.seed
-        return {
-            "id": self.id,
-            "name": s.name,
-            "description": s.description,
-            "language": s.language,
-            "persona": s.persona,
-            "workflow_id": self.workflow_id,
-            "timezone": s.timezone,
-            "logo": s.logo,
-            "business_name": s.business_name,
-            "business_address": s.business_address,
-            "business_email": s.business_email,
-            "business_description": s.business_description,
-            "test_channel_code": self.test_channel_code,
-            "status": self.status,
-            "status_reason": self.status_reason,
-            "escalation_email": s.escalation_email,
-            "created_at": iso_ms(self.created_ms),
-            "updated_at": iso_ms(self.updated_ms),
-        }
-
-
-@dataclass
-class PhoneNumber:
-    id: str
-    e164: str
-    label: str | None
-    agent_id: str | None
-    team: str
-    inbound_enabled: bool
-    created_ms: int
-    updated_ms: int
-
-    def to_json(self, detail: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "agent_id": self.agent_id, "label": self.label, "e164": self.e164}
-        if detail:
-            out.update(
-                created_at=iso_ms(self.created_ms),
-                updated_at=iso_ms(self.updated_ms),
-                inbound_enabled=self.inbound_enabled,
-            )
-        return out
 
 
 @dataclass
@@ -199,27 +89,32 @@ class PlacedCall:
     def row(self, now_ms: int) -> CallRow:
         t = now_ms - self.created_ms
         c = self.created_ms
-        status = QUEUED
+        status = CallStatus.QUEUED
         ringing = answered = ended = duration = None
         end_reason = error_reason = None
         turns = 0
         if self.script == "failed":
-            status, ended = FAILED, c
+            status, ended = CallStatus.FAILED, c
             end_reason, error_reason = "failed", "destination_unreachable"
         elif t >= QUEUED_MS:
             ringing = c + QUEUED_MS
-            status = RINGING
+            status = CallStatus.RINGING
             if self.script == "busy" and t >= BUSY_END_MS:
-                status, ended, end_reason, error_reason = BUSY, c + BUSY_END_MS, "busy", "callee_busy"
+                status, ended, end_reason, error_reason = CallStatus.BUSY, c + BUSY_END_MS, "busy", "callee_busy"
             elif self.script == "cancelled" and t >= CANCEL_END_MS:
-                status, ended, end_reason = CANCELLED, c + CANCEL_END_MS, "caller_cancelled"
+                status, ended, end_reason = CallStatus.CANCELLED, c + CANCEL_END_MS, "caller_cancelled"
             elif self.script == "no_answer" and t >= NO_ANSWER_END_MS:
-                status, ended, end_reason, error_reason = FAILED, c + NO_ANSWER_END_MS, "no_answer", "no_answer"
+                status, ended, end_reason, error_reason = (
+                    CallStatus.FAILED,
+                    c + NO_ANSWER_END_MS,
+                    "no_answer",
+                    "no_answer",
+                )
             elif self.script == "normal" and t >= ANSWER_MS:
                 answered = c + ANSWER_MS
-                status = ANSWERED
+                status = CallStatus.ANSWERED
                 if t >= ANSWER_MS + self.duration * 1000:
-                    status, ended, duration = ENDED, answered + self.duration * 1000, self.duration
+                    status, ended, duration = CallStatus.ENDED, answered + self.duration * 1000, self.duration
                     end_reason, turns = "completed", self.turns
         return CallRow(
             self.ordinal,
@@ -240,173 +135,6 @@ class PlacedCall:
         )
 
 
-class SeededCalls:
-    """All seeded calls in parallel arrays; ordinals ascend with `created_on` within an agent."""
-
-    def __init__(self, seed: int, total: int, start_ms: int, agents: list[Agent], live_index: int) -> None:
-        self.agent = array("B")
-        self.created = array("q")
-        self.status = array("B")
-        self.flags = array("B")
-        self.ring = array("i")
-        self.tail = array("i")
-        self.duration = array("i")
-        self.turns = array("H")
-        self.remote = array("q")
-        self.per_agent: dict[int, array[int]] = {}
-        rng = random.Random(seed * 7919 + 17)
-        by_role = {a.seed.role: a for a in agents}
-        others = min(sum(n for _, n, _ in OTHER_AGENT_CALLS), total // 6)
-        weights = sum(n for _, n, _ in OTHER_AGENT_CALLS)
-        plan: list[tuple[Agent, int, float]] = []
-        assigned = 0
-        for role, n, share in OTHER_AGENT_CALLS:
-            count = others * n // weights
-            plan.append((by_role[role], count, share))
-            assigned += count
-        plan.insert(0, (agents[live_index], total - assigned, LIVE_TEST_SHARE))
-        plans = [(cc, w, tuple(p)) for cc, w, p in NUMBER_PLANS]
-        plan_weight = sum(w for _, w, _ in plans)
-        span_ms = SEED_SPAN_DAYS * DAY_MS
-        end_ms = start_ms - 120_000
-        for agent, count, test_share in plan:
-            if count <= 0:
-                continue
-            first = len(self.created)
-            gaps = [rng.expovariate(1.0) for _ in range(count)]
-            scale = span_ms / sum(gaps)
-            t = float(end_ms - span_ms)
-            in_progress = agent.index == live_index and count >= 30
-            for i, gap in enumerate(gaps):
-                t += gap * scale
-                self._add_call(rng, agent, int(t), test_share, in_progress and i >= count - 9, plans, plan_weight)
-            self.per_agent[agent.index] = array("i", range(first, len(self.created)))
-        self.count = len(self.created)
-
-    def _add_call(
-        self,
-        rng: random.Random,
-        agent: Agent,
-        created: int,
-        test_share: float,
-        in_progress: bool,
-        plans: list[tuple[str, int, tuple[tuple[str, int], ...]]],
-        plan_weight: int,
-    ) -> None:
-        is_test = not in_progress and rng.random() < test_share
-        if in_progress:
-            status = (QUEUED, RINGING, ANSWERED)[len(self.created) % 3]
-        else:
-            roll = rng.random()
-            status = ENDED if roll < 0.72 else BUSY if roll < 0.81 else FAILED if roll < 0.89 else CANCELLED
-        inbound = (
-            not is_test and agent.home_number is not None and status != QUEUED and status not in (BUSY, FAILED)
-        ) and rng.random() < 0.4
-        roll = rng.random() * plan_weight
-        country, prefixes = plans[-1][0], plans[-1][2]
-        for cc, weight, options in plans:
-            roll -= weight
-            if roll < 0:
-                country, prefixes = cc, options
-                break
-        prefix, digits = rng.choice(prefixes)
-        number = int(f"{country}{prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}")
-        ring = tail = duration = -1
-        turns = 0
-        if status == ENDED:
-            ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 12_000)
-            roll = rng.random()
-            turns = rng.randint(200, 260) if roll < 0.02 else rng.randint(2, 9) if roll < 0.1 else rng.randint(10, 40)
-            duration = int(turns * rng.uniform(4.5, 8.5))
-        elif status == BUSY:
-            ring, tail = rng.randint(800, 4_500), rng.randint(3_000, 9_000)
-        elif status == FAILED:
-            ring = rng.randint(800, 4_500) if rng.random() < 0.5 else -1
-            tail = rng.randint(200, 3_000)
-        elif status == CANCELLED:
-            ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 25_000)
-        elif status == RINGING:
-            ring = rng.randint(800, 4_500)
-        elif status == ANSWERED:
-            ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 12_000)
-        self.agent.append(agent.index)
-        self.created.append(created)
-        self.status.append(status)
-        self.flags.append((FLAG_TEST if is_test else 0) | (FLAG_INBOUND if inbound else 0))
-        self.ring.append(ring)
-        self.tail.append(tail)
-        self.duration.append(duration)
-        self.turns.append(turns)
-        self.remote.append(number)
-
-    def ended_ms(self, o: int) -> int | None:
-        status = self.status[o]
-        ring = self.ring[o]
-        base = self.created[o] + max(ring, 0)
-        if status == ENDED:
-            return base + self.tail[o] + self.duration[o] * 1000 + o % 997
-        if status in (BUSY, CANCELLED, FAILED):
-            return base + self.tail[o]
-        return None
-
-    def sort_key(self, o: int, q: CallQuery) -> SortKey:
-        value: int | None
-        if q.sort_field == "created_on":
-            value = self.created[o]
-        elif q.sort_field == "ended_at":
-            value = self.ended_ms(o)
-        elif q.sort_field == "duration_seconds":
-            value = self.duration[o] if self.status[o] == ENDED else None
-        else:
-            value = _STATUS_RANK[self.status[o]]
-        return _key(value, o, q.descending)
-
-    def row(self, o: int, agents: list[Agent], seed: int) -> CallRow:
-        status = self.status[o]
-        flags = self.flags[o]
-        created = self.created[o]
-        ring = self.ring[o]
-        agent = agents[self.agent[o]]
-        remote = f"+{self.remote[o]}"
-        is_test = bool(flags & FLAG_TEST)
-        inbound = bool(flags & FLAG_INBOUND)
-        home = None if is_test else agent.home_number
-        source, destination = (remote, home or remote) if inbound else (home, remote)
-        ringing = created + ring if ring >= 0 else None
-        answered = ringing + self.tail[o] if ringing is not None and status in (ENDED, ANSWERED) else None
-        duration = self.duration[o] if status == ENDED else None
-        h = ((o * 2654435761) ^ seed) & 0xFFFFFFFF
-        end_reason = error_reason = None
-        if status == ENDED:
-            end_reason = _weighted(h % 100, END_REASONS_ENDED)
-        elif status == BUSY:
-            end_reason, error_reason = "busy", "callee_busy"
-        elif status == FAILED:
-            end_reason, error_reason = "failed", FAILED_REASONS[h % len(FAILED_REASONS)]
-        elif status == CANCELLED:
-            end_reason = CANCELLED_REASONS[h % len(CANCELLED_REASONS)]
-        return CallRow(
-            o,
-            self.agent[o],
-            source,
-            destination,
-            status,
-            inbound,
-            is_test,
-            created,
-            ringing,
-            answered,
-            self.ended_ms(o),
-            duration,
-            end_reason,
-            error_reason,
-            self.turns[o],
-        )
-
-
-SortKey = tuple[int, int, int]
-
-
 @dataclass(frozen=True)
 class CallQuery:
     sort_field: str = "created_on"
@@ -414,19 +142,6 @@ class CallQuery:
     status: int | None = None
     is_test: bool | None = None
     search: str | None = None
-
-
-def _row_key(row: CallRow, q: CallQuery) -> SortKey:
-    value: int | None
-    if q.sort_field == "created_on":
-        value = row.created_ms
-    elif q.sort_field == "ended_at":
-        value = row.ended_ms
-    elif q.sort_field == "duration_seconds":
-        value = row.duration
-    else:
-        value = _STATUS_RANK[row.status]
-    return _key(value, row.ordinal, q.descending)
 
 
 def _key(value: int | None, ordinal: int, descending: bool) -> SortKey:
@@ -437,11 +152,30 @@ def _key(value: int | None, ordinal: int, descending: bool) -> SortKey:
     return (0, sign * value, sign * ordinal)
 
 
+def _row_key(row: CallRow, q: CallQuery) -> SortKey:
+    return _key(_ROW_SORT_VALUES[q.sort_field](row), row.ordinal, q.descending)
+
+
+def _seeded_key(seeded: SeededCalls, q: CallQuery) -> Callable[[int], SortKey]:
+    value_of: Callable[[int], int | None] = {
+        "created_on": seeded.created.__getitem__,
+        "ended_at": seeded.ended_ms,
+        "duration_seconds": seeded.duration_of,
+        "status": seeded.status_rank,
+    }[q.sort_field]
+    return lambda o: _key(value_of(o), o, q.descending)
+
+
 def _normalise_search(search: str) -> str:
     text = search.strip().lower()
     if _PHONE_QUERY_RE.match(text) and any(ch.isdigit() for ch in text):
         return "".join(ch for ch in text if ch.isdigit())
     return text
+
+
+def _call_haystack(call_id: str, row: CallRow) -> str:
+    """What a call search looks in."""
+    return f"{call_id}|{row.source or ''}|{row.destination}"
 
 
 @dataclass
@@ -461,48 +195,12 @@ class World:
 
     @classmethod
     def build(cls, seed: int, total_calls: int, start_ms: int) -> World:
-        world = cls(seed=seed, total_calls=total_calls, start_ms=start_ms)
+        """The world of a seed. Seeded calls are generated on first use, not here."""
         rng = random.Random(seed)
-        world._id_key = rng.getrandbits(_CALL_ID_BITS)
-        for index, s in enumerate(AGENT_SEEDS):
-            created = start_ms - s.age_days * DAY_MS - rng.randint(0, DAY_MS)
-            updated = min(start_ms - rng.randint(DAY_MS // 24, 5 * DAY_MS), start_ms - 3_600_000)
-            world.agents.append(
-                Agent(
-                    index=index,
-                    id=_rand_id(rng, "agt_"),
-                    seed=s,
-                    team=s.team,
-                    created_ms=created,
-                    updated_ms=max(updated, created),
-                    status=s.status,
-                    status_reason=s.status_reason,
-                    channel_ids=tuple(_rand_id(rng, "chn_") for _ in s.channels),
-                    kb_ids=tuple(_rand_id(rng, "kb_") for _ in s.knowledge_bases),
-                    integration_ids=tuple(_rand_id(rng, "int_") for _ in s.integrations),
-                    test_channel_code=f"{rng.randint(100000, 999999)}",
-                    workflow_id=_rand_id(rng, "wf_"),
-                )
-            )
-        by_role = {a.seed.role: a for a in world.agents}
-        for p in PHONE_NUMBER_SEEDS:
-            owner = by_role[p.agent_role] if p.agent_role else None
-            created = start_ms - p.age_days * DAY_MS - rng.randint(0, DAY_MS)
-            world.phone_numbers.append(
-                PhoneNumber(
-                    id=_rand_id(rng, "pn_"),
-                    e164=p.e164,
-                    label=p.label,
-                    agent_id=owner.id if owner else None,
-                    team=p.team,
-                    inbound_enabled=p.inbound_enabled,
-                    created_ms=created,
-                    updated_ms=created + DAY_MS,
-                )
-            )
-            if owner is not None and owner.home_number is None:
-                owner.home_number = p.e164
-        return world
+        id_key = rng.getrandbits(_CALL_ID_BITS)
+        agents = seed_agents(rng, start_ms)
+        numbers = seed_phone_numbers(rng, start_ms, agents)
+        return cls(seed, total_calls, start_ms, agents=agents, phone_numbers=numbers, _id_key=id_key)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -510,19 +208,16 @@ class World:
         return next(a.id for a in self.agents if a.seed.role == role)
 
     def agent(self, team: str, agent_id: str) -> Agent | None:
-        for a in self.agents:
-            if a.id == agent_id and a.team == team:
-                return a
-        return None
+        return next((a for a in self.agents if a.id == agent_id and a.team == team), None)
 
     def team_agents(self, team: str) -> list[Agent]:
         return [a for a in self.agents if a.team == team]
 
     def phone_number(self, team: str, number_id: str) -> PhoneNumber | None:
-        for p in self.phone_numbers:
-            if p.id == number_id and p.team == team:
-                return p
-        return None
+        return next((p for p in self.phone_numbers if p.id == number_id and p.team == team), None)
+
+    def team_phone_numbers(self, team: str) -> list[PhoneNumber]:
+        return [p for p in self.phone_numbers if p.team == team]
 
     def linked_numbers(self, agent: Agent) -> list[PhoneNumber]:
         return [p for p in self.phone_numbers if p.agent_id == agent.id]
@@ -565,8 +260,7 @@ class World:
     @property
     def seeded(self) -> SeededCalls:
         if self._seeded is None:
-            live = next(a.index for a in self.agents if a.seed.role == "live")
-            self._seeded = SeededCalls(self.seed, self.total_calls, self.start_ms, self.agents, live)
+            self._seeded = SeededCalls(self.seed, self.total_calls, self.start_ms, self.agents)
         return self._seeded
 
     def call_id(self, ordinal: int) -> str:
@@ -585,7 +279,7 @@ class World:
 
     def row(self, ordinal: int, now_ms: int) -> CallRow:
         if ordinal < self.total_calls:
-            return self.seeded.row(ordinal, self.agents, self.seed)
+            return self.seeded.row(ordinal)
         return self.placed[ordinal - self.total_calls].row(now_ms)
 
     def call_json(self, row: CallRow) -> dict[str, Any]:
@@ -610,7 +304,7 @@ class World:
         out["started_at"] = answered
         out["answered_at"] = answered
         logs: list[dict[str, Any]] = []
-        if row.status == ENDED and row.answered_ms is not None and row.ended_ms is not None:
+        if row.status == CallStatus.ENDED and row.answered_ms is not None and row.ended_ms is not None:
             agent = self.agents[row.agent_index]
             logs = build_transcript(
                 seed=self.seed,
@@ -634,8 +328,7 @@ class World:
             self._order_cache.move_to_end(key)
             return cached
         seeded = self.seeded
-        base = seeded.per_agent.get(agent_index, array("i"))
-        candidates: Sequence[int] = base
+        candidates: Sequence[int] = seeded.per_agent.get(agent_index, array("i"))
         if q.search:
             candidates = self._search_seeded(agent_index, q.search)
         if q.status is not None:
@@ -648,23 +341,23 @@ class World:
         if q.sort_field == "created_on":
             order = array("i", reversed(candidates) if q.descending else candidates)
         else:
-            order = array("i", sorted(candidates, key=lambda o: seeded.sort_key(o, q)))
+            order = array("i", sorted(candidates, key=_seeded_key(seeded, q)))
         self._order_cache[key] = order
         if len(self._order_cache) > 64:
             self._order_cache.popitem(last=False)
         return order
 
     def _search_seeded(self, agent_index: int, search: str) -> list[int]:
+        """Seeded calls of an agent whose id, source or destination contains the search, in creation order.
+        Each agent's calls are kept as one text, a line a call, so a search is one scan of that text."""
+        base = self.seeded.per_agent.get(agent_index, array("i"))
         hay = self._haystacks.get(agent_index)
-        seeded = self.seeded
-        base = seeded.per_agent.get(agent_index, array("i"))
         if hay is None:
             parts: list[str] = []
             starts = array("q")
             pos = 0
             for o in base:
-                row = seeded.row(o, self.agents, self.seed)
-                line = f"{self.call_id(o)}|{row.source or ''}|{row.destination}\n"
+                line = _call_haystack(self.call_id(o), self.seeded.row(o)) + "\n"
                 starts.append(pos)
                 pos += len(line)
                 parts.append(line)
@@ -689,13 +382,14 @@ class World:
             rows = [r for r in rows if r.is_test == q.is_test]
         if q.search:
             needle = _normalise_search(q.search)
-            rows = [r for r in rows if needle in f"{self.call_id(r.ordinal)}|{r.source or ''}|{r.destination}"]
+            rows = [r for r in rows if needle in _call_haystack(self.call_id(r.ordinal), r)]
         rows.sort(key=lambda r: _row_key(r, q))
         return rows
 
     def list_calls(
         self, agent_index: int, q: CallQuery, offset: int, limit: int, now_ms: int
     ) -> tuple[int, list[CallRow]]:
+        """One page of an agent's calls, seeded and placed merged in the query's order, and the total."""
         seeded_order = self._seeded_order(agent_index, q)
         placed = self._placed_matches(agent_index, q, now_ms)
         total = len(seeded_order) + len(placed)
@@ -703,10 +397,7 @@ class World:
         if offset >= end:
             return total, []
         seeded = self.seeded
-
-        def key_of(o: int) -> SortKey:
-            return seeded.sort_key(o, q)
-
+        key_of = _seeded_key(seeded, q)
         positions = [bisect_left(seeded_order, _row_key(r, q), key=key_of) + j for j, r in enumerate(placed)]
         j = bisect_left(positions, offset)
         s = offset - j
@@ -716,7 +407,7 @@ class World:
                 out.append(placed[j])
                 j += 1
             else:
-                out.append(seeded.row(seeded_order[s], self.agents, self.seed))
+                out.append(seeded.row(seeded_order[s]))
                 s += 1
         return total, out
 
@@ -726,12 +417,6 @@ class World:
     def place_call(self, agent: Agent, destination: str, is_test: bool, now_ms: int) -> PlacedCall:
         ordinal = self.total_calls + len(self.placed)
         rng = random.Random(self.seed * 1_000_003 + ordinal)
-        script = {
-            BUSY_DESTINATION: "busy",
-            FAILED_DESTINATION: "failed",
-            CANCELLED_DESTINATION: "cancelled",
-            NO_ANSWER_DESTINATION: "no_answer",
-        }.get(destination, "normal")
         turns = rng.randint(10, 24)
         linked = self.linked_numbers(agent)
         call = PlacedCall(
@@ -742,12 +427,9 @@ class World:
             source=None if is_test or not linked else linked[0].e164,
             is_test=is_test,
             created_ms=now_ms,
-            script=script,
+            script=_SCRIPTS.get(destination, "normal"),
             duration=int(turns * rng.uniform(5.0, 7.5)),
             turns=turns,
         )
         self.placed.append(call)
         return call
-
-
-TEAMS = (TEAM_MAIN, TEAM_OTHER)

@@ -9,6 +9,7 @@ from .clock import iso_ms
 from .data import ATTACHMENT_KINDS, DAYS, DOMAINS, FIRST_NAMES, GENERIC_ACKS, GENERIC_USER_FILLERS, TIMES
 
 _REF_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_GOODBYES = ("Thank you, bye!", "Thanks so much. Bye.", "Okay, thank you. Goodbye.")
 
 
 def _fill(template: str, slots: dict[str, str], rng: random.Random) -> str:
@@ -55,34 +56,7 @@ def build_transcript(
     messages: list[dict[str, Any]] = []
     for i in range(turns):
         role = "assistant" if i % 2 == 0 else "user"
-        if i == 0:
-            text = _fill(rng.choice(bank["greet_in" if inbound else "greet_out"]), slots, rng)
-        elif i == 1:
-            text = _fill(rng.choice(bank["intent" if inbound else "reply_out"]), slots, rng)
-        elif i == turns - 1:
-            text = (
-                _fill(rng.choice(bank["close"]), slots, rng)
-                if role == "assistant"
-                else rng.choice(("Thank you, bye!", "Thanks so much. Bye.", "Okay, thank you. Goodbye."))
-            )
-        elif i == turns - 2 and role == "assistant":
-            text = _fill(bank["close"][0], slots, rng)
-        elif role == "assistant":
-            roll = rng.random()
-            if roll < 0.5:
-                text = _fill(rng.choice(bank["probe"]), slots, rng)
-            elif roll < 0.85:
-                text = _fill(rng.choice(bank["info"]), slots, rng)
-            else:
-                text = rng.choice(GENERIC_ACKS) + " " + _fill(rng.choice(bank["probe"]), slots, rng)
-        else:
-            roll = rng.random()
-            if roll < 0.7:
-                text = _fill(rng.choice(bank["answer"]), slots, rng)
-            elif roll < 0.9:
-                text = rng.choice(GENERIC_USER_FILLERS)
-            else:
-                text = _fill(rng.choice(bank["intent"]), slots, rng)
+        text = _line(i, turns, inbound, bank, slots, rng)
         message: dict[str, Any] = {
             "id": f"msg_{suffix}_{i:03d}",
             "role": role,
@@ -101,3 +75,30 @@ def build_transcript(
             ]
         messages.append(message)
     return messages
+
+
+def _line(
+    i: int, turns: int, inbound: bool, bank: dict[str, tuple[str, ...]], slots: dict[str, str], rng: random.Random
+) -> str:
+    """What is said on turn `i` of `turns`; the agent speaks on even turns."""
+    by_agent = i % 2 == 0
+    if i == 0:
+        return _fill(rng.choice(bank["greet_in" if inbound else "greet_out"]), slots, rng)
+    if i == 1:
+        return _fill(rng.choice(bank["intent" if inbound else "reply_out"]), slots, rng)
+    if i == turns - 1:
+        return _fill(rng.choice(bank["close"]), slots, rng) if by_agent else rng.choice(_GOODBYES)
+    if i == turns - 2 and by_agent:
+        return _fill(bank["close"][0], slots, rng)
+    roll = rng.random()
+    if by_agent:
+        if roll < 0.5:
+            return _fill(rng.choice(bank["probe"]), slots, rng)
+        if roll < 0.85:
+            return _fill(rng.choice(bank["info"]), slots, rng)
+        return rng.choice(GENERIC_ACKS) + " " + _fill(rng.choice(bank["probe"]), slots, rng)
+    if roll < 0.7:
+        return _fill(rng.choice(bank["answer"]), slots, rng)
+    if roll < 0.9:
+        return rng.choice(GENERIC_USER_FILLERS)
+    return _fill(rng.choice(bank["intent"]), slots, rng)

@@ -8,7 +8,13 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .app import IN_PROCESS_SCOPE_KEY, ConnectionDropped
+# Set in the scope of every request this transport carries: there a dropped connection is raised as
+# `ConnectionDropped`, because the ASGI transport has no way to report a half-sent body as a lost connection.
+IN_PROCESS_SCOPE_KEY = "bimpe_sandbox.in_process"
+
+
+class ConnectionDropped(Exception):
+    """Raised inside the in-process transport to model a connection closed without an answer."""
 
 
 class SandboxTransport(httpx.AsyncBaseTransport):
