@@ -171,8 +171,8 @@ async def test_a_dropped_connection_on_a_post_is_retried_with_the_same_key(clien
     assert len(calls) == 1
 
 
-async def test_error_text_carries_code_next_step_and_request_id(client: Client) -> None:
-    result = await client.call_tool("get_call", {"call_id": "call_missing"})
+async def test_error_text_carries_code_next_step_and_request_id(client_both: Client) -> None:
+    result = await client_both.call_tool("get_call", {"call_id": "call_missing"})
     info = error(result)
     body = text(result)
     assert body.startswith("not_found: ") and "Next: " in body and info["request_id"] in body
