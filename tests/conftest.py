@@ -33,7 +33,9 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def no_backoff() -> Iterator[None]:
-    """Retries keep their attempt counts but never wait: time in tests is controlled, not slept."""
+    """Retries keep their attempt counts but never wait: time in tests is controlled, not slept.
+
+    tests/test_retry_waits.py replaces this fixture: there the waits are kept and measured on virtual time."""
     with stamina.set_testing(True, attempts=10, cap=True):
         yield
 
