@@ -33,7 +33,9 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def no_backoff() -> Iterator[None]:
-    """Retries keep their attempt counts but never wait: time in tests is controlled, not slept."""
+    """Retries keep their attempt counts but never wait: time in tests is controlled, not slept.
+
+    tests/test_retry_waits.py replaces this fixture: there the waits are kept and measured on virtual time."""
     with stamina.set_testing(True, attempts=10, cap=True):
         yield
 
@@ -89,11 +91,20 @@ def make_server(sandbox: Sandbox, sandbox_time: SandboxTime) -> ServerFactory:
 
 @pytest.fixture(params=["auto", "legacy"])
 def mode(request: pytest.FixtureRequest) -> str:
-    """auto speaks 2026-07-28 in-process; legacy forces the 2025-11-25 handshake."""
+    """Both protocol eras: auto speaks 2026-07-28 in-process; legacy forces the 2025-11-25 handshake."""
     return str(request.param)
 
 
 @pytest.fixture
-async def client(make_server: ServerFactory, mode: str) -> AsyncIterator[Client]:
+async def client(make_server: ServerFactory) -> AsyncIterator[Client]:
+    """A client on the modern era (2026-07-28), for behaviour that does not depend on the protocol era."""
+    async with Client(make_server()) as c:
+        yield c
+
+
+@pytest.fixture
+async def client_both(make_server: ServerFactory, mode: str) -> AsyncIterator[Client]:
+    """A client on each protocol era in turn, for what the eras carry differently (handshake, progress,
+    resources, prompts, error shapes) and for the first use of each tool."""
     async with Client(make_server(), mode=mode) as c:  # pyright: ignore[reportArgumentType]
         yield c

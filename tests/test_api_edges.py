@@ -11,9 +11,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from bimpe_mcp.config import Settings
-from bimpe_mcp.sandbox import Fault, Sandbox
 from bimpe_mcp.server import build_server
-from tests.conftest import ServerFactory
 from tests.support import data, error
 
 pytestmark = pytest.mark.anyio
@@ -74,11 +72,3 @@ async def test_a_single_call_of_the_wrong_shape_is_a_protocol_error() -> None:
     async with Client(server_on(answer)) as client:
         info = error(await client.call_tool("get_call", {"call_id": "call_1"}))
     assert info["code"] == "upstream_protocol_error" and "id" in info["message"]
-
-
-async def test_a_request_that_times_out_is_retried_then_reported(make_server: ServerFactory, sandbox: Sandbox) -> None:
-    sandbox.faults.add(Fault(kind="latency", seconds=30))
-    async with Client(make_server(timeout_seconds=0.05, deadline_seconds=20)) as client:
-        info = error(await client.call_tool("list_agents", {}))
-    assert info["code"] == "upstream_unavailable" and "in time" in info["message"]
-    assert len([r for r in sandbox.requests if r.path == "/agents"]) == 3

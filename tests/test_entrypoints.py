@@ -90,19 +90,19 @@ def test_main_returns_2_on_bad_flags(capsys: pytest.CaptureFixture[str]) -> None
     assert "BIMPE_TIMEOUT" in capsys.readouterr().err
 
 
-async def test_prompts_guide_support_work_and_check_their_arguments(client: Client) -> None:
-    prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+async def test_prompts_guide_support_work_and_check_their_arguments(client_both: Client) -> None:
+    prompts = {p.name: p for p in (await client_both.list_prompts()).prompts}
     assert set(prompts) == {"review_failed_calls", "summarize_call"}
-    review = await client.get_prompt("review_failed_calls", {"limit": "5"})
+    review = await client_both.get_prompt("review_failed_calls", {"limit": "5"})
     body = review.messages[0].content
     assert getattr(body, "text", "").count("list_calls") >= 1 and "limit=5" in getattr(body, "text", "")
-    summary = await client.get_prompt("summarize_call", {"call_id": "call_1"})
+    summary = await client_both.get_prompt("summarize_call", {"call_id": "call_1"})
     assert "get_call" in getattr(summary.messages[0].content, "text", "")
     with pytest.raises(MCPError) as err:
-        await client.get_prompt("review_failed_calls", {"limit": "lots"})
+        await client_both.get_prompt("review_failed_calls", {"limit": "lots"})
     assert err.value.error.code == -32602
     with pytest.raises(MCPError):
-        await client.get_prompt("summarize_call", {"call_id": "../../x"})
+        await client_both.get_prompt("summarize_call", {"call_id": "../../x"})
 
 
 async def read_until(stream: IO[str], needle: str) -> str:

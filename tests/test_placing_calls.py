@@ -17,20 +17,20 @@ def posts(sandbox: Sandbox) -> list[str]:
 
 
 async def test_a_test_call_is_initiated_then_followed_to_its_end_with_a_transcript(
-    client: Client, sandbox: Sandbox, sandbox_time: SandboxTime
+    client_both: Client, sandbox: Sandbox, sandbox_time: SandboxTime
 ) -> None:
-    placed = data(await client.call_tool("place_call", {"destination": NUMBER}))
+    placed = data(await client_both.call_tool("place_call", {"destination": NUMBER}))
     assert placed["status"] == "initiated" and placed["call_id"] and placed["is_test_call"] is True
     assert "get_call" in placed["next_step"]
     call_id = placed["call_id"]
-    early = data(await client.call_tool("get_call", {"call_id": call_id}))
+    early = data(await client_both.call_tool("get_call", {"call_id": call_id}))
     assert early["status"] == "queued" and early["transcript"]["total_turns"] == 0
     seen: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(progress)
 
-    done = await client.call_tool(
+    done = await client_both.call_tool(
         "wait_for_call", {"call_id": call_id, "timeout_seconds": 120}, progress_callback=on_progress
     )
     finished = data(done)
@@ -38,7 +38,7 @@ async def test_a_test_call_is_initiated_then_followed_to_its_end_with_a_transcri
     assert finished["waited_seconds"] == sum(sandbox_time.slept) > 0
     assert seen == sorted(seen) and len(seen) == len(sandbox_time.slept)
     assert finished["duration_seconds"] and finished["end_reason"]
-    ended = data(await client.call_tool("get_call", {"call_id": call_id}))
+    ended = data(await client_both.call_tool("get_call", {"call_id": call_id}))
     assert ended["transcript"]["total_turns"] > 0
     assert posts(sandbox) == [f"/agents/{sandbox.agents.live}/calls"]
 

@@ -15,8 +15,8 @@ from tests.support import data, error, text
 pytestmark = pytest.mark.anyio
 
 
-async def test_list_agents_finds_the_agent_ids_and_names_the_default(client: Client, sandbox: Sandbox) -> None:
-    page = data(await client.call_tool("list_agents", {}))
+async def test_list_agents_finds_the_agent_ids_and_names_the_default(client_both: Client, sandbox: Sandbox) -> None:
+    page = data(await client_both.call_tool("list_agents", {}))
     ids = {a["id"] for a in page["agents"]}
     assert {sandbox.agents.live, sandbox.agents.no_channel, sandbox.agents.paused} <= ids
     assert sandbox.agents.other_team not in ids
@@ -24,16 +24,16 @@ async def test_list_agents_finds_the_agent_ids_and_names_the_default(client: Cli
     assert page["page"] == 1 and page["total_count"] == len(ids)
 
 
-async def test_list_calls_pages_through_an_agents_calls_with_paging_facts(client: Client) -> None:
-    first = data(await client.call_tool("list_calls", {"limit": 50}))
+async def test_list_calls_pages_through_an_agents_calls_with_paging_facts(client_both: Client) -> None:
+    first = data(await client_both.call_tool("list_calls", {"limit": 50}))
     assert len(first["calls"]) == 50
     assert first["page"] == 1 and first["next_page"] == 2
     assert first["total_count"] >= 300 and first["page_count"] == -(-first["total_count"] // 50)
-    second = data(await client.call_tool("list_calls", {"limit": 50, "page": 2}))
+    second = data(await client_both.call_tool("list_calls", {"limit": 50, "page": 2}))
     assert not {c["id"] for c in first["calls"]} & {c["id"] for c in second["calls"]}
     created = [c["created_on"] for c in first["calls"] + second["calls"]]
     assert created == sorted(created, reverse=True)
-    last = data(await client.call_tool("list_calls", {"limit": 50, "page": first["page_count"]}))
+    last = data(await client_both.call_tool("list_calls", {"limit": 50, "page": first["page_count"]}))
     assert "next_page" not in last and last["calls"]
 
 
@@ -110,10 +110,10 @@ async def test_json_text_format_serializes_the_structured_content(make_server: S
     assert json.loads(text(result)) == result.structured_content
 
 
-async def test_out_of_range_arguments_are_readable_tool_errors(client: Client, sandbox: Sandbox) -> None:
-    info = error(await client.call_tool("list_calls", {"limit": 500}))
+async def test_out_of_range_arguments_are_readable_tool_errors(client_both: Client, sandbox: Sandbox) -> None:
+    info = error(await client_both.call_tool("list_calls", {"limit": 500}))
     assert info["code"] == "invalid_argument" and info["message"].startswith("limit: ")
-    info = error(await client.call_tool("list_calls", {"sort": "created_on; drop", "status": "done"}))
+    info = error(await client_both.call_tool("list_calls", {"sort": "created_on; drop", "status": "done"}))
     assert info["code"] == "invalid_argument"
     assert "sort: " in info["message"] and "status: " in info["message"]
     assert "created_on, ended_at, duration_seconds or status" in info["next_step"], "the field's description guides"
@@ -154,9 +154,9 @@ async def test_an_empty_agent_id_means_the_default_agent_but_an_empty_call_id_is
     assert error(await client.call_tool("get_call", {"call_id": ""}))["code"] == "invalid_argument"
 
 
-async def test_get_call_returns_timings_and_the_transcript(client: Client) -> None:
-    ended = data(await client.call_tool("list_calls", {"status": "ended", "limit": 1}))["calls"][0]
-    result = await client.call_tool("get_call", {"call_id": ended["id"]})
+async def test_get_call_returns_timings_and_the_transcript(client_both: Client) -> None:
+    ended = data(await client_both.call_tool("list_calls", {"status": "ended", "limit": 1}))["calls"][0]
+    result = await client_both.call_tool("get_call", {"call_id": ended["id"]})
     call = data(result)
     assert call["id"] == ended["id"] and call["status"] == "ended"
     assert call["answered_at"] and call["started_at"]
@@ -197,9 +197,9 @@ async def test_a_long_transcript_is_cut_and_the_cursor_returns_the_rest_exactly(
     assert whole["turns"] == turns and not whole["truncated"]
 
 
-async def test_get_transcript_takes_a_turn_range(client: Client) -> None:
-    call_id = await find_long_call(client)
-    part = data(await client.call_tool("get_transcript", {"call_id": call_id, "start_turn": 10, "end_turn": 15}))
+async def test_get_transcript_takes_a_turn_range(client_both: Client) -> None:
+    call_id = await find_long_call(client_both)
+    part = data(await client_both.call_tool("get_transcript", {"call_id": call_id, "start_turn": 10, "end_turn": 15}))
     assert (part["start_turn"], part["end_turn"], len(part["turns"])) == (10, 15, 5)
     assert part["truncated"] and part["next_cursor"]
 
@@ -218,43 +218,45 @@ async def test_a_foreign_or_forged_cursor_is_refused(client: Client) -> None:
     assert info["code"] == "invalid_argument"
 
 
-async def test_transcript_and_call_are_resources(client: Client, sandbox: Sandbox) -> None:
-    templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+async def test_transcript_and_call_are_resources(client_both: Client, sandbox: Sandbox) -> None:
+    templates = {t.uri_template for t in (await client_both.list_resource_templates()).resource_templates}
     assert "bimpe://agents/{agent_id}/calls/{call_id}/transcript" in templates
     assert "bimpe://agents/{agent_id}/calls/{call_id}" in templates
-    call_id = await find_long_call(client)
+    call_id = await find_long_call(client_both)
     agent = sandbox.agents.live
-    read = await client.read_resource(f"bimpe://agents/{agent}/calls/{call_id}/transcript")
+    read = await client_both.read_resource(f"bimpe://agents/{agent}/calls/{call_id}/transcript")
     content = read.contents[0]
     assert isinstance(content, TextResourceContents) and content.mime_type == "text/plain"
     lines = content.text.splitlines()
-    whole = data(await client.call_tool("get_transcript", {"call_id": call_id, "max_chars": 100_000}))
+    whole = data(await client_both.call_tool("get_transcript", {"call_id": call_id, "max_chars": 100_000}))
     assert len(lines) == 1 + whole["total_turns"]
     assert lines[1].startswith("[0 ") and lines[-1].startswith(f"[{whole['total_turns'] - 1} ")
-    raw = await client.read_resource(f"bimpe://agents/{agent}/calls/{call_id}")
+    raw = await client_both.read_resource(f"bimpe://agents/{agent}/calls/{call_id}")
     body = raw.contents[0]
     assert isinstance(body, TextResourceContents)
     parsed = json.loads(body.text)
     assert parsed["call"]["id"] == call_id and len(parsed["transcript"]["turns"]) == whole["total_turns"]
 
 
-async def test_reading_a_missing_transcript_is_a_not_found_protocol_error(client: Client, sandbox: Sandbox) -> None:
+async def test_reading_a_missing_transcript_is_a_not_found_protocol_error(
+    client_both: Client, sandbox: Sandbox
+) -> None:
     with pytest.raises(MCPError) as err:
-        await client.read_resource(f"bimpe://agents/{sandbox.agents.live}/calls/call_missing/transcript")
+        await client_both.read_resource(f"bimpe://agents/{sandbox.agents.live}/calls/call_missing/transcript")
     assert err.value.error.code == -32602
     with pytest.raises(MCPError):
-        await client.read_resource("bimpe://agents/a%2Fb/calls/c/transcript")
+        await client_both.read_resource("bimpe://agents/a%2Fb/calls/c/transcript")
 
 
-async def test_completions_offer_agent_and_call_ids(client: Client, sandbox: Sandbox) -> None:
+async def test_completions_offer_agent_and_call_ids(client_both: Client, sandbox: Sandbox) -> None:
     ref = ResourceTemplateReference(type="ref/resource", uri="bimpe://agents/{agent_id}/calls/{call_id}/transcript")
-    agents = await client.complete(ref, {"name": "agent_id", "value": ""})
+    agents = await client_both.complete(ref, {"name": "agent_id", "value": ""})
     assert sandbox.agents.live in agents.completion.values
-    some = data(await client.call_tool("list_calls", {"limit": 1}))["calls"][0]["id"]
-    calls = await client.complete(
+    some = data(await client_both.call_tool("list_calls", {"limit": 1}))["calls"][0]["id"]
+    calls = await client_both.complete(
         ref, {"name": "call_id", "value": some[:6]}, context_arguments={"agent_id": sandbox.agents.live}
     )
     assert some in calls.completion.values
     assert all(v.startswith(some[:6]) for v in calls.completion.values)
-    none = await client.complete(ref, {"name": "call_id", "value": ""}, context_arguments={"agent_id": "../x"})
+    none = await client_both.complete(ref, {"name": "call_id", "value": ""}, context_arguments={"agent_id": "../x"})
     assert none.completion.values == []

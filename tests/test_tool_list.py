@@ -3,34 +3,107 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 from mcp.types import Tool
+from pydantic import BaseModel
 
+from bimpe_mcp import __version__
 from bimpe_mcp.config import Settings
 from bimpe_mcp.server import build_server
 from tests.conftest import ServerFactory
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+TOOL_SNAPSHOTS = SNAPSHOTS / "tools"
 README = Path(__file__).parent.parent / "README.md"
 UPDATE = os.environ.get("BIMPE_UPDATE_SNAPSHOTS") == "1"
+PROTOCOL = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 pytestmark = pytest.mark.anyio
 
 
-def dump(tools: list[Tool]) -> list[dict[str, Any]]:
-    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+def dump(item: BaseModel) -> dict[str, Any]:
+    """One published item as it travels on the wire (camelCase, no nulls)."""
+    return item.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-async def test_tools_list_matches_the_committed_snapshot(make_server: ServerFactory, mode: str) -> None:
-    async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
-        current = dump((await client.list_tools()).tools)
+def snapshot_text(value: Any) -> str:
+    """Keys sorted: the two protocol eras publish the same objects with their keys in different orders."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def matches_snapshot(path: Path, value: Any) -> bool:
+    """Whether the committed file holds exactly this value's text; BIMPE_UPDATE_SNAPSHOTS=1 rewrites it first."""
+    current = snapshot_text(value)
     if UPDATE:
-        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    expected = json.loads(SNAPSHOT.read_text())
-    assert current == expected, "tool schemas changed: rerun with BIMPE_UPDATE_SNAPSHOTS=1 if that was intended"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(current.encode())
+    return path.is_file() and path.read_bytes() == current.encode()
+
+
+def changed_tools(tools: Sequence[Tool]) -> list[str]:
+    return [t.name for t in tools if not matches_snapshot(TOOL_SNAPSHOTS / f"{t.name}.json", dump(t))]
+
+
+def committed_tools() -> set[str]:
+    return {p.stem for p in TOOL_SNAPSHOTS.glob("*.json")}
+
+
+async def test_each_published_tool_matches_its_committed_snapshot(make_server: ServerFactory, mode: str) -> None:
+    async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        tools = (await client.list_tools()).tools
+    names = {t.name for t in tools}
+    if UPDATE:
+        for stale in committed_tools() - names:
+            (TOOL_SNAPSHOTS / f"{stale}.json").unlink()
+    assert changed_tools(tools) == [], "tool schemas changed: rerun with BIMPE_UPDATE_SNAPSHOTS=1 if that was intended"
+    assert committed_tools() == names, "a tool was added or removed: rerun with BIMPE_UPDATE_SNAPSHOTS=1"
+
+
+async def test_read_only_mode_publishes_the_read_tools_unchanged_and_serves_no_other(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(read_only=True)) as client:
+        tools = (await client.list_tools()).tools
+        refused = await client.call_tool("place_call", {"destination": "+14155550100"})
+    assert refused.is_error
+    reads = {
+        name
+        for name in committed_tools()
+        if json.loads((TOOL_SNAPSHOTS / f"{name}.json").read_bytes())["annotations"]["readOnlyHint"] is True
+    }
+    assert "place_call" not in reads
+    assert {t.name for t in tools} == reads
+    assert changed_tools(tools) == []
+
+
+async def test_resource_templates_match_the_committed_snapshot(make_server: ServerFactory, mode: str) -> None:
+    async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        templates = (await client.list_resource_templates()).resource_templates
+    current = [dump(t) for t in templates]
+    assert matches_snapshot(SNAPSHOTS / "resource_templates.json", current), "rerun with BIMPE_UPDATE_SNAPSHOTS=1"
+
+
+async def test_prompts_match_the_committed_snapshot(make_server: ServerFactory, mode: str) -> None:
+    async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        prompts = (await client.list_prompts()).prompts
+    current = [dump(p) for p in prompts]
+    assert matches_snapshot(SNAPSHOTS / "prompts.json", current), "rerun with BIMPE_UPDATE_SNAPSHOTS=1"
+
+
+async def test_each_era_negotiates_its_protocol_and_sees_the_servers_name_instructions_and_completions(
+    make_server: ServerFactory, mode: str
+) -> None:
+    async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        version, info, caps = client.protocol_version, client.server_info, client.server_capabilities
+        instructions = client.instructions or ""
+    assert version == PROTOCOL[mode]
+    assert info is not None and (info.name, info.title, info.version) == ("bimpe-mcp", "BimpeAI calls", __version__)
+    assert caps is not None and caps.completions is not None, "id completions are advertised"
+    assert "list_agents" in instructions and "untrusted data" in instructions
 
 
 async def test_every_tool_is_annotated_and_has_flat_object_schemas(make_server: ServerFactory) -> None:
@@ -58,18 +131,9 @@ async def test_every_tool_is_annotated_and_has_flat_object_schemas(make_server: 
     assert "real phone" in (place.description or "")
 
 
-async def test_read_only_mode_serves_no_tool_that_changes_anything(make_server: ServerFactory) -> None:
-    async with Client(make_server(read_only=True)) as client:
-        names = {t.name for t in (await client.list_tools()).tools}
-        assert "place_call" not in names
-        result = await client.call_tool("place_call", {"destination": "+14155550100"})
-        assert result.is_error
-    assert "list_calls" in names
-
-
 async def test_tool_list_stays_within_its_context_budget() -> None:
     async with Client(build_server(Settings())) as client:
-        tools = dump((await client.list_tools()).tools)
+        tools = [dump(t) for t in (await client.list_tools()).tools]
     sizes = [len(json.dumps(t, separators=(",", ":"))) for t in tools]
     assert sum(sizes) / len(sizes) < 1500, sizes
 
