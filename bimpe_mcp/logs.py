@@ -116,8 +116,12 @@ class Forwarder(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         route = _ROUTE.get()
-        if route is not None:
+        if route is None:
+            return
+        try:
             route.offer(record)
+        except Exception:  # noqa: BLE001 - a handler's top level: logging reports it, the logging call goes on
+            self.handleError(record)
 
 
 def install() -> None:

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_dual_era_loop
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -303,3 +305,19 @@ async def test_a_call_that_has_ended_or_cannot_be_read_is_not_watched(
         await anyio.wait_all_tasks_blocked()
         assert reads_of(sandbox, done) == 1 and reads_of(sandbox, missing) == 1
         assert stepped.waiting == 0 and updates.uris == [], "each was read once, and no watch goes on"
+
+
+async def test_a_stateless_http_client_is_told_it_cannot_be_sent_updates(
+    sandbox: Sandbox, stepped: SteppedTime
+) -> None:
+    mcp = server_for(sandbox, stepped)
+    app = mcp.streamable_http_app(stateless_http=True, json_response=True)
+    origin = "http://127.0.0.1:8000"
+    async with (
+        mcp.session_manager.run(),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app), base_url=origin) as http,
+        Client(streamable_http_client(origin + "/mcp", http_client=http), mode="legacy") as client,
+    ):
+        with pytest.raises(MCPError) as refused:
+            await subscribe(client, f"bimpe://agents/{sandbox.agents.live}/calls/call_1")
+    assert refused.value.error.code == -32600 and "stateless" in refused.value.error.message
