@@ -12,6 +12,7 @@ import anyio
 from bimpe_mcp import __version__
 from bimpe_mcp.config import ConfigError, Settings
 from bimpe_mcp.server import build_server
+from bimpe_mcp.stdio import serve_stdio
 from bimpe_mcp.wiring import add_setting_flags, settings_from, with_sandbox
 
 log = logging.getLogger("bimpe_mcp")
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if sys.stdin.isatty():
         sys.stderr.write(_banner(settings))
-    server.run()
+    anyio.run(serve_stdio, server)
     return 0
 
 

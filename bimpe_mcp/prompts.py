@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, cast
 
 from mcp import MCPError
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer, UserMessage
 from mcp.types import INVALID_PARAMS
 from pydantic import Field
@@ -53,6 +56,55 @@ def summarize_call(
     ]
 
 
+PROMPTS: dict[str, tuple[str, Callable[..., list[UserMessage]]]] = {
+    "review_failed_calls": ("Review failed calls", review_failed_calls),
+    "summarize_call": ("Summarize a call", summarize_call),
+}
+
+
 def register_prompts(mcp: MCPServer[AppState]) -> None:
-    mcp.prompt(title="Review failed calls")(review_failed_calls)
-    mcp.prompt(title="Summarize a call")(summarize_call)
+    for title, fn in PROMPTS.values():
+        mcp.prompt(title=title)(fn)
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 60 else name[:60] + "…")
+
+
+def check_prompt_request(name: str, arguments: dict[str, Any]) -> None:
+    """Refuse, as invalid params naming what is wrong, a request for an unknown prompt, one without a required
+    argument, or one with an argument the prompt does not take."""
+    if name not in PROMPTS:
+        raise MCPError(
+            INVALID_PARAMS,
+            f"unknown prompt {_shown(name)}: this server has {', '.join(PROMPTS)}",
+            data={"prompts": list(PROMPTS)},
+        )
+    parameters = inspect.signature(PROMPTS[name][1]).parameters
+    missing = [p for p, spec in parameters.items() if spec.default is inspect.Parameter.empty and p not in arguments]
+    if missing:
+        raise MCPError(
+            INVALID_PARAMS,
+            f"prompt {name} needs the argument {', '.join(missing)}",
+            data={"prompt": name, "missing": missing},
+        )
+    unknown = [a for a in arguments if a not in parameters]
+    if unknown:
+        raise MCPError(
+            INVALID_PARAMS,
+            f"prompt {name} takes no argument {', '.join(map(_shown, unknown))}; it takes {', '.join(parameters)}",
+            data={"prompt": name, "arguments": list(parameters)},
+        )
+
+
+async def prompt_check(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: prompt request errors as -32602 on both eras. The SDK reports them as code 0 on 2025-11-25 and as
+    -32603 "Internal server error" on 2026-07-28, with no hook to change that, so they are caught before it runs."""
+    params: Any = ctx.params
+    if ctx.method == "prompts/get" and isinstance(params, dict):
+        request = cast("dict[str, Any]", params)
+        name: object = request.get("name")
+        arguments: object = request.get("arguments") or {}
+        if isinstance(name, str) and isinstance(arguments, dict):
+            check_prompt_request(name, cast("dict[str, Any]", arguments))
+    return await call_next(ctx)

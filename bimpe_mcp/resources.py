@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,7 +22,7 @@ from mcp.types import (
 from bimpe_mcp import render
 from bimpe_mcp.api.contract import ID_RE
 from bimpe_mcp.api.errors import BimpeError
-from bimpe_mcp.api.wire import WireCallDetail
+from bimpe_mcp.api.wire import WireCallDetail, WirePage
 from bimpe_mcp.models import Call
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tool_errors import ToolFailure, guarded
@@ -65,14 +66,54 @@ async def call(agent_id: str, call_id: str, ctx: Ctx) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-async def _matching_ids(api: BimpeClient, argument: CompletionArgument, agent: str | None) -> list[str] | None:
+COMPLETION_PAGES = 10
+"""Pages of 100 ids a completion reads at most (the newest first); past them it answers hasMore without a total."""
+COMPLETION_READERS = 4
+COMPLETION_SECONDS = 5.0
+
+
+@dataclass
+class Found:
+    """Ids that start with what was typed, and whether every page was read (so that their number is the total)."""
+
+    ids: list[str]
+    complete: bool
+
+
+async def _scan(read: Callable[[int], Awaitable[WirePage[Any]]], prefix: str, seconds: float) -> Found:
+    """Read the first page, then the next ones (up to COMPLETION_PAGES, a few at a time) while time is left."""
+    deadline = anyio.current_time() + seconds
+    with anyio.fail_after(seconds):
+        first = await read(1)
+    pages: dict[int, list[str]] = {1: [item.id for item in first.items]}
+    last = min(first.meta.page_count, COMPLETION_PAGES) if first.meta.has_next_page else 1
+    limiter = anyio.CapacityLimiter(COMPLETION_READERS)
+
+    async def read_page(number: int) -> None:
+        async with limiter:
+            try:
+                page = await read(number)
+            except BimpeError:
+                return
+        pages[number] = [item.id for item in page.items]
+
+    with anyio.CancelScope(deadline=deadline):
+        async with anyio.create_task_group() as tg:
+            for number in range(2, last + 1):
+                tg.start_soon(read_page, number)
+    ids = [i for number in sorted(pages) for i in pages[number] if i.startswith(prefix)]
+    complete = len(pages) == last and (not first.meta.has_next_page or first.meta.page_count <= COMPLETION_PAGES)
+    return Found(list(dict.fromkeys(ids)), complete)
+
+
+async def _matching_ids(
+    api: BimpeClient, argument: CompletionArgument, agent: str | None, seconds: float
+) -> Found | None:
     value = argument.value
     if argument.name == "agent_id":
-        agents = await api.list_agents(limit=100)
-        return [a.id for a in agents.items if a.id.startswith(value)]
+        return await _scan(lambda n: api.list_agents(page=n, limit=100), value, seconds)
     if argument.name == "call_id" and agent and ID_RE.fullmatch(agent):
-        calls = await api.list_calls(agent, limit=100)
-        return [c.id for c in calls.items if c.id.startswith(value)]
+        return await _scan(lambda n: api.list_calls(agent, page=n, limit=100, sort="-created_on"), value, seconds)
     return None
 
 
@@ -100,10 +141,15 @@ def register_resources(mcp: MCPServer[AppState], current: Callable[[], AppState 
         args = (context.arguments if context else None) or {}
         agent = args.get("agent_id") or state.settings.agent_id
         try:
-            with anyio.fail_after(min(5.0, state.settings.deadline_seconds)):
-                ids = await _matching_ids(state.api(), argument, agent)
+            found = await _matching_ids(
+                state.api(), argument, agent, min(COMPLETION_SECONDS, state.settings.deadline_seconds)
+            )
         except (BimpeError, TimeoutError):
             return None
-        if ids is None:
+        if found is None:
             return None
-        return Completion(values=ids[:100], total=len(ids), has_more=False)
+        more = len(found.ids) > 100
+        # A search that stopped before the last page knows no total, and cannot rule out more matches.
+        if not found.complete:
+            return Completion(values=found.ids[:100], has_more=True)
+        return Completion(values=found.ids[:100], total=len(found.ids), has_more=more)

@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from bimpe_mcp import __version__
+from bimpe_mcp import __version__, logs
 from bimpe_mcp.config import Settings
-from bimpe_mcp.prompts import register_prompts
+from bimpe_mcp.prompts import prompt_check, register_prompts
+from bimpe_mcp.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
 from bimpe_mcp.tools import tool_set
 from bimpe_mcp.tools.arguments import argument_check
+from bimpe_mcp.watch import Watcher
 
 if TYPE_CHECKING:
     import httpx
@@ -60,16 +63,22 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
         connector = Connector(settings, transport) if settings.configured else None
-        state = AppState(settings=settings, connector=connector, clock=clock or Clock())
-        holder.append(state)
+        logs.install()
         try:
-            yield state
+            async with Watcher(clock or Clock()) as watcher:
+                state = AppState(settings=settings, connector=connector, watcher=watcher, clock=watcher.clock)
+                holder.append(state)
+                try:
+                    yield state
+                finally:
+                    holder.remove(state)
         finally:
-            holder.remove(state)
             if connector is not None:
                 await connector.aclose()
 
     tools = tool_set(read_only=settings.read_only)
+    # Resource updates for 2026-07-28 listen streams go through this bus; the SDK's listen handler reads it.
+    bus = InMemorySubscriptionBus()
     mcp = MCPServer[AppState](
         name=NAME,
         title="BimpeAI calls",
@@ -78,8 +87,10 @@ def build_server(
         website_url="https://github.com/bimpeai/bimpe-mcp",
         lifespan=lifespan,
         tools=tools,
-        middleware=[argument_check(tools)],
+        subscriptions=bus,
+        middleware=[log_routes, listen_watches(bus), prompt_check, argument_check(tools)],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)
+    register_protocol(mcp)
     return mcp

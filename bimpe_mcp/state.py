@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bimpe_mcp.config import Settings
-from bimpe_mcp.tool_errors import ToolFailure, not_configured
+from bimpe_mcp.tool_errors import ToolFailure, guarded, not_configured
 from bimpe_mcp.wiring import http_client
 
 if TYPE_CHECKING:
     import httpx
 
     from bimpe_mcp.api.client import BimpeClient
+    from bimpe_mcp.api.wire import WireCallDetail
+    from bimpe_mcp.watch import Watcher
 
 
 PLACED_KEYS_KEPT = 1000
@@ -65,6 +67,7 @@ class Connector:
 class AppState:
     settings: Settings
     connector: Connector | None
+    watcher: Watcher
     clock: Clock = field(default_factory=Clock)
     placed_keys: OrderedDict[str, str] = field(default_factory=OrderedDict[str, str])
 
@@ -80,6 +83,10 @@ class AppState:
         if self.connector is None:
             raise not_configured()
         return self.connector.client()
+
+    async def read_call(self, agent_id: str, call_id: str) -> WireCallDetail:
+        """One call with its transcript, under the per-call deadline; failures as ToolFailure."""
+        return await guarded(self.settings.deadline_seconds, lambda: self.api().get_call(agent_id, call_id))
 
     def agent(self, agent_id: str | None) -> str:
         chosen = agent_id or self.settings.agent_id

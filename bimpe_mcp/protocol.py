@@ -1,0 +1,205 @@
+"""Protocol features MCPServer leaves to the server, served in each era as far as that era can carry them.
+
+2025-11-25 (handshake) connections: `logging/setLevel` sets the connection's log level, and `resources/subscribe` /
+`resources/unsubscribe` start and stop watching a call resource; updates go out as `notifications/resources/updated`
+on the connection. 2026-07-28 connections have neither method: a `subscriptions/listen` stream that names call
+resources gets them watched for as long as it is open (the SDK's listen handler delivers the updates from the
+subscription bus), and logs are a per-request opt-in (see logs.py). Watches end when the call ends, on unsubscribe,
+and when the session (or the listen stream) closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from mcp import MCPError
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+from mcp.types import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    EmptyResult,
+    LoggingLevel,
+    LoggingMessageNotification,
+    LoggingMessageNotificationParams,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from bimpe_mcp.logs import LOG_LEVEL_META_KEY, Route, level_named
+from bimpe_mcp.state import AppState
+from bimpe_mcp.watch import SESSION_WATCHES, Watch, WatchLimitError
+
+Ctx = ServerRequestContext[AppState, Any]
+SESSION_KEY = "bimpe_mcp.session"
+
+
+def lowlevel(mcp: MCPServer[Any]) -> Server[Any]:
+    # MCPServer keeps its lowlevel Server private (the SDK's own in-memory transport reaches it the same way, noting
+    # that it is to become public). Only there can the spec methods MCPServer does not serve be registered, so that
+    # the capabilities sent at initialize, which the SDK derives from the registered handlers, name them.
+    return mcp._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+
+
+def connection_of(ctx: Ctx) -> Connection:
+    # Lowlevel handlers reach their connection only through the request's session, which keeps it private. The
+    # connection's exit stack is the SDK's hook for per-connection teardown (watches end with the session) and its
+    # `state` the place for per-connection data.
+    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+
+
+@dataclass
+class Session:
+    """What one 2025-11-25 connection asked for: its log level and the resources it subscribed to."""
+
+    log_level: LoggingLevel | None = None
+    subscribed: dict[str, Watch | None] = field(default_factory=dict[str, "Watch | None"])
+
+    def close(self) -> None:
+        for watch in self.subscribed.values():
+            if watch is not None:
+                watch.stop()
+        self.subscribed.clear()
+
+
+def session_of(ctx: Ctx) -> Session:
+    connection = connection_of(ctx)
+    session = connection.state.get(SESSION_KEY)
+    if not isinstance(session, Session):
+        session = Session()
+        connection.state[SESSION_KEY] = session
+        connection.exit_stack.callback(session.close)
+    return session
+
+
+def _secret(state: AppState) -> str | None:
+    return state.settings.api_key.get_secret_value() if state.settings.api_key else None
+
+
+async def set_level(ctx: Ctx, params: SetLevelRequestParams) -> EmptyResult:
+    session_of(ctx).log_level = params.level
+    return EmptyResult()
+
+
+async def subscribe(ctx: Ctx, params: SubscribeRequestParams) -> EmptyResult:
+    uri = str(params.uri)
+    session = session_of(ctx)
+    current = session.subscribed.get(uri)
+    if uri in session.subscribed and (current is None or not current.done.is_set()):
+        return EmptyResult()
+    if len(session.subscribed) >= SESSION_WATCHES and uri not in session.subscribed:
+        raise MCPError(
+            INVALID_REQUEST,
+            f"this session already subscribes to {SESSION_WATCHES} resources: unsubscribe from one first",
+        )
+    connection = connection_of(ctx)
+    if not connection.has_standalone_channel:
+        raise MCPError(
+            INVALID_REQUEST,
+            "this connection cannot carry notifications (stateless HTTP): subscribe over stdio or stateful HTTP",
+        )
+
+    async def notify() -> None:
+        await connection.send_resource_updated(uri)
+
+    async def send_log(params: dict[str, Any]) -> None:
+        await connection.notify("notifications/message", params)
+
+    route = Route(lambda: session.log_level, send_log, _secret(ctx.lifespan_context))
+    try:
+        state = ctx.lifespan_context
+        session.subscribed[uri] = state.watcher.start(uri, state.read_call, notify, route)
+    except WatchLimitError as exc:
+        raise MCPError(INVALID_REQUEST, f"{exc}: try again when a watched call has ended") from None
+    return EmptyResult()
+
+
+async def unsubscribe(ctx: Ctx, params: UnsubscribeRequestParams) -> EmptyResult:
+    watch = session_of(ctx).subscribed.pop(str(params.uri), None)
+    if watch is not None:
+        watch.stop()
+    return EmptyResult()
+
+
+def _requested_level(ctx: Ctx) -> Callable[[], LoggingLevel | None] | None:
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        level = level_named(member(member(ctx.params, "_meta"), LOG_LEVEL_META_KEY))
+        return None if level is None else (lambda: level)
+    session = session_of(ctx)
+    return None if session.log_level is None else (lambda: session.log_level)
+
+
+async def log_routes(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+    """Middleware: the records a request emits go to its client, on that request's stream, at the client's level."""
+    level = _requested_level(ctx) if ctx.request_id is not None else None
+    if level is None:
+        return await call_next(ctx)
+    request_id = ctx.request_id
+
+    async def send(params: dict[str, Any]) -> None:
+        note = LoggingMessageNotification(params=LoggingMessageNotificationParams.model_validate(params))
+        await ctx.session.send_notification(note, related_request_id=request_id)
+
+    route = Route(level, send, _secret(ctx.lifespan_context))
+    return await route.forwarding(lambda: call_next(ctx))
+
+
+def listen_watches(bus: SubscriptionBus) -> ServerMiddleware[Any]:
+    """Middleware: the call resources a `subscriptions/listen` stream names are watched while the stream is open.
+
+    The SDK's listen handler subscribes to the bus before its first await, so it hears every update: a watch
+    publishes only after reading the call twice."""
+
+    async def middleware(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+        uris = _listened(ctx.params) if ctx.method == "subscriptions/listen" else []
+        if len(uris) > SESSION_WATCHES:
+            raise MCPError(INVALID_PARAMS, f"a listen stream may subscribe to at most {SESSION_WATCHES} resources")
+        state = ctx.lifespan_context
+        releases: list[Callable[[], None]] = []
+        try:
+            for uri in uris:
+                releases.append(state.watcher.share(uri, state.read_call, _publisher(bus, uri)))
+        except WatchLimitError as exc:
+            for release in releases:
+                release()
+            raise MCPError(INVALID_REQUEST, f"{exc}: try again when a watched call has ended") from None
+        try:
+            return await call_next(ctx)
+        finally:
+            for release in releases:
+                release()
+
+    return middleware
+
+
+def _publisher(bus: SubscriptionBus, uri: str) -> Callable[[], Any]:
+    async def publish() -> None:
+        await bus.publish(ResourceUpdated(uri=uri))
+
+    return publish
+
+
+def member(value: object, key: str) -> object:
+    """`value[key]` of a JSON object from the wire, or None when it is no object or lacks the key."""
+    return cast("dict[str, Any]", value).get(key) if isinstance(value, dict) else None
+
+
+def _listened(params: object) -> list[str]:
+    uris = member(member(params, "notifications"), "resourceSubscriptions")
+    if not isinstance(uris, list):
+        return []
+    return list(dict.fromkeys(u for u in cast("list[Any]", uris) if isinstance(u, str)))
+
+
+def register_protocol(mcp: MCPServer[AppState]) -> None:
+    server = lowlevel(mcp)
+    server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    server.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
