@@ -15,6 +15,7 @@ from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
 from bimpe_mcp.tools import tool_set
 from bimpe_mcp.tools.arguments import argument_check
+from bimpe_mcp.ui import calls_app
 
 if TYPE_CHECKING:
     import httpx
@@ -79,6 +80,7 @@ def build_server(
         lifespan=lifespan,
         tools=tools,
         middleware=[argument_check(tools)],
+        extensions=[calls_app()],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)
