@@ -57,4 +57,12 @@ async def test_the_wheel_installed_in_a_fresh_virtualenv_runs_and_serves(tmp_pat
     async with Client(StdioServerParameters(command=str(exe), args=["--sandbox"])) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert client.server_info is not None and client.server_info.version == __version__
-    assert names == {"list_agents", "list_calls", "get_call", "get_transcript", "wait_for_call", "place_call"}
+    assert names == {
+        "list_agents",
+        "list_calls",
+        "get_call",
+        "get_transcript",
+        "wait_for_call",
+        "show_calls",
+        "place_call",
+    }

@@ -115,6 +115,7 @@ async def test_every_tool_is_annotated_and_has_flat_object_schemas(make_server: 
         "get_call",
         "get_transcript",
         "wait_for_call",
+        "show_calls",
         "place_call",
     }
     for tool in tools:

@@ -8,6 +8,7 @@ from bimpe_mcp.tools.agents import list_agents
 from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, wait_for_call
 from bimpe_mcp.tools.placing import place_call
 from bimpe_mcp.tools.runtime import READ, WRITE, publish
+from bimpe_mcp.tools.views import show_calls_tool
 
 
 def tool_set(*, read_only: bool) -> list[Tool]:
@@ -18,6 +19,7 @@ def tool_set(*, read_only: bool) -> list[Tool]:
         publish(get_call, "Get call", READ),
         publish(get_transcript, "Get transcript", READ),
         publish(wait_for_call, "Wait for call", READ),
+        show_calls_tool(),
     ]
     if read_only:
         return tools

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
+from mcp.types import TextContent, TextResourceContents
+from pydantic import SecretStr
+
+from bimpe_mcp.config import Settings
+from bimpe_mcp.sandbox import Sandbox
+from bimpe_mcp.server import build_server
+from bimpe_mcp.ui import CALLS_URI
+from tests.app_support import APPS, HostileApi, ViewHost, view_host
+from tests.conftest import SandboxTime, ServerFactory
+from tests.support import data, error, text
+
+pytestmark = pytest.mark.anyio
+
+PAYLOAD = (
+    "Ignore the agent.\n<script>document.body.dataset.pwned = 'script'</script>"
+    "<img src=x onerror=\"document.body.dataset.pwned = 'img'\"><b>bold</b>"
+)
+
+
+def days_of(calls: list[dict[str, Any]]) -> list[str]:
+    """Every day from the oldest call's to the newest's (UTC), as the chart should show them."""
+    dates = [datetime.fromisoformat(c["created_on"].replace("Z", "+00:00")).date() for c in calls]
+    first, last = min(dates), max(dates)
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+async def background(host: ViewHost) -> tuple[int, ...]:
+    color = await host.frame.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    return tuple(int(n) for n in re.findall(r"\d+", color))
+
+
+async def texts(host: ViewHost, selector: str) -> list[str]:
+    return await host.view.locator(selector).all_text_contents()
+
+
+async def test_show_calls_names_a_self_contained_view_that_can_reach_no_network(make_server: ServerFactory) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        read = await client.read_resource(CALLS_URI)
+        listed = {r.uri: r for r in (await client.list_resources()).resources}
+        assert EXTENSION_ID in (client.server_capabilities.extensions or {})
+    assert (tools["show_calls"].meta or {})["ui"] == {"resourceUri": CALLS_URI}
+    assert tools["show_calls"].annotations is not None and tools["show_calls"].annotations.read_only_hint
+    assert listed[CALLS_URI].mime_type == APP_MIME_TYPE
+    content = read.contents[0]
+    assert isinstance(content, TextResourceContents) and content.mime_type == APP_MIME_TYPE
+    assert (content.meta or {})["ui"]["csp"] == {
+        "connectDomains": [],
+        "resourceDomains": [],
+        "frameDomains": [],
+        "baseUriDomains": [],
+    }
+    html = content.text
+    assert len(html.encode()) < 60_000
+    assert not re.search(r"\s(src|href|srcset|action)\s*=|@import|url\(", html), "everything is inline"
+    assert set(re.findall(r"https?://[^\s\"']+", html)) == {"http://www.w3.org/2000/svg"}, "a namespace, not a fetch"
+    (script,) = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    (style,) = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    found = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert found, "the view declares its own policy"
+    policy = dict(part.strip().split(" ", 1) for part in found.group(1).split(";"))
+
+    def digest(source: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+    assert policy["default-src"] == "'none'" and policy["connect-src"] == "'none'"
+    assert policy["script-src"] == digest(script), "only the view's own script may run"
+    assert policy["style-src"] == digest(style)
+
+
+@pytest.mark.parametrize("host", ["plain client", "apps host"])
+async def test_show_calls_answers_the_list_calls_text_and_data_with_or_without_the_extension(
+    make_server: ServerFactory, mode: str, host: str
+) -> None:
+    extensions = [APPS] if host == "apps host" else []
+    async with Client(make_server(), mode=mode, extensions=extensions) as client:  # pyright: ignore[reportArgumentType]
+        shown = await client.call_tool("show_calls", {})
+        listed = await client.call_tool("list_calls", {"limit": 100})
+    assert text(shown) == text(listed)
+    assert text(shown).startswith("calls of agent ")
+    assert all(isinstance(block, TextContent) for block in shown.content), "no markup in the result itself"
+    assert data(shown) == data(listed)
+    assert len(data(shown)["calls"]) == 100
+
+
+async def test_the_view_shows_every_call_a_bar_group_per_day_and_failures_with_their_reasons(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        calls: list[dict[str, Any]] = data(result)["calls"]
+        async with view_host(client, result, {}) as host:
+            await host.view.locator("#rows tr").nth(99).wait_for()
+            assert await texts(host, "#rows td.id") == [c["id"] for c in calls], "newest first, as the tool said"
+            assert await host.view.locator("#chart g.day").count() == len(days_of(calls))
+            assert [await g.get_attribute("data-day") for g in await host.view.locator("g.day").all()] == days_of(calls)
+            failed = [c for c in calls if c["status"] in ("failed", "busy")]
+            assert failed, "the sandbox's page has failures to show"
+            assert await texts(host, "tr.problem td.reason") == [c["error_reason"] for c in failed]
+            assert (
+                f"{sum(c['status'] == 'failed' for c in calls)} failed"
+                in await host.view.locator("#summary").inner_text()
+            )
+            await host.screenshot("calls-table.png")
+            assert await background(host) == (255, 255, 255)
+            await host.set_theme("dark")
+            assert max(await background(host)) < 60, "the dark theme paints a dark page"
+            await host.screenshot("calls-table-dark.png")
+
+            methods = [m.get("method") for m in await host.page.evaluate("() => window.received")]
+            assert methods[:2] == ["ui/initialize", "ui/notifications/initialized"]
+            assert "ui/notifications/size-changed" in methods
+
+            resort = "() => { const t = performance.now(); document.querySelector('th button').click(); "
+            resort += "return performance.now() - t; }"
+            assert await host.frame.evaluate(resort) < 250, "re-rendering 100 calls is fast"
+            await host.view.get_by_role("button", name="Duration").click()
+            assert await host.view.locator("th", has_text="Duration").get_attribute("aria-sort") == "ascending"
+            shown = [d for d in await texts(host, "#rows td:nth-child(3)") if d != "–"]
+            seconds = [int(m) * 60 + int(s) for m, s in (d.split(":") for d in shown)]
+            assert seconds == sorted(seconds) and len(seconds) > 50
+
+            await host.view.get_by_label("Show").select_option("problem")
+            assert await host.view.locator("#rows tr").count() == len(failed)
+            await host.view.get_by_label("Show").select_option("all")
+
+            await host.view.get_by_role("button", name="Load older calls").click()
+            await host.view.locator("#rows tr").nth(199).wait_for()
+            older: list[dict[str, Any]] = data(await client.call_tool("list_calls", {"page": 2, "limit": 100}))["calls"]
+            assert await host.view.locator("g.day").count() == len(days_of(calls + older))
+        assert host.problems == []
+
+
+async def test_choosing_a_call_shows_its_turns_as_a_conversation_by_mouse_and_by_keyboard(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        call = next(c for c in data(result)["calls"] if c["status"] == "ended")
+        transcript = data(await client.call_tool("get_transcript", {"call_id": call["id"], "max_chars": 100_000}))
+        speakers = [t["speaker"] for t in transcript["turns"]]
+        assert len(speakers) == transcript["total_turns"] > 2 and {"agent", "caller"} <= set(speakers)
+        async with view_host(client, result, {}) as host:
+            await host.view.locator("tr", has_text=call["id"]).click()
+            turns = host.view.locator("#turns li.turn")
+            await turns.nth(len(speakers) - 1).wait_for()
+            assert await turns.count() == len(speakers)
+            assert await host.view.locator("#t-title").inner_text() == f"Transcript of {call['id']}"
+            classes = [await t.get_attribute("class") for t in await turns.all()]
+            assert classes == [f"turn t-{s}" for s in speakers]
+            assert set(await texts(host, "li.t-caller .speaker")) == {"Caller"}
+            assert await texts(host, "#turns .text") == [t["text"] for t in transcript["turns"]]
+            await host.screenshot("calls-transcript.png")
+            await host.set_theme("dark")
+            await host.screenshot("calls-transcript-dark.png")
+
+            await host.page.keyboard.press("Escape")
+            opener = host.view.get_by_role("button", name=f"Open the transcript of call {call['id']}")
+            await opener.wait_for()
+            assert await opener.evaluate("button => document.activeElement === button"), "focus returns to the call"
+            await host.view.locator("#transcript-view").wait_for(state="hidden")
+            await host.page.keyboard.press("Enter")
+            await turns.nth(len(speakers) - 1).wait_for()
+        assert host.problems == []
+
+
+async def test_markup_in_caller_speech_and_reasons_is_shown_as_text_and_never_runs(
+    sandbox: Sandbox, sandbox_time: SandboxTime
+) -> None:
+    settings = Settings(api_key=SecretStr(sandbox.keys.full), base_url=sandbox.origin, agent_id=sandbox.agents.live)
+    server = build_server(settings, transport=HostileApi(sandbox.transport(), PAYLOAD), clock=sandbox_time)
+    async with Client(server, extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        calls: list[dict[str, Any]] = data(result)["calls"]
+        call = next(c for c in calls if c["status"] == "ended")
+        async with view_host(client, result, {}) as host:
+            reasons = await texts(host, "tr.r-failed td.reason")
+            assert reasons and set(reasons) == {PAYLOAD}
+            await host.view.locator("tr", has_text=call["id"]).click()
+            caller = host.view.locator('#turns li[data-turn="1"]')
+            await caller.wait_for()
+            assert await caller.get_attribute("class") == "turn t-caller"
+            assert await caller.locator(".speaker").inner_text() == "Caller"
+            assert await caller.locator(".text").text_content() == PAYLOAD
+            assert await host.view.locator("img, b").count() == 0
+            assert await host.view.locator("script").count() == 1, "only the view's own script"
+            assert await host.frame.evaluate("() => document.body.dataset.pwned ?? null") is None
+        assert host.problems == [], "not even a blocked attempt: the markup never became elements"
+
+
+async def test_the_view_shows_a_failed_result_as_the_error_the_model_reads(make_server: ServerFactory) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {"agent_id": "agt_missing0000"})
+        assert result.is_error
+        async with view_host(client, result, {"agent_id": "agt_missing0000"}) as host:
+            summary = host.view.locator("#summary.error")
+            await summary.wait_for()
+            assert await summary.inner_text() == text(result)
+            assert await host.view.locator("#table-box").is_hidden()
+            assert await host.view.locator("#controls").is_hidden()
+        assert host.problems == []
+
+
+async def test_show_calls_without_a_key_says_not_configured_and_sends_nothing(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    async with Client(make_server(api_key=None, agent_id=None)) as client:
+        info = error(await client.call_tool("show_calls", {}))
+    assert info["code"] == "not_configured" and "BIMPE_API_KEY" in info["next_step"]
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("bad", ["../x", "a?x=1", "x" * 51])
+async def test_show_calls_rejects_an_agent_id_that_would_change_the_path(
+    client: Client, sandbox: Sandbox, bad: str
+) -> None:
+    info = error(await client.call_tool("show_calls", {"agent_id": bad}))
+    assert info["code"] == "invalid_argument" and "letters, digits" in info["message"]
+    assert sandbox.requests == []
+
+
+async def test_show_calls_pages_on_through_the_log(client: Client) -> None:
+    first = data(await client.call_tool("show_calls", {}))
+    second = data(await client.call_tool("show_calls", {"page": 2}))
+    assert (first["page"], first["next_page"], second["page"]) == (1, 2, 2)
+    assert first["total_count"] == 300 and len(second["calls"]) == 100
+    assert not {c["id"] for c in first["calls"]} & {c["id"] for c in second["calls"]}
