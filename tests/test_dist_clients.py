@@ -66,7 +66,9 @@ async def test_a_pydantic_ai_agent_calls_every_tool_and_gets_results_or_clean_to
     # TestModel calls every tool with arguments made from its input schema (strings become "a"), so the schemas must
     # be usable by a framework and every rejected argument must come back as a tool error, never a crash.
     toolset = MCPToolset(
-        StdioTransport(command=console_script(), args=["--sandbox"], env=child_env()), tool_error_behavior="failed"
+        StdioTransport(command=console_script(), args=["--sandbox"], env=child_env()),
+        tool_error_behavior="failed",
+        init_timeout=60,  # start-up is seconds on a busy machine, not a hang
     )
     async with toolset:
         assert {t.name for t in await toolset.list_tools()} == TOOLS
