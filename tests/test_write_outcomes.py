@@ -98,6 +98,17 @@ async def test_a_write_whose_deadline_passes_is_outcome_unknown_with_the_request
     assert f"idempotency_key={sent.headers['idempotency-key']}" in info["next_step"]
 
 
+async def test_a_rate_limit_on_place_call_is_outcome_unknown_with_its_retry_after_and_key(
+    client: Client, sandbox: Sandbox
+) -> None:
+    sandbox.faults.add(Fault(kind="status", status=429, code="too_many_requests", method="POST", retry_after="120"))
+    info = error(await client.call_tool("place_call", {"destination": NUMBER}))
+    (sent,) = posts(sandbox)
+    key = sent.headers["idempotency-key"]
+    assert (info["code"], info["api_code"], info["idempotency_key"]) == ("outcome_unknown", "too_many_requests", key)
+    assert info["retry_after_seconds"] == 120 and f"idempotency_key={key}" in info["next_step"]
+
+
 async def test_a_refusal_after_an_attempt_that_may_have_run_is_still_outcome_unknown(
     client: Client, sandbox: Sandbox
 ) -> None:
@@ -118,7 +129,6 @@ async def test_a_refusal_after_an_attempt_that_may_have_run_is_still_outcome_unk
         (404, "not_found", "not_found"),
         (409, "conflict", "conflict"),
         (422, "unprocessable", "invalid_argument"),
-        (429, "rate_limited", "rate_limited"),
     ],
 )
 async def test_a_refusal_answered_before_acting_is_a_definite_failure_without_a_key(

@@ -28,8 +28,9 @@ def note_request_id(request_id: str) -> None:
 
 
 # Statuses the API answers before it acts on a request (checks of route, key, scope, idempotency key, body and
-# agent, and the rate limit), so that a write answered with one of them certainly did nothing.
-REFUSED_BEFORE_ACTING = frozenset({400, 401, 403, 404, 409, 422, 429})
+# agent), so that a write answered with one of them certainly did nothing. A 429 is left out: nothing documents
+# where the rate limit sits, and a burst limiter may answer it after the write went through.
+REFUSED_BEFORE_ACTING = frozenset({400, 401, 403, 404, 409, 422})
 
 
 class BimpeError(Exception):
