@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
+
+from pydantic import BaseModel
 
 from bimpe_mcp.models import AgentPage, Call, CallDetail, CallPage, CallWait, Paged, PlacedCall, Transcript, Turn
 
@@ -90,37 +95,73 @@ def call_page(p: CallPage) -> str:
     lines += [call_line(c, home) for c in p.calls]
     if p.skipped_records:
         lines.append(f"({p.skipped_records} unreadable record(s) left out)")
-    return "\n".join(lines)
+    return _text(lines)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# Every character str.splitlines() or Unicode breaks a line at (so CRLF too, as two of them).
+_BREAK = re.compile("[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
 
 
-def one_line(text: str) -> str:
-    """Speech on a single line: a line break inside caller speech could otherwise forge a turn of the agent."""
-    return _CONTROL.sub(" / ", text).strip()
+# What a character that is neither printable nor a line break becomes: format characters are invisible (zero-width
+# and bidi controls, BOM, tag characters) and go; control characters (tabs, ESC, ...) become spaces; a lone
+# surrogate, which no UTF-8 output could carry, becomes U+FFFD. Anything else not printable (other spaces, private
+# use, unassigned) stays.
+_NEUTRAL = {"Cf": "", "Cc": " ", "Cs": "\ufffd"}
+
+
+def _neutral(char: str) -> str:
+    return _NEUTRAL.get(unicodedata.category(char), char)
+
+
+def safe_line(text: str) -> str:
+    """Text from anywhere made one line that nothing in it can break or hide: each run of line breaks becomes
+    " / ", and every other character that is not printable is neutralised (_NEUTRAL)."""
+    if text.isprintable():
+        return text
+    pieces = [p.strip() for p in _BREAK.split(text)]
+    text = " / ".join(p for p in pieces if p)
+    return "".join(c if c.isprintable() else _neutral(c) for c in text)
+
+
+def _text(lines: Iterable[str]) -> str:
+    """Compact text from its lines: the one place every line, and every byte from the API in it, is made safe."""
+    return "\n".join(safe_line(line) for line in lines)
+
+
+def json_text(model: BaseModel) -> str:
+    """A result as compact JSON text (without nulls, like the structured content), every invisible or line-breaking
+    character in it (U+2028, U+2029, NEL, controls, format characters) written as a \\u escape: the same JSON
+    value, on one line in every reader."""
+    dumped = model.model_dump_json(exclude_none=True)
+    if dumped.isprintable():
+        return dumped
+    return "".join(c if c.isprintable() or c in "\t\n\r" else json.dumps(c)[1:-1] for c in dumped)
 
 
 def turn_line(index: int, t: Turn) -> str:
-    extra = f" [attachments: {', '.join(one_line(a) for a in t.attachments)}]" if t.attachments else ""
-    return f"[{index} {t.offset or '-'} {t.speaker}] {one_line(t.text or '')}{extra}"
+    extra = f" [attachments: {', '.join(t.attachments)}]" if t.attachments else ""
+    return f"[{index} {t.offset or '-'} {t.speaker}] {t.text or ''}{extra}"
 
 
-def transcript(t: Transcript) -> str:
+def _transcript_lines(t: Transcript) -> list[str]:
     head = f"transcript of call {t.call_id} (agent {t.agent_id}): "
     if not t.total_turns:
-        return head + "no turns yet (a call gains its transcript when it ends)."
+        return [head + "no turns yet (a call gains its transcript when it ends)."]
     lines = [head + f"turns {t.start_turn}-{t.end_turn - 1} of {t.total_turns}. {UNTRUSTED}"]
     lines += [turn_line(t.start_turn + i, turn) for i, turn in enumerate(t.turns)]
     if t.truncated:
         lines.append(f"[{t.total_turns - t.end_turn} more turn(s): call get_transcript with cursor={t.next_cursor}]")
-    return "\n".join(lines)
+    return lines
+
+
+def transcript(t: Transcript) -> str:
+    return _text(_transcript_lines(t))
 
 
 def call_detail(d: CallDetail, window: Transcript) -> str:
     base = parse_time(d.created_on)
-    head = f"{CALL_COLUMNS}\n{call_line(d)}\nstarted{_rel(base, d.started_at)} answered{_rel(base, d.answered_at)}"
-    return head + "\n" + transcript(window)
+    times = f"started{_rel(base, d.started_at)} answered{_rel(base, d.answered_at)}"
+    return _text([CALL_COLUMNS, call_line(d), times, *_transcript_lines(window)])
 
 
 def agent_page(p: AgentPage) -> str:
@@ -131,14 +172,16 @@ def agent_page(p: AgentPage) -> str:
             f"{a.id} {a.name or '-'} [{a.status or '-'}] {a.language or '-'} {a.timezone or '-'} "
             f"{a.business_name or '-'}{desc}"
         )
-    return "\n".join(lines)
+    return _text(lines)
 
 
 def placed_call(p: PlacedCall) -> str:
     kind = "test" if p.is_test_call else "LIVE"
-    return (
-        f"{kind} call to {p.destination} from agent {p.agent_id}: {p.status}; call_id {p.call_id or '-'}; "
-        f"detail: {p.detail or '-'}; idempotency_key {p.idempotency_key}. Next: {p.next_step}"
+    return _text(
+        [
+            f"{kind} call to {p.destination} from agent {p.agent_id}: {p.status}; call_id {p.call_id or '-'}; "
+            f"detail: {p.detail or '-'}; idempotency_key {p.idempotency_key}. Next: {p.next_step}"
+        ]
     )
 
 
@@ -148,4 +191,4 @@ def call_wait(w: CallWait) -> str:
         if w.finished
         else f"still {w.status} after {w.waited_seconds:g} s: call wait_for_call again to keep waiting"
     )
-    return f"{CALL_COLUMNS}\n{call_line(w)}\n{state}"
+    return _text([CALL_COLUMNS, call_line(w), state])

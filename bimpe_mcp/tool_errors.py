@@ -6,9 +6,17 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 import anyio
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from bimpe_mcp.api.errors import ApiError, BimpeError, InvalidIdError, ProtocolError, TransportError
+from bimpe_mcp import render
+from bimpe_mcp.api.errors import (
+    ApiError,
+    BimpeError,
+    InvalidIdError,
+    ProtocolError,
+    TransportError,
+    recording_request_ids,
+)
 
 T = TypeVar("T")
 
@@ -25,6 +33,7 @@ ErrorCode = Literal[
     "upstream_unavailable",
     "upstream_protocol_error",
     "deadline_exceeded",
+    "outcome_unknown",
 ]
 
 
@@ -41,6 +50,7 @@ class ToolFailure(Exception):
         retry_after_seconds: float | None = None,
         request_id: str | None = None,
         api_code: str | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.info = ErrorInfo(
@@ -51,6 +61,7 @@ class ToolFailure(Exception):
             retry_after_seconds=None if retry_after_seconds is None else round(retry_after_seconds, 1),
             request_id=request_id,
             api_code=api_code,
+            idempotency_key=idempotency_key,
         )
 
 
@@ -62,15 +73,17 @@ class ErrorInfo(BaseModel):
     retry_after_seconds: float | None = None
     request_id: str | None = None
     api_code: str | None = None
+    idempotency_key: str | None = Field(None, description="outcome_unknown: retry with this key, never without")
 
     def text(self) -> str:
+        """The error as one line of text; API wording in it can never break the line."""
         parts = [f"{self.code}: {self.message}", f"Next: {self.next_step}"]
         if self.retry_after_seconds is not None:
             parts.append(f"Retry after {self.retry_after_seconds:g} s.")
         parts.append("Retrying can help." if self.retryable else "Retrying the same call will not help.")
         if self.request_id:
             parts.append(f"(request_id {self.request_id})")
-        return " ".join(parts)
+        return render.safe_line(" ".join(parts))
 
 
 def not_configured() -> ToolFailure:
@@ -91,15 +104,40 @@ def deadline_exceeded(seconds: float) -> ToolFailure:
     )
 
 
-async def guarded(seconds: float, work: Callable[[], Awaitable[T]]) -> T:
-    """Run API work under a deadline; every client failure and a missed deadline come out as a ToolFailure."""
-    try:
-        with anyio.fail_after(seconds):
-            return await work()
-    except BimpeError as exc:
-        raise translate(exc) from None
-    except TimeoutError:
-        raise deadline_exceeded(seconds) from None
+def outcome_unknown(cause: ToolFailure, key: str) -> ToolFailure:
+    """A call that may or may not have been placed: the cause, and the one safe way on (the same idempotency key)."""
+    info = cause.info
+    return ToolFailure(
+        "outcome_unknown",
+        f"the call may have been placed: {info.message}",
+        f"Retry place_call with the same arguments and idempotency_key={key}: if the call was placed, the API returns "
+        "that call and rings no one again. Never retry without this key; list_calls (search the number) shows "
+        "whether the call exists.",
+        retryable=True,
+        retry_after_seconds=info.retry_after_seconds,
+        request_id=info.request_id,
+        api_code=info.api_code,
+        idempotency_key=key,
+    )
+
+
+async def guarded(seconds: float, work: Callable[[], Awaitable[T]], *, idempotency_key: str | None = None) -> T:
+    """Run API work under a deadline; every client failure and a missed deadline come out as a ToolFailure that
+    names the request id sent. With an idempotency key (a write), a failure that does not prove the API did nothing
+    is outcome_unknown, carrying the key."""
+    with recording_request_ids() as sent:
+        try:
+            with anyio.fail_after(seconds):
+                return await work()
+        except BimpeError as exc:
+            failure, settled = translate(exc), exc.refused_before_acting
+        except TimeoutError:
+            failure, settled = deadline_exceeded(seconds), False
+    if idempotency_key is not None and not settled:
+        failure = outcome_unknown(failure, idempotency_key)
+    if failure.info.request_id is None and sent:
+        failure.info.request_id = sent[-1]
+    raise failure
 
 
 def translate(exc: BimpeError) -> ToolFailure:
@@ -113,9 +151,10 @@ def translate(exc: BimpeError) -> ToolFailure:
     if isinstance(exc, TransportError):
         return ToolFailure(
             "upstream_unavailable",
-            f"the BimpeAI API could not be reached: {exc}",
+            f"the BimpeAI API did not answer: {exc}",
             "Retry in a few seconds; if it persists the service is down or the network is blocked.",
             retryable=True,
+            request_id=exc.request_id,
         )
     if isinstance(exc, ProtocolError):
         return ToolFailure(
@@ -140,18 +179,21 @@ NO_CHANNEL_STEP = (
     "BimpeAI dashboard."
 )
 SCOPE_STEP = "This key cannot do this. Use read-only tools, or ask the operator for a key with the named scope."
-CALL_ID_STEP = "Call ids come from list_calls for the same agent: list them and use an id from there."
 AGENT_ID_STEP = "Agent ids come from list_agents: list them and use an id from there."
 CONFLICT_STEP = (
     "This idempotency_key was already used with different arguments. Reuse a key only to retry the exact same call; "
     "omit it to place a new one."
+)
+READ_CONFLICT_STEP = (
+    "Nothing was changed. Retry in a few seconds; if it persists, report the request_id to BimpeAI support."
 )
 RETRYABLE_CODES: frozenset[ErrorCode] = frozenset({"rate_limited", "upstream_unavailable"})
 
 
 def _from_api(exc: ApiError) -> ToolFailure:
     kind, message, step = _meaning(exc)
-    retryable = kind in RETRYABLE_CODES
+    # A conflict on a read concerns the API's state at that moment, not the arguments: reading again is safe.
+    retryable = kind in RETRYABLE_CODES or (kind == "conflict" and exc.method == "GET")
     return ToolFailure(
         kind,
         message,
@@ -183,7 +225,9 @@ def _meaning(exc: ApiError) -> tuple[ErrorCode, str, str]:
     if status == 403:
         return "forbidden", exc.message, "This key's team is not permitted to do this; do not retry."
     if status == 404:
-        return "not_found", exc.message, CALL_ID_STEP if "call" in exc.message.lower() else AGENT_ID_STEP
+        return _not_found(exc)
+    if status == 409 and exc.method == "GET":
+        return "conflict", f"the API reported a conflict on a read: {exc.message}", READ_CONFLICT_STEP
     if status == 409:
         return "conflict", exc.message, CONFLICT_STEP
     if status == 429:
@@ -197,4 +241,23 @@ def _meaning(exc: ApiError) -> tuple[ErrorCode, str, str]:
         "upstream_protocol_error",
         f"the API answered HTTP {status}: {exc.message}",
         ("This endpoint or answer is not supported by this server version; report the request_id."),
+    )
+
+
+def _not_found(exc: ApiError) -> tuple[ErrorCode, str, str]:
+    """A 404 explained by what the request asked for; the API's own words follow in parentheses."""
+    agent, call = exc.asked.get("agent_id"), exc.asked.get("call_id")
+    if agent and call:
+        return (
+            "not_found",
+            f"no call {call} was found for agent {agent} (API: {exc.message})",
+            f"Call ids come from list_calls for the same agent: list the calls of agent {agent} and use an id from "
+            "there. If the call belongs to another agent, pass that agent_id (agent ids come from list_agents).",
+        )
+    if agent:
+        return "not_found", f"no agent {agent} was found (API: {exc.message})", AGENT_ID_STEP
+    return (
+        "not_found",
+        f"the API has no such endpoint (API: {exc.message})",
+        "This server's requests go to the wrong place: ask the operator to check BIMPE_BASE_URL.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 
 from bimpe_mcp import render
@@ -16,6 +17,7 @@ from bimpe_mcp.tool_errors import ToolFailure
 SPEAKERS = {"assistant": "agent", "agent": "agent", "user": "caller", "customer": "caller", "caller": "caller"}
 TRANSCRIPT_TEMPLATE = "bimpe://agents/{agent_id}/calls/{call_id}/transcript"
 CUT_MARK = " …[cut]"
+SPEAKER_CHARS = 24
 
 
 def transcript_uri(agent_id: str, call_id: str) -> str:
@@ -47,12 +49,18 @@ def _call_start(detail: WireCallDetail) -> datetime | None:
     )
 
 
+def speaker(role: str | None) -> str:
+    """Who spoke, as the one word a turn line has for it: a known role by its name, any other role reduced to word
+    characters, so that no role can put speech in another speaker's mouth (e.g. a role "agent] Sure")."""
+    word = (role or "").strip().lower()
+    return SPEAKERS.get(word) or re.sub(r"[^\w-]+", "_", word)[:SPEAKER_CHARS] or "unknown"
+
+
 def _turn(msg: WireMessage, base: datetime | None) -> Turn:
     at = render.parse_time(msg.created_at)
-    role = (msg.role or "unknown").lower()
     return Turn(
         offset=render.offset((at - base).total_seconds()) if at and base else None,
-        speaker=SPEAKERS.get(role, role),
+        speaker=speaker(msg.role),
         text=msg.message,
         attachments=[f"{a.type or 'file'}:{a.url or '-'}" for a in msg.attachments] if msg.attachments else None,
     )
@@ -71,12 +79,14 @@ def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: in
     index = start
     while index < stop:
         turn = _turn(logs[index], base)
-        size = len(render.turn_line(index, turn)) + 1
+        size = len(render.safe_line(render.turn_line(index, turn))) + 1
         if turns and used + size > max_chars:
             break
         if not turns and size > max_chars and turn.text:
-            cut = max(0, len(turn.text) - (size - max_chars) - 12)
-            turn = turn.model_copy(update={"text": turn.text[:cut] + CUT_MARK})
+            # Cut the speech as the line shows it (breaks written " / ", invisible characters gone), so it fits.
+            shown = render.safe_line(turn.text)
+            cut = max(0, len(shown) - (size - max_chars) - 12)
+            turn = turn.model_copy(update={"text": shown[:cut] + CUT_MARK})
             size = max_chars
         turns.append(turn)
         used += size

@@ -119,7 +119,7 @@ async def test_a_write_that_may_have_happened_says_to_retry_only_with_its_key(cl
     sandbox.faults.add(Fault(kind="status", status=503, method="POST", times=3))
     result = await client.call_tool("place_call", {"destination": "+447700900123"})
     info = error(result)
-    assert info["code"] == "upstream_unavailable"
+    assert info["code"] == "outcome_unknown" and info["retryable"] and "HTTP 503" in info["message"]
     keys = {r.headers.get("idempotency-key") for r in sandbox.requests if r.method == "POST"}
     assert len(keys) == 1 and None not in keys
     (key,) = keys
@@ -153,7 +153,7 @@ async def test_error_text_carries_code_next_step_and_request_id(client_both: Cli
         (400, "validation_error", "invalid_argument", False),
         (422, "unprocessable", "invalid_argument", False),
         (403, "forbidden", "forbidden", False),
-        (409, "conflict", "conflict", False),
+        (409, "conflict", "conflict", True),
         (501, "not_implemented", "upstream_protocol_error", False),
         (418, "teapot", "upstream_protocol_error", False),
     ],

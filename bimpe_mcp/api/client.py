@@ -5,9 +5,11 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bimpe_mcp import __version__
 from bimpe_mcp.api.contract import API_PREFIX, check_id
-from bimpe_mcp.api.errors import ApiError, ProtocolError, TransportError
+from bimpe_mcp.api.errors import ApiError, BimpeError, ProtocolError, TransportError, note_request_id
 from bimpe_mcp.api.wire import (
     PageMeta,
     WireAgent,
@@ -33,6 +35,7 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -72,13 +75,15 @@ class BimpeClient:
     # --- endpoints -------------------------------------------------------------------------------------------
 
     async def list_agents(self, *, page: int = 1, limit: int = 20, search: str | None = None) -> WirePage[WireAgent]:
-        body = await self._send("GET", ("agents",), query={"page": page, "limit": limit, "search": search})
-        return _page(body, WireAgent, page, limit)
+        query = {"page": page, "limit": limit, "search": search}
+        return await self._send("GET", ("agents",), lambda body: _page(body, WireAgent, page, limit), query=query)
 
     async def list_channels(self, agent_id: str) -> list[WireChannel]:
-        body = await self._send("GET", ("agents", check_id("agent_id", agent_id), "channels"))
-        raw = body.get("data")
-        return _items(cast("list[Any]", raw) if isinstance(raw, list) else [], WireChannel)[0]
+        def read(body: dict[str, Any]) -> list[WireChannel]:
+            raw = body.get("data")
+            return _items(cast("list[Any]", raw) if isinstance(raw, list) else [], WireChannel)[0]
+
+        return await self._send("GET", ("agents", check_id("agent_id", agent_id), "channels"), read)
 
     async def list_calls(
         self,
@@ -99,24 +104,24 @@ class BimpeClient:
             "status": status,
             "is_test_call": None if is_test_call is None else str(is_test_call).lower(),
         }
-        body = await self._send("GET", ("agents", check_id("agent_id", agent_id), "calls"), query=query)
-        return _page(body, WireCall, page, limit)
+        path = ("agents", check_id("agent_id", agent_id), "calls")
+        return await self._send("GET", path, lambda body: _page(body, WireCall, page, limit), query=query)
 
     async def get_call(self, agent_id: str, call_id: str) -> WireCallDetail:
         path = ("agents", check_id("agent_id", agent_id), "calls", check_id("call_id", call_id))
-        return _one(await self._send("GET", path), WireCallDetail)
+        return await self._send("GET", path, lambda body: _one(body, WireCallDetail))
 
     async def place_call(
         self, agent_id: str, *, destination: str, is_test_call: bool, idempotency_key: str
     ) -> WireMakeCallResult:
         path = ("agents", check_id("agent_id", agent_id), "calls")
-        body = await self._send(
+        return await self._send(
             "POST",
             path,
+            lambda body: _one(body, WireMakeCallResult),
             json={"destination": destination, "is_test_call": is_test_call},
             idempotency_key=idempotency_key,
         )
-        return _one(body, WireMakeCallResult)
 
     # --- transport -------------------------------------------------------------------------------------------
 
@@ -124,29 +129,48 @@ class BimpeClient:
         self,
         method: str,
         parts: tuple[str, ...],
+        read: Callable[[dict[str, Any]], R],
         *,
         query: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        url = API_PREFIX + "/" + "/".join(quote(p, safe="") for p in parts)
-        params = {k: v for k, v in (query or {}).items() if v is not None}
-        headers = {
-            **self._auth,
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Request-Id": str(uuid.uuid4()),
-        }
+    ) -> R:
+        """One request, retried as its method allows; `read` turns the envelope into the result. Every failure
+        names the X-Request-Id sent."""
+        request = _Request(
+            method=method,
+            url=API_PREFIX + "/" + "/".join(quote(p, safe="") for p in parts),
+            params={k: v for k, v in (query or {}).items() if v is not None},
+            headers={
+                **self._auth,
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-Request-Id": str(uuid.uuid4()),
+            },
+            json=json,
+            asked=_asked(parts),
+        )
         if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
+            request.headers["Idempotency-Key"] = idempotency_key
+        note_request_id(request.headers["X-Request-Id"])
         # A write is retried only when it carries an Idempotency-Key: the API then answers a repeat with the original.
         attempts = self._attempts if method == "GET" or idempotency_key is not None else 1
+        envelope: dict[str, Any] = {}
+        acted = False  # whether a failed attempt may have been acted on: then no later refusal proves nothing was done
         async for attempt in stamina.retry_context(
             on=self._should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
         ):
             with attempt:
-                return await self._once(method, url, params, headers, json)
-        raise AssertionError("unreachable")  # pragma: no cover
+                try:
+                    envelope = await self._once(request)
+                except BimpeError as exc:
+                    acted = acted or not exc.refused_before_acting
+                    exc.refused_before_acting = not acted
+                    raise
+        try:
+            return read(envelope)
+        except ProtocolError as exc:
+            raise ProtocolError(str(exc), exc.request_id or request.headers["X-Request-Id"]) from None
 
     def _should_retry(self, exc: Exception) -> bool | float:
         if isinstance(exc, TransportError):
@@ -158,23 +182,21 @@ class BimpeClient:
             return exc.retry_after if exc.retry_after <= self._retry_after_cap else False
         return False
 
-    async def _once(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any],
-        headers: Mapping[str, str],
-        json: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+    async def _once(self, request: _Request) -> dict[str, Any]:
+        sent_id = request.headers["X-Request-Id"]
         try:
-            response = await self._http.request(method, url, params=params, headers=headers, json=json)
+            response = await self._http.request(
+                request.method, request.url, params=request.params, headers=request.headers, json=request.json
+            )
         except httpx.TimeoutException:
-            raise TransportError("the API did not answer in time") from None
+            raise TransportError("the API did not answer in time", sent_id) from None
+        except httpx.ConnectError as exc:
+            raise TransportError(f"could not reach the API ({type(exc).__name__})", sent_id) from None
         except httpx.TransportError as exc:
-            raise TransportError(f"could not reach the API ({type(exc).__name__})") from None
-        request_id = response.headers.get("x-request-id") or headers["X-Request-Id"]
+            raise TransportError(f"the connection to the API failed ({type(exc).__name__})", sent_id) from None
+        request_id = response.headers.get("x-request-id") or sent_id
         try:
-            body: Any = response.json()
+            body: Any = _mended(response.json()) if _ESCAPED_SURROGATE.search(response.content) else response.json()
         except ValueError:
             body = None
         if response.is_success:
@@ -182,10 +204,44 @@ class BimpeClient:
             if not isinstance(envelope.get("message"), str) or "data" not in envelope:
                 raise ProtocolError(f"HTTP {response.status_code} without the JSON envelope", request_id)
             return envelope
-        raise _api_error(response, body, request_id)
+        raise _api_error(request, response, body, request_id)
 
 
-def _api_error(response: httpx.Response, body: Any, request_id: str) -> ApiError:
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    json: Mapping[str, Any] | None
+    asked: dict[str, str]
+
+
+ID_NAMES = {"agents": "agent_id", "calls": "call_id"}
+
+
+def _asked(parts: tuple[str, ...]) -> dict[str, str]:
+    """The ids a path names, by argument name: ("agents", "a1", "calls", "c1") is agent_id a1 and call_id c1."""
+    return {ID_NAMES[kind]: ident for kind, ident in zip(parts[::2], parts[1::2], strict=False) if kind in ID_NAMES}
+
+
+# JSON may spell a lone UTF-16 surrogate (\\ud800); Python reads it into a str that no UTF-8 output can carry.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _mended(value: Any) -> Any:
+    """A parsed JSON value with every lone surrogate replaced by U+FFFD (paired ones were already joined)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_mended(v) for v in cast("list[Any]", value)]
+    if isinstance(value, dict):
+        return {_mended(k): _mended(v) for k, v in cast("dict[Any, Any]", value).items()}
+    return value
+
+
+def _api_error(request: _Request, response: httpx.Response, body: Any, request_id: str) -> ApiError:
     status = response.status_code
     obj: dict[str, Any] = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
     raw = obj.get("message")
@@ -214,6 +270,8 @@ def _api_error(response: httpx.Response, body: Any, request_id: str) -> ApiError
         request_id=request_id,
         retry_after=parse_retry_after(response.headers.get("retry-after")),
         field_errors=field_errors,
+        method=request.method,
+        asked=request.asked,
     )
 
 

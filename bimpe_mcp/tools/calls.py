@@ -16,7 +16,7 @@ from bimpe_mcp.transcripts import decode_cursor, transcript_window
 
 TERMINAL = frozenset({"ended", "busy", "failed", "cancelled"})
 POLL_SECONDS = 2.0
-SORT_PATTERN = r"^-?(created_on|ended_at|duration_seconds|status)$"
+SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
 
 
 @answers()
@@ -29,12 +29,18 @@ async def list_calls(
     is_test_call: Annotated[bool | None, Field(description="true: test calls only; false: live only")] = None,
     search: Annotated[str | None, Field(max_length=255, description="Phone number or call id text")] = None,
     sort: Annotated[
-        str, Field(pattern=SORT_PATTERN, description="created_on, ended_at, duration_seconds or status; - descends")
+        str,
+        Field(
+            pattern=SORT_PATTERN,
+            description="created_on, ended_at, duration_seconds or status (created_at: created_on); - descends",
+        ),
     ] = "-created_on",
 ) -> Reply[CallPage]:
     """Lists an agent's calls a page at a time, newest first: status, numbers, timings, end or error reason.
 
     Call ids from here feed get_call."""
+    # The API's docs show -created_at, but calls have created_on: send the field's own name, and echo what was sent.
+    sort = sort.replace("created_at", "created_on")
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)

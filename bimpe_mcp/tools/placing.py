@@ -49,17 +49,12 @@ async def place_call(
             "live calls are disabled on this server",
             "Place a test call (is_test_call=true). Only the operator can enable live calls (BIMPE_ALLOW_LIVE_CALLS).",
         )
-    try:
-        wire = await guarded(
-            state.settings.deadline_seconds,
-            lambda: api.place_call(agent, destination=destination, is_test_call=is_test_call, idempotency_key=key),
-        )
-    except ToolFailure as failure:
-        if failure.info.retryable:
-            failure.info.next_step += (
-                f" The outcome may be unknown: retry only with idempotency_key={key}, which never rings twice."
-            )
-        raise
+    # With the key, a failure after which the call may exist is reported as outcome_unknown, naming the key.
+    wire = await guarded(
+        state.settings.deadline_seconds,
+        lambda: api.place_call(agent, destination=destination, is_test_call=is_test_call, idempotency_key=key),
+        idempotency_key=key,
+    )
     replayed = state.remember_placed(key, f"{agent}|{destination}|{is_test_call}")
     step = NEXT_STEPS.get(wire.status, "Check the call with get_call or list_calls.")
     result = PlacedCall(

@@ -15,6 +15,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
+from bimpe_mcp.render import json_text
 from bimpe_mcp.schema import compact
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tool_errors import ErrorInfo, ToolFailure, guarded
@@ -60,7 +61,7 @@ def error_result(state: AppState, failure: ToolFailure) -> CallToolResult:
 def ok_result(state: AppState, reply: Reply[Any]) -> CallToolResult:
     # exclude_none: an unknown value is absent, never null, which is what the published output schemas say.
     data = reply.model.model_dump(mode="json", exclude_none=True)
-    text = reply.model.model_dump_json(exclude_none=True) if state.settings.text_format == "json" else reply.text
+    text = json_text(reply.model) if state.settings.text_format == "json" else reply.text
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
