@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import anyio
-
+from bimpe_mcp.clock import Clock
 from bimpe_mcp.config import Settings
 from bimpe_mcp.tool_errors import ToolFailure, guarded, not_configured
 from bimpe_mcp.wiring import http_client
@@ -22,16 +20,6 @@ if TYPE_CHECKING:
 
 
 PLACED_KEYS_KEPT = 1000
-
-
-class Clock:
-    """Time as tools see it: tests substitute one that moves the sandbox's clock instead of sleeping."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
 
 
 class Connector:

@@ -1,0 +1,17 @@
+"""The server's sense of time, one object so that tests can substitute a clock they move."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+
+class Clock:
+    """Time as tools see it: tests substitute one that moves the sandbox's clock instead of sleeping."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
