@@ -16,12 +16,11 @@ import anyio
 import anyio.abc
 
 from bimpe_mcp import render
-from bimpe_mcp.api.contract import ID_PATTERN
+from bimpe_mcp.api.contract import ID_PATTERN, TERMINAL
 from bimpe_mcp.api.wire import WireCallDetail
 from bimpe_mcp.clock import Clock
 from bimpe_mcp.logs import Route
 from bimpe_mcp.tool_errors import ToolFailure
-from bimpe_mcp.tools.calls import TERMINAL
 from bimpe_mcp.transcripts import transcript_window
 
 log = logging.getLogger(__name__)

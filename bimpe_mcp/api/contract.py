@@ -14,6 +14,9 @@ ID_RE = re.compile(ID_PATTERN)
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
+# A call in one of these statuses is over: it changes no more.
+TERMINAL = frozenset({"ended", "busy", "failed", "cancelled"})
+
 
 def check_id(field: str, value: str) -> str:
     if not ID_RE.fullmatch(value):

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from bimpe_mcp import render
+from bimpe_mcp.api.contract import TERMINAL
 from bimpe_mcp.models import Call, CallDetail, CallPage, CallStatus, CallWait, Transcript, TranscriptPart, paging
 from bimpe_mcp.tool_errors import ToolFailure, guarded
 from bimpe_mcp.tools.args import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
 from bimpe_mcp.transcripts import decode_cursor, transcript_window
 
-TERMINAL = frozenset({"ended", "busy", "failed", "cancelled"})
 POLL_SECONDS = 2.0
 SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
 
