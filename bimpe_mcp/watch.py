@@ -57,7 +57,6 @@ class Watch:
     uri: str
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
-    notified: int = 0
 
     def stop(self) -> None:
         self.scope.cancel()
@@ -96,10 +95,6 @@ class Watcher:
     @property
     def clock(self) -> Clock:
         return self._clock
-
-    @property
-    def running(self) -> int:
-        return len(self._running)
 
     def start(self, uri: str, fetch: Fetch, notify: Notify, route: Route | None = None) -> Watch | None:
         """Watch the call behind `uri` until it ends, its log records going to `route`; None when `uri` names no
@@ -163,7 +158,6 @@ class Watcher:
             failures = 0
             now = fingerprint(detail, agent_id)
             if seen is not None and now != seen:
-                watch.notified += 1
                 await notify()
             seen = now
             if (detail.status or "") in TERMINAL:

@@ -18,13 +18,13 @@ from mcp.server.runner import serve_dual_era_loop
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.shared.memory import create_client_server_memory_streams
 from mcp.shared.subscriptions import ResourceUpdated
-from mcp.types import ResourceUpdatedNotification, TextResourceContents
+from mcp.types import LoggingMessageNotificationParams, ResourceUpdatedNotification, TextResourceContents
 from pydantic import SecretStr
 
 from bimpe_mcp import watch
 from bimpe_mcp.config import Settings
 from bimpe_mcp.protocol import lowlevel
-from bimpe_mcp.sandbox import Sandbox
+from bimpe_mcp.sandbox import Fault, Sandbox
 from bimpe_mcp.server import build_server
 from bimpe_mcp.state import AppState
 from tests.conftest import SandboxTime
@@ -79,8 +79,10 @@ async def stepped(sandbox: Sandbox) -> AsyncIterator[SteppedTime]:
     clock.close()
 
 
-def server_for(sandbox: Sandbox, clock: SteppedTime) -> MCPServer[AppState]:
-    settings = Settings(api_key=SecretStr(sandbox.keys.full), base_url=sandbox.origin, agent_id=sandbox.agents.live)
+def server_for(sandbox: Sandbox, clock: SteppedTime, **overrides: Any) -> MCPServer[AppState]:
+    settings = Settings(
+        api_key=SecretStr(sandbox.keys.full), base_url=sandbox.origin, agent_id=sandbox.agents.live, **overrides
+    )
     return build_server(settings, transport=sandbox.transport(), clock=clock)
 
 
@@ -321,3 +323,38 @@ async def test_a_stateless_http_client_is_told_it_cannot_be_sent_updates(
         with pytest.raises(MCPError) as refused:
             await subscribe(client, f"bimpe://agents/{sandbox.agents.live}/calls/call_1")
     assert refused.value.error.code == -32600 and "stateless" in refused.value.error.message
+
+
+async def test_a_watch_rides_out_failed_reads_and_gives_up_after_five_in_a_row(
+    sandbox: Sandbox, stepped: SteppedTime, updates: Updates
+) -> None:
+    warned, warnings_heard = anyio.create_memory_object_stream[str](10)
+
+    async def heard(params: LoggingMessageNotificationParams) -> None:
+        warned.send_nowait(f"{params.level} {params.data}")
+
+    server = server_for(sandbox, stepped, max_retries=0)
+    async with (
+        warned,
+        warnings_heard,
+        Client(server, mode="legacy", message_handler=updates.handler, logging_callback=heard) as client,
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.set_logging_level("warning")  # pyright: ignore[reportDeprecated]
+        riding = await placed_call(client, sandbox)
+        sandbox.faults.add(Fault(kind="status", status=503, times=watch.FAILURES_KEPT - 1, path=riding.rsplit("/")[-1]))
+        await subscribe(client, riding)
+        stepped.step(500)
+        # Four failed reads, eight seconds: the first good read finds the call answered, the next ones its end.
+        assert await updates.next() == riding
+        assert '"status":"ended"' in await status_of(client, riding)
+        await stepped.until(lambda: stepped.waiting == 0)
+        failing = await placed_call(client, sandbox)
+        sandbox.faults.add(Fault(kind="status", status=503, times=watch.FAILURES_KEPT, path=failing.rsplit("/")[-1]))
+        await subscribe(client, failing)
+        with anyio.fail_after(10):
+            message = await warnings_heard.receive()
+        assert message.startswith("warning stopped watching") and failing in message
+        assert "upstream_unavailable" in message
+        assert reads_of(sandbox, failing) == watch.FAILURES_KEPT
