@@ -14,7 +14,6 @@ from bimpe_mcp.prompts import register_prompts
 from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
 from bimpe_mcp.tools import tool_set
-from bimpe_mcp.tools.arguments import argument_check
 
 if TYPE_CHECKING:
     import httpx
@@ -78,7 +77,6 @@ def build_server(
         website_url="https://github.com/bimpeai/bimpe-mcp",
         lifespan=lifespan,
         tools=tools,
-        middleware=[argument_check(tools)],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)
