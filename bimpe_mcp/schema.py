@@ -10,7 +10,8 @@ _SUBSCHEMA_MAPS = ("properties", "$defs", "patternProperties")
 
 
 def compact(schema: dict[str, Any], *, drop_null_defaults: bool = False, nulls_omitted: bool = False) -> dict[str, Any]:
-    """Drop generated titles and fold `anyOf: [X, {type: null}]` into `type: [X, "null"]`; the meaning is unchanged.
+    """Drop generated titles, fold `anyOf: [X, {type: null}]` into `type: [X, "null"]` and put each definition used
+    once in the place that uses it; the meaning is unchanged.
 
     `nulls_omitted` is for output schemas of results serialized with `exclude_none`: a value is then a string (say)
     or absent, never null, so `type: [X, "null"]` narrows to `type: X` (and the null default goes too)."""
@@ -35,6 +36,8 @@ def compact(schema: dict[str, Any], *, drop_null_defaults: bool = False, nulls_o
             )
         else:
             out[key] = value
+    if isinstance(out.get("$defs"), dict):
+        out = _inline_single_use(out)
     folded = _fold_nullable(out)
     if nulls_omitted and isinstance(folded.get("type"), list) and "null" in folded["type"]:
         kinds = [k for k in cast("list[str]", folded["type"]) if k != "null"]
@@ -56,3 +59,56 @@ def _fold_nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(first.get("enum"), list):
         merged["enum"] = [*cast("list[Any]", first["enum"]), None]
     return merged
+
+
+_DEFS_PREFIX = "#/$defs/"
+
+
+def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace each `{"$ref": "#/$defs/X"}` whose definition is used there only by the definition itself.
+
+    A definition used twice stays shared, and one that refers to itself (a recursive type) stays a definition."""
+    defs = dict(cast("dict[str, Any]", schema["$defs"]))
+    root = {k: v for k, v in schema.items() if k != "$defs"}
+    while True:
+        uses = _ref_counts([root, defs])
+        once = [n for n in defs if uses.get(n) == 1 and _ref_counts(defs[n]).get(n) is None]
+        if not once:
+            break
+        name = once[0]
+        body = defs.pop(name)
+        root = _replace_ref(root, name, body)
+        defs = {k: _replace_ref(v, name, body) for k, v in defs.items()}
+    return root | ({"$defs": defs} if defs else {})
+
+
+def _ref_counts(node: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if isinstance(node, dict):
+        mapping = cast("dict[str, Any]", node)
+        ref = mapping.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
+            name = ref.removeprefix(_DEFS_PREFIX)
+            counts[name] = 1
+        children: list[Any] = list(mapping.values())
+    elif isinstance(node, list):
+        children = list(cast("list[Any]", node))
+    else:
+        return counts
+    for child in children:
+        for name, n in _ref_counts(child).items():
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+def _replace_ref(node: Any, name: str, body: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_replace_ref(v, name, body) for v in cast("list[Any]", node)]
+    if not isinstance(node, dict):
+        return node
+    mapping = cast("dict[str, Any]", node)
+    if mapping.get("$ref") == _DEFS_PREFIX + name:
+        siblings = {k: v for k, v in mapping.items() if k != "$ref"}
+        # Keywords beside a $ref apply together with it: merged they mean the same, unless the two share a keyword.
+        return siblings | ({"allOf": [body]} if siblings.keys() & body.keys() else body)
+    return {k: _replace_ref(v, name, body) for k, v in mapping.items()}

@@ -16,7 +16,6 @@ from bimpe_mcp.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.resources import register_resources
 from bimpe_mcp.state import AppState, Clock, Connector
 from bimpe_mcp.tools import tool_set
-from bimpe_mcp.tools.arguments import argument_check
 from bimpe_mcp.ui import calls_app
 from bimpe_mcp.watch import Watcher
 
@@ -89,7 +88,7 @@ def build_server(
         lifespan=lifespan,
         tools=tools,
         subscriptions=bus,
-        middleware=[log_routes, listen_watches(bus), prompt_check, argument_check(tools)],
+        middleware=[log_routes, listen_watches(bus), prompt_check],
         extensions=[calls_app()],
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -26,6 +28,24 @@ def node_tool(name: str) -> str:
     path = NODE_BIN / name
     if path.is_file() and shutil.which("node"):
         return str(path)
+    _missing(name)
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    """The environment for a Node tool: it runs on the Node 22 that .ci/run installs next to it."""
+    return {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+def node_package(name: str) -> dict[str, Any]:
+    """The package.json of a package `.ci/run` installs into .ci/node; missing, as for node_tool."""
+    manifest = NODE_BIN.parent / name / "package.json"
+    if manifest.is_file():
+        found: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+        return found
+    _missing(name)
+
+
+def _missing(name: str) -> NoReturn:
     reason = f"{name} is not installed in .ci/node (run .ci/run, which installs the pinned npm tools)"
     if os.environ.get("CI"):
         pytest.fail(reason)

@@ -9,6 +9,7 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent
 
 from bimpe_mcp.sandbox import SandboxKeys
+from bimpe_mcp.tools.runtime import ERROR_META_KEY
 
 _KEYS = SandboxKeys()
 SECRETS = (_KEYS.full, _KEYS.read_only, _KEYS.expired, _KEYS.other_team)
@@ -22,7 +23,7 @@ def assert_no_secret(blob: str) -> None:
 def text(result: CallToolResult) -> str:
     """The text content; every result a test reads through here is scanned for API keys."""
     body = "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-    assert_no_secret(body + json.dumps(result.structured_content))
+    assert_no_secret(json.dumps(result.model_dump(mode="json", by_alias=True)))
     return body
 
 
@@ -34,10 +35,15 @@ def data(result: CallToolResult) -> dict[str, Any]:
 
 
 def error(result: CallToolResult) -> dict[str, Any]:
+    """The fields of a tool error, after checking that a model reading only the text gets every one of them, and
+    that no structured content is there for a client to validate against the tool's outputSchema."""
     assert result.is_error, text(result)
-    text(result)
-    assert result.structured_content is not None, text(result)
-    info: dict[str, Any] = result.structured_content["error"]
+    body = text(result)
+    assert result.structured_content is None, "an error carries no structured content"
+    info: dict[str, Any] = (result.meta or {})[ERROR_META_KEY]
+    assert body.startswith(f"{info['code']}: {info['message']} Next: {info['next_step']}"), body
+    assert ("Retrying can help." in body) == info["retryable"], body
+    assert info["request_id"] is None or f"(request_id {info['request_id']})" in body, body
     return info
 
 

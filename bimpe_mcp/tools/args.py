@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+
+
+def _refuse_empty(hint: str) -> AfterValidator:
+    # An empty id is a slip, never a request for the default agent: only an omitted agent_id means that.
+    def check(value: str | None) -> str | None:
+        if value == "":
+            raise ValueError(f"an empty id; {hint}")
+        return value
+
+    return AfterValidator(check)
+
 
 # Ids are checked against the contract's pattern by the client before any request, with a clearer message than a
 # schema pattern gives; the schema says only what a model needs to form one.
-AgentIdArg = Annotated[str | None, Field(description="From list_agents; default if omitted")]
-CallIdArg = Annotated[str, Field(description="From list_calls")]
+AgentIdArg = Annotated[
+    str | None,
+    Field(description="From list_agents; default if omitted"),
+    _refuse_empty("omit agent_id to use the default agent"),
+]
+CallIdArg = Annotated[str, Field(description="From list_calls"), _refuse_empty("pass an id from list_calls")]
 MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Transcript budget in characters")]
 PageArg = Annotated[int, Field(ge=1)]
 LimitArg = Annotated[int, Field(ge=1, le=100)]

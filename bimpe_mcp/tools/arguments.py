@@ -3,54 +3,62 @@ it takes, instead of the validator's own report (which also echoes the rejected 
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
-from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult
-from pydantic import ValidationError
+import re
+from typing import TYPE_CHECKING, Any
 
 from bimpe_mcp.tool_errors import ToolFailure
-from bimpe_mcp.tools.runtime import failure_result
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
+    from pydantic import ValidationError
+
+_NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+_SHOWN_CHARS = 64
 
 
-def argument_check(tools: list[Tool]) -> ServerMiddleware[Any]:
-    """A middleware that validates tools/call arguments before the SDK does.
-
-    The SDK reports invalid arguments itself, as a tool error carrying pydantic's text and the rejected input; it has
-    no hook to shape that error. Its (provisional) middleware API sees each raw request first, so the arguments are
-    validated here with the same model the SDK would use (`fn_metadata`), and only valid calls go on."""
-    by_name = {t.name: t for t in tools}
-
-    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        params: Any = ctx.params
-        if ctx.method == "tools/call" and isinstance(params, dict):
-            call = cast("dict[str, Any]", params)
-            tool = by_name.get(str(call.get("name")))
-            arguments: Any = call.get("arguments") or {}
-            if tool is not None and isinstance(arguments, dict):
-                try:
-                    tool.fn_metadata.validate_arguments(cast("dict[str, Any]", arguments))
-                except ValidationError as exc:
-                    return _argument_error(tool, exc)
-        return await call_next(ctx)
-
-    return middleware
-
-
-def _argument_error(tool: Tool, exc: ValidationError) -> CallToolResult:
+def argument_failure(tool: Tool, exc: ValidationError) -> ToolFailure:
+    """The tool error for arguments that fail the tool's model: each problem by field, unknown arguments by name
+    with the ones the tool takes, and what each field needs."""
     properties: dict[str, Any] = tool.parameters.get("properties", {})
+    takes = ", ".join(properties) or "no arguments"
     problems: list[str] = []
+    unknown: list[str] = []
     hints: list[str] = []
     for err in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in err["loc"]) or "arguments"
-        problems.append(f"{field}: {err['msg']}")
+        name = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            unknown.append(name)
+            continue
+        field = name or "arguments"
+        problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
         about = properties.get(field, {}).get("description")
         if about and f"{field}: {about}" not in hints:
             hints.append(f"{field}: {about}")
-    failure = ToolFailure(
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        names = ", ".join(_shown(name) for name in unknown)
+        problems.append(f"unknown argument{plural} {names}; {tool.name} takes {takes}")
+        hints.extend(_did_you_mean(unknown, properties))
+    return ToolFailure(
         "invalid_argument",
         "; ".join(problems),
         "Correct the arguments and call again" + (f" ({'; '.join(hints)})." if hints else "."),
     )
-    return failure_result(failure.info)
+
+
+def _shown(name: str) -> str:
+    """An argument name the client sent, safe to echo: cut short, and every character outside a plain name shown
+    as "?", so that it stays one word and can never break or forge a line of the error text."""
+    cleaned = _NOT_IN_A_NAME.sub("?", name[:_SHOWN_CHARS]) + ("..." if len(name) > _SHOWN_CHARS else "")
+    return cleaned or '""'
+
+
+def _did_you_mean(unknown: list[str], properties: dict[str, Any]) -> list[str]:
+    """`agentId` for agent_id, `callId` for call_id: the usual slips of a model, matched without case or
+    separators."""
+    by_key = {_key(name): name for name in properties}
+    return [f"use {by_key[_key(name)]}, not {_shown(name)}" for name in unknown if _key(name) in by_key]
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())

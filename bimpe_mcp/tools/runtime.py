@@ -12,13 +12,15 @@ from typing import Annotated, Any, Generic, ParamSpec, TypeVar, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bimpe_mcp.render import json_text
 from bimpe_mcp.schema import compact
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tool_errors import ErrorInfo, ToolFailure, guarded
+from bimpe_mcp.tools.arguments import argument_failure
 
 Ctx = Context[AppState, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -28,6 +30,8 @@ P = ParamSpec("P")
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 # Not destructive in the API's sense, but a call rings a phone and costs money: hosts should ask first.
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
+# Where an error result keeps its fields for programs (namespaced, as the protocol asks of _meta keys).
+ERROR_META_KEY = "bimpe.ai/error"
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,17 @@ def state_of(ctx: Ctx) -> AppState:
 
 
 def failure_result(info: ErrorInfo) -> CallToolResult:
+    """Every tool error: the text a model reads (code, message, next step, retryability, request id), and the same
+    fields under `_meta` for programs.
+
+    An error carries no structuredContent. Structured content is the tool's output, and clients check it against
+    the outputSchema even when isError is set (the TypeScript SDK 1.x throws, the MCP Inspector exits): an error
+    shape there turns the tool error into a client failure and the model never reads it. No output shape could
+    carry an error without weakening every tool's schema, and no client validates `_meta`."""
     return CallToolResult(
         content=[TextContent(type="text", text=info.text())],
-        structured_content={"error": info.model_dump(mode="json")},
         is_error=True,
+        _meta={ERROR_META_KEY: info.model_dump(mode="json")},
     )
 
 
@@ -97,13 +108,39 @@ def answers(
     return decorate
 
 
+class CheckedTool(Tool):
+    """The SDK's Tool, answering arguments that fail its model with our own tool error.
+
+    The SDK reports invalid arguments itself, with pydantic's text and the rejected input, and has no hook to shape
+    that error. Checking first, in the tool, keeps the answer a tool result like any other: the SDK still shapes it
+    for the connection's protocol version, which a middleware's own answer would skip."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+        except ValidationError as exc:
+            return failure_result(argument_failure(self, exc).info)
+        return await super().run(arguments, context, convert_result)
+
+
 def publish(fn: Callable[..., Awaitable[CallToolResult]], title: str, annotations: ToolAnnotations) -> Tool:
     """A tool function as the SDK's Tool, with its schemas made smaller without changing their meaning."""
     description = inspect.cleandoc(fn.__doc__ or "")
-    tool = Tool.from_function(fn, title=title, description=description, annotations=annotations)
+    tool = CheckedTool.from_function(fn, title=title, description=description, annotations=annotations)
     # The SDK offers no hook for the published schemas, so the generated ones are replaced on the Tool it built.
-    # Optional inputs are published as "give a value or omit it"; an explicit null is still accepted.
-    tool.parameters = compact(tool.parameters, nulls_omitted=True)
+    # Its argument model ignores unknown arguments, so a misspelt filter would go unapplied without a word: the
+    # strict model refuses them (both in our argument check and in the SDK's own validation) and publishes
+    # additionalProperties: false. Optional inputs are published as "give a value or omit it"; an explicit null
+    # is still accepted.
+    strict = _refusing_extras(tool.fn_metadata.arg_model)
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = compact(strict.model_json_schema(by_alias=True), nulls_omitted=True)
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema, nulls_omitted=True)
     return tool
+
+
+def _refusing_extras(model: type[ArgModelBase]) -> type[ArgModelBase]:
+    config = ConfigDict(**model.model_config)
+    config["extra"] = "forbid"
+    return cast("type[ArgModelBase]", type(model.__name__, (model,), {"model_config": config, "__module__": __name__}))
