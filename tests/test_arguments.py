@@ -24,6 +24,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "get_transcript": {"call_id": "call_zzzzzzzz"},
     "wait_for_call": {"call_id": "call_zzzzzzzz"},
     "place_call": {"destination": "+14155550100"},
+    "show_calls": {},
 }
 
 
@@ -101,10 +102,20 @@ async def test_a_tool_error_has_no_structured_content_and_its_fields_under_meta(
     assert result.is_error and result.structured_content is None
     assert result.meta is not None
     info = result.meta[ERROR_META_KEY]
-    assert set(info) == {"code", "message", "next_step", "retryable", "retry_after_seconds", "request_id", "api_code"}
+    assert set(info) == {
+        "code",
+        "message",
+        "next_step",
+        "retryable",
+        "retry_after_seconds",
+        "request_id",
+        "api_code",
+        "idempotency_key",
+    }
     assert (info["code"], info["retryable"], info["api_code"]) == ("not_found", False, "not_found")
     body = text(result)
-    assert body.startswith("not_found: Call not found Next: Call ids come from list_calls")
+    assert body.startswith("not_found: no call call_zzzzzzzz was found for agent ")
+    assert "Next: Call ids come from list_calls" in body
     assert body.endswith(f"Retrying the same call will not help. (request_id {info['request_id']})")
 
 

@@ -82,8 +82,8 @@ PATHS = [
         "write_outcome_unknown",
         "place_call",
         {"destination": NUMBER},
-        "upstream_unavailable",
-        "retry only with idempotency_key=",
+        "outcome_unknown",
+        "Retry place_call with the same arguments and idempotency_key=",
         fault=status(503, method="POST"),
     ),
     # Every other fault the sandbox injects.
