@@ -284,9 +284,7 @@ def _serve(opts: argparse.Namespace) -> int:
 
     server = build_server(checked, transport=transport)
     if opts.transport == "http":
-        return _serve_http(
-            server, opts.host or "127.0.0.1", DEFAULT_HTTP_PORT if opts.port is None else opts.port, settings
-        )
+        return _serve_http(server, opts, settings)
     if sys.stdin.isatty():
         sys.stderr.write(banner(settings))
     server.run()
@@ -350,10 +348,12 @@ def bind_problem(exc: OSError, host: str, port_number: int) -> str:
     return f"--host {shown(host)} --port {port_number}: cannot listen there ({exc.strerror})"
 
 
-def _serve_http(server: MCPServer[AppState], host: str, port_number: int, settings: Settings) -> int:
+def _serve_http(server: MCPServer[AppState], opts: argparse.Namespace, settings: Settings) -> int:
+    """Bind first, then announce the address, then serve: a failure to bind is reported before any announcement."""
     import uvicorn
 
-    sock = _listen(host, port_number)
+    host: str = opts.host or "127.0.0.1"
+    sock = _listen(host, DEFAULT_HTTP_PORT if opts.port is None else opts.port)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     where = f"http://{shown_host}:{bound}/mcp"
@@ -362,10 +362,10 @@ def _serve_http(server: MCPServer[AppState], host: str, port_number: int, settin
 
     class Announced(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn's startup returns only once it serves; a failing application start-up exits the process.
             await super().startup(sockets=sockets)
-            if self.started:
-                sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
-                sys.stderr.flush()
+            sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
+            sys.stderr.flush()
 
     try:
         Announced(config).run(sockets=[sock])
