@@ -1,45 +1,261 @@
-"""Command line: flags -> Settings -> serve over stdio or HTTP; `sandbox` serves the emulator alone."""
+"""Command line: `serve` (the default: MCP over stdio or streamable HTTP), `sandbox` (the API emulator alone) and
+`doctor`. Every operator mistake ends in one line on stderr naming the flag or variable, and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
+import ipaddress
 import logging
+import math
+import re
+import shlex
+import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ConfigError, Settings
-from bimpe_mcp.server import build_server
-from bimpe_mcp.stdio import serve_stdio
-from bimpe_mcp.wiring import add_setting_flags, settings_from, with_sandbox
+from bimpe_mcp.config import ConfigError, Settings, shown
+from bimpe_mcp.wiring import add_setting_flags, launch_command, log_retries, settings_from, with_sandbox
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from bimpe_mcp.state import AppState
 
 log = logging.getLogger("bimpe_mcp")
 
+PROG = "bimpe-mcp"
+COMMANDS = ("serve", "sandbox", "doctor")
+DEFAULT_HTTP_PORT = 8000
+# Options of the HTTP transport: given with stdio, they would be silently ignored, so they are refused.
+HTTP_ONLY = ("host", "port")
+SERVE_ONLY = ("--transport", "--host", "--port")
+KEY_FLAG = re.compile(r"(?i)key|token|secret|passw|bearer|auth")
+KEY_SHAPED = re.compile(r"(?i)^(sk|pk|rk)[_-]|^[A-Za-z0-9_-]{24,}$")
+
+DESCRIPTION = f"""MCP server for BimpeAI voice agents: call logs, transcripts, waiting for calls and placing them.
+
+  {PROG} [serve] [options]   serve MCP over stdio (the default command, so `serve` may be left out)
+  {PROG} sandbox [options]   serve the API emulator alone on loopback, printing its URL and demo keys
+  {PROG} doctor [options]    check the settings, the API and the key; print client configurations
+
+The API key is read from BIMPE_API_KEY only, never from a flag: a command line is visible to other users."""
+
+EPILOG = f"""examples:
+  {PROG} --sandbox                     try it without a key (synthetic data, no real phone rings)
+  {PROG} doctor                        check a configuration and print client set-ups with absolute paths
+  {PROG} --transport http --port 8000  serve streamable HTTP on http://127.0.0.1:8000/mcp
+
+`{PROG} COMMAND --help` lists the options of each command."""
+
+
+class UsageError(Exception):
+    """An operator mistake: reported as one line naming what was typed, exit code 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.message = message
+
+    def line(self) -> str:
+        # `serve` is implied, so the line speaks as the command the operator most likely typed.
+        said = self.prog.removesuffix(" serve")
+        return f"{said}: {scrub(self.message)} (see `{self.prog} --help`)"
+
+
+def scrub(text: str) -> str:
+    """No argument shaped like a key is ever repeated back."""
+    return re.sub(r"(?i)\b(sk|pk|rk)[_-][^\s'\"]*", "[a key]", text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with each error as a UsageError instead of usage text and a second line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, message.removeprefix("argument "))
+
+    def options(self) -> list[str]:
+        return list(self._option_string_actions)
+
+
+# --- argument types -----------------------------------------------------------------------------------------------
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to 65535, 0 for a free port (got {shown(text)})"
+        )
+    return int(text)
+
+
+def loopback(text: str) -> str:
+    try:
+        ok = text == "localhost" or ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"the sandbox listens on a loopback address only (127.0.0.1, ::1 or localhost), not {shown(text)}: "
+            "its demo keys are public"
+        )
+    return text
+
+
+def count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more (got {shown(text)})")
+    return int(text)
+
+
+def speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number, 0 or more; 0 stops the clock (got {shown(text)})")
+    return value
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {shown(text)})") from None
+
+
+# --- parsers ------------------------------------------------------------------------------------------------------
+
+
+def add_transport_flags(parser: argparse.ArgumentParser) -> None:
+    """Where and how the server is reached. Options of the HTTP transport go in this group (and in HTTP_ONLY)."""
+    group = parser.add_argument_group("transport")
+    group.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                       help="stdio (default), for a client that starts the server, or streamable HTTP")  # fmt: skip
+    group.add_argument("--host", default=None,
+                       help="HTTP: address to listen on (default 127.0.0.1)")  # fmt: skip
+    group.add_argument("--port", type=port, default=None, metavar="PORT",
+                       help=f"HTTP: port to listen on (default {DEFAULT_HTTP_PORT}; 0 picks a free one)")  # fmt: skip
+
+
+def build_parsers() -> tuple[Parser, dict[str, Parser]]:
+    raw = argparse.RawDescriptionHelpFormatter
+    top = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=raw, allow_abbrev=False)
+    top.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = top.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve MCP over stdio or streamable HTTP (the default)",
+        description="Serve the MCP server. With --transport stdio (the default) a client starts it and talks over "
+        "stdin and stdout; with --transport http it listens for remote clients at /mcp.",
+        allow_abbrev=False,
+    )
+    add_transport_flags(serve)
+    add_setting_flags(serve)
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve the BimpeAI API emulator alone on loopback",
+        description="Serve the BimpeAI Console API emulator on a loopback address, printing its base URL and its "
+        "public demo keys. Point BIMPE_BASE_URL at it to run the server (or any API client) against it.",
+        allow_abbrev=False,
+    )
+    sandbox.add_argument("--host", type=loopback, default="127.0.0.1",
+                         help="loopback address to listen on (default 127.0.0.1)")  # fmt: skip
+    sandbox.add_argument("--port", type=port, default=8765, metavar="PORT",
+                         help="port to listen on (default 8765; 0 picks a free one)")  # fmt: skip
+    sandbox.add_argument("--seed", type=whole, default=7, metavar="N",
+                         help="picks the seeded agents, calls and transcripts (default 7)")  # fmt: skip
+    sandbox.add_argument("--calls", type=count, default=360, metavar="N",
+                         help="how many calls to seed (default 360)")  # fmt: skip
+    sandbox.add_argument("--speed", type=speed, default=1.0, metavar="N",
+                         help="sandbox seconds per real second (default 1; 0 stops the clock)")  # fmt: skip
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the settings, the API and the key; print client configurations",
+        description="Check the configuration, reach the API (or the sandbox), report which tools this key can use, "
+        "and print client configurations with absolute paths. It reads the settings exactly as the server does: "
+        "the BIMPE_* environment and the same flags.",
+        allow_abbrev=False,
+    )
+    add_setting_flags(doctor)
+    doctor.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    return top, {"serve": serve, "sandbox": sandbox, "doctor": doctor}
+
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="bimpe-mcp",
-        description="MCP server for BimpeAI voice agents. The API key is read from BIMPE_API_KEY only, never from "
-        "a flag. Subcommands: `bimpe-mcp sandbox` serves the API emulator on loopback.",
-    )
-    p.add_argument("--version", action="version", version=f"bimpe-mcp {__version__}")
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or streamable HTTP")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    add_setting_flags(p)
-    return p
+    return build_parsers()[0]
 
 
-def _sandbox_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bimpe-mcp sandbox", description="Serve the BimpeAI API emulator on loopback.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--seed", type=int, default=7, help="picks the seeded data")
-    p.add_argument("--calls", type=int, default=360, help="how many calls to seed")
-    p.add_argument("--speed", type=float, default=1.0, help="virtual seconds per real second")
-    return p
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    args = list(argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "serve")
+    elif args[0] not in COMMANDS and not args[0].startswith("-"):
+        raise UsageError(PROG, _unknown_command(args[0]))
+    top, commands = build_parsers()
+    opts, extra = top.parse_known_args(args)
+    if extra:
+        command = commands[opts.command]
+        raise UsageError(command.prog, _unknown_arguments(extra, command))
+    if opts.command == "serve" and opts.transport == "stdio":
+        given = [f"--{name}" for name in HTTP_ONLY if getattr(opts, name) is not None]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{PROG} serve", f"{' and '.join(given)} {verb} to --transport http only")
+    return opts
+
+
+def _unknown_command(word: str) -> str:
+    if KEY_SHAPED.search(word):
+        return "unexpected argument; an API key is never taken on the command line: set BIMPE_API_KEY instead"
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    if close:
+        return f"unknown command {shown(word)}; did you mean {close[0]}?"
+    return f"unknown command {shown(word)}; the commands are {', '.join(COMMANDS)}"
+
+
+def _unknown_arguments(extra: list[str], command: Parser) -> str:
+    flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
+    if any(KEY_FLAG.search(flag) for flag in flags) or any(KEY_SHAPED.search(arg) for arg in extra):
+        named = next((flag for flag in flags if KEY_FLAG.search(flag)), "unexpected argument")
+        return (
+            f"{named}: an API key is never taken on the command line, where other users and the shell history "
+            "can read it; set BIMPE_API_KEY in the environment (or in the client's env block)"
+        )
+    if not flags:
+        return "unexpected argument: options start with --"
+    flag = flags[0]
+    if command.prog.endswith(" doctor") and flag in SERVE_ONLY:
+        return f"{flag} is an option of serve: the doctor checks the settings, the API and the key only"
+    names = {option.lstrip("-"): option for option in command.options()}
+    close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
+    return f"unknown option {shown(flag)}" + (f"; did you mean {names[close[0]]}?" if close else "")
+
+
+# --- running ------------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        opts = parse(sys.argv[1:] if argv is None else argv)
+        if opts.command == "sandbox":
+            return _run_sandbox(opts)
+        if opts.command == "doctor":
+            from bimpe_mcp.doctor import run_doctor
+
+            return run_doctor(opts)
+        return _serve(opts)
+    except UsageError as exc:
+        sys.stderr.write(exc.line() + "\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 def _configure_logging(level: str) -> None:
@@ -50,51 +266,122 @@ def _configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    log_retries()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["sandbox"]:
-        return _run_sandbox(args[1:])
-    if args[:1] == ["doctor"]:
-        from bimpe_mcp.doctor import run_doctor
-
-        return run_doctor(args[1:])
-    opts = parser().parse_args(args)
+def _serve(opts: argparse.Namespace) -> int:
     try:
         settings = settings_from(opts)
     except ConfigError as exc:
-        sys.stderr.write(f"bimpe-mcp: {exc}\n")
-        return 2
+        raise UsageError(f"{PROG} serve", str(exc)) from None
     _configure_logging(settings.log_level)
-    settings, transport = with_sandbox(settings)
-    server = build_server(settings, transport=transport)
+    if settings.sandbox and settings.configured:
+        sys.stderr.write(
+            f"{PROG}: --sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used\n"
+        )
+    checked, transport = with_sandbox(settings)
+    from bimpe_mcp.server import build_server
+
+    server = build_server(checked, transport=transport)
     if opts.transport == "http":
-        where = f"http://{opts.host}:{opts.port}/mcp" if opts.port else f"a free port of {opts.host}, path /mcp"
-        sys.stderr.write(f"bimpe-mcp {__version__}: streamable HTTP on {where}\n")
-        server.run("streamable-http", host=opts.host, port=opts.port)
-        return 0
+        return _serve_http(server, opts, settings)
     if sys.stdin.isatty():
-        sys.stderr.write(_banner(settings))
+        sys.stderr.write(banner(settings))
+    from bimpe_mcp.stdio import serve_stdio
+
     anyio.run(serve_stdio, server)
     return 0
 
 
-def _banner(settings: Settings) -> str:
-    mode = "sandbox (synthetic data, no real phone rings)" if settings.sandbox else settings.base_url
-    key = "" if settings.configured else " No BIMPE_API_KEY is set: tools will answer not_configured."
-    return (
-        f"bimpe-mcp {__version__}: MCP server for BimpeAI ({mode}).{key}\n"
-        "It is waiting for an MCP client on stdin/stdout; it has not hung. Start it from a client instead, e.g.\n"
-        "  Claude Code: claude mcp add bimpe -- bimpe-mcp --sandbox\n"
-        "  or run `npx @modelcontextprotocol/inspector bimpe-mcp --sandbox`. Press Ctrl+C to exit.\n"
+def banner(settings: Settings, command: Sequence[str] | None = None) -> str:
+    """What a person who started the server in a terminal reads: it waits for a client, and how to connect one."""
+    exe = shlex.join(command or launch_command())
+    mode = "sandbox: synthetic data, no real phone rings" if settings.sandbox else settings.base_url
+    key = (
+        "" if settings.sandbox or settings.configured else " No BIMPE_API_KEY is set: tools will answer not_configured."
     )
+    sandbox = " --sandbox" if settings.sandbox else ""
+    lines = [
+        f"{PROG} {__version__}: MCP server for BimpeAI ({mode}).{key}",
+        "It is waiting for an MCP client on stdin/stdout; it has not hung. Start it from a client instead:",
+    ]
+    if settings.sandbox:
+        lines.append(f"  Claude Code:  claude mcp add bimpe -- {exe} --sandbox")
+    lines += [
+        f"  any client:   {exe} doctor{sandbox}   prints configurations for Claude Code, Claude Desktop, Cursor and "
+        "VS Code that keep the key off every command line",
+        f"  try it:       npx @modelcontextprotocol/inspector {exe}{sandbox}",
+        "Press Ctrl+C to exit.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def _run_sandbox(argv: Sequence[str]) -> int:
+def _listen(host: str, port_number: int) -> socket.socket:
+    """The listening socket, bound before anything is announced; a failure names the flag to change."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port_number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror:
+        raise UsageError(f"{PROG} serve", f"--host {shown(host)}: not a name or address of this machine") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        if sys.platform != "win32":
+            # Lets a restart reuse a port whose old connections linger in TIME_WAIT; a live listener still wins.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"{PROG} serve", bind_problem(exc, host, port_number)) from None
+    return sock
+
+
+def bind_problem(exc: OSError, host: str, port_number: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"--port {port_number}: {host}:{port_number} is already in use by another program; choose another port, "
+            "or --port 0 for a free one"
+        )
+    if exc.errno == errno.EACCES:
+        return f"--port {port_number}: not allowed to listen on it here (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {shown(host)}: not an address of this machine"
+    return f"--host {shown(host)} --port {port_number}: cannot listen there ({exc.strerror})"
+
+
+def _serve_http(server: MCPServer[AppState], opts: argparse.Namespace, settings: Settings) -> int:
+    """Bind first, then announce the address, then serve: a failure to bind is reported before any announcement."""
+    import uvicorn
+
+    host: str = opts.host or "127.0.0.1"
+    sock = _listen(host, DEFAULT_HTTP_PORT if opts.port is None else opts.port)
+    bound = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    where = f"http://{shown_host}:{bound}/mcp"
+    app = server.streamable_http_app(host=host)
+    config = uvicorn.Config(app, log_config=None, log_level=settings.log_level.lower(), access_log=False)
+
+    class Announced(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn's startup returns only once it serves; a failing application start-up exits the process.
+            await super().startup(sockets=sockets)
+            sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
+            sys.stderr.flush()
+
+    try:
+        Announced(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0
+
+
+def _run_sandbox(opts: argparse.Namespace) -> int:
     from bimpe_mcp.sandbox import SandboxConfig, serve
 
-    opts = _sandbox_parser().parse_args(argv)
     config = SandboxConfig(seed=opts.seed, calls=opts.calls, speed=opts.speed)
-    anyio.run(lambda: serve(host=opts.host, port=opts.port, config=config))
+    try:
+        anyio.run(lambda: serve(host=opts.host, port=opts.port, config=config))
+    except OSError as exc:
+        raise UsageError(f"{PROG} sandbox", bind_problem(exc, opts.host, opts.port)) from None
     return 0

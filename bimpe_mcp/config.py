@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -13,6 +14,7 @@ from bimpe_mcp.api.contract import ID_PATTERN
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
 TextFormat = Literal["compact", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Environment variable -> settings field. Flags mirror every entry except the key, which never goes on argv.
 ENV_VARS: dict[str, str] = {
@@ -29,15 +31,18 @@ ENV_VARS: dict[str, str] = {
     "BIMPE_TRANSCRIPT_CHARS": "transcript_chars",
     "BIMPE_LOG_LEVEL": "log_level",
     "BIMPE_SANDBOX": "sandbox",
+    "BIMPE_SANDBOX_SPEED": "sandbox_speed",
 }
 BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# Values shaped like a credential are never repeated back in a message.
+_KEY_SHAPED = re.compile(r"(?i)\b(sk|pk|rk)[_-]|bearer\s")
 
 
 class ConfigError(ValueError):
-    """A setting has a value that cannot be used; the message names the variable and what it accepts."""
+    """A setting has a value that cannot be used; the message names the variable (or flag) and what it accepts."""
 
 
 class Settings(BaseModel):
@@ -56,8 +61,26 @@ class Settings(BaseModel):
     read_only: bool = False
     text_format: TextFormat = "compact"
     transcript_chars: int = Field(default=6000, ge=500, le=100_000)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_level: LogLevel = "WARNING"
     sandbox: bool = False
+    sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if key.startswith("${"):
+            raise ValueError(
+                "holds an unexpanded placeholder (it starts with ${): the client found no such variable in its own "
+                "environment. Set it where the client is started, or put the key in the client's env block"
+            )
+        if any(ch.isspace() for ch in key):
+            raise ValueError("has a space or line break inside, which no key has: copy the key again as one word")
+        if not (key.isascii() and key.isprintable()):
+            raise ValueError("has characters no key has (non-ASCII or control characters): copy the key again")
+        return SecretStr(key)
 
     @field_validator("base_url")
     @classmethod
@@ -69,13 +92,28 @@ class Settings(BaseModel):
             raise ValueError("give the origin only, without /api/v1/console (the client adds the prefix)")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("text_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @property
     def configured(self) -> bool:
         return self.api_key is not None and bool(self.api_key.get_secret_value())
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read BIMPE_* variables; `overrides` (from command-line flags) win over the environment."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, names: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
+        """Read BIMPE_* variables; `overrides` (from command-line flags) win over the environment.
+
+        `names` maps an overridden field to the flag that set it, so that an error names what the operator typed.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for var, field in ENV_VARS.items():
@@ -83,11 +121,29 @@ class Settings(BaseModel):
             if raw is None or (raw.strip() == "" and field != "api_key"):
                 continue
             values[field] = _parse_bool(var, raw) if field in BOOLEAN_FIELDS else raw.strip()
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        key = values.get("api_key")
+        if values.get("sandbox") is True and "sandbox" not in given and isinstance(key, str) and key:
+            raise ConfigError(
+                "BIMPE_SANDBOX is on and BIMPE_API_KEY is set: unset BIMPE_SANDBOX to use the key on the API, or "
+                "unset BIMPE_API_KEY to try the sandbox (or pass --sandbox to choose the sandbox explicitly)"
+            )
+        values.update(given)
+        labels = {field: var for var, field in ENV_VARS.items()} | {
+            k: v for k, v in (names or {}).items() if k in given
+        }
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise ConfigError(_describe(exc, labels)) from None
+
+
+def shown(value: object) -> str:
+    """A rejected value as a message may repeat it: short, on one line, and never anything shaped like a key."""
+    text = str(value)
+    if len(text) > 40 or not text.isprintable() or _KEY_SHAPED.search(text):
+        return f"a value of {len(text)} characters"
+    return repr(text)
 
 
 def _parse_bool(var: str, raw: str) -> bool:
@@ -96,13 +152,42 @@ def _parse_bool(var: str, raw: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"{var} must be true or false (got a value of {len(raw)} characters)")
+    raise ConfigError(f"{var}: must be true or false (got {shown(raw)})")
 
 
-def _describe(exc: ValidationError) -> str:
-    by_field = {field: var for var, field in ENV_VARS.items()}
+def accepts(field: str) -> str:
+    """What a setting accepts, in words."""
+    info = Settings.model_fields[field]
+    if field in BOOLEAN_FIELDS:
+        return "true or false"
+    if field == "agent_id":
+        return "an agent id as list_agents shows it (letters, digits, _ and -)"
+    if field == "text_format":
+        return "compact or json"
+    if field == "log_level":
+        return "DEBUG, INFO, WARNING or ERROR"
+    kind = "a whole number" if info.annotation is int else "a number"
+    limits: dict[str, object] = {}
+    for rule in info.metadata:
+        for attr in ("gt", "ge", "le"):
+            if getattr(rule, attr, None) is not None:
+                limits[attr] = getattr(rule, attr)
+    if "ge" in limits and "le" in limits:
+        return f"{kind} from {limits['ge']} to {limits['le']}"
+    words = [f"{text} {limits[attr]}" for attr, text in (("gt", "greater than"), ("le", "at most")) if attr in limits]
+    return " ".join([kind, " and ".join(words)]).strip()
+
+
+def _describe(exc: ValidationError, labels: Mapping[str, str]) -> str:
     parts: list[str] = []
-    for err in exc.errors(include_input=False, include_url=False):
+    for err in exc.errors(include_url=False):
         field = str(err["loc"][0]) if err["loc"] else "?"
-        parts.append(f"{by_field.get(field, field)}: {err['msg']}")
-    return "invalid configuration: " + "; ".join(parts)
+        label = labels.get(field, field)
+        ctx: dict[str, Any] = dict(err.get("ctx") or {})
+        if err["type"] == "value_error":
+            parts.append(f"{label}: {ctx.get('error', err['msg'])}")
+        elif field in Settings.model_fields and field != "api_key":
+            parts.append(f"{label}: must be {accepts(field)} (got {shown(err['input'])})")
+        else:
+            parts.append(f"{label}: {err['msg']}")
+    return "; ".join(parts)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
@@ -21,7 +17,7 @@ from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import TransportError
 from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
 from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.wiring import add_setting_flags, http_client, settings_from, with_sandbox
+from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sandbox
 
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
@@ -29,6 +25,8 @@ T = TypeVar("T")
 CALL_READERS = ("list_calls", "get_call", "get_transcript", "wait_for_call")
 KEY_PLACEHOLDER = "sk_..."
 VSCODE_KEY_INPUT = "bimpe-api-key"
+# Claude Code fills ${VAR} in a project's .mcp.json from its own environment when it starts the server.
+CLAUDE_CODE_KEY = "${BIMPE_API_KEY}"
 TELEPHONY_TYPES = frozenset({"telephony", "voice"})
 LABELS: dict[Status, str] = {"ok": " ok ", "warn": "warn", "fail": "FAIL", "unknown": " ?  ", "off": "off "}
 
@@ -53,8 +51,11 @@ def mask(key: str) -> str:
     return f"{len(key)} characters"
 
 
-async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> list[Check]:
-    """Run every check against the API the settings name (or the in-process `transport`)."""
+async def diagnose(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, unused_key: bool = False
+) -> list[Check]:
+    """Run every check against the API the settings name (or the in-process `transport`). `unused_key`: a
+    BIMPE_API_KEY is set, but --sandbox chose the sandbox's demo key over it."""
     checks = [Check("configuration", "ok", _describe(settings))]
     if settings.api_key is None or not settings.api_key.get_secret_value():
         detail = (
@@ -63,7 +64,10 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         )
         return [*checks, *_nothing_works("api key", detail, settings)]
     key = settings.api_key.get_secret_value()
-    if settings.sandbox:
+    if settings.sandbox and unused_key:
+        detail = "the sandbox's demo key (full access); the BIMPE_API_KEY that is set is not used (--sandbox)"
+        checks.append(Check("api key", "warn", detail))
+    elif settings.sandbox:
         checks.append(Check("api key", "ok", "the sandbox's demo key (full access)"))
     elif key.startswith("sk_"):
         checks.append(Check("api key", "ok", f"BIMPE_API_KEY is set ({mask(key)})"))
@@ -180,7 +184,7 @@ async def _live_calls(api: BimpeClient, settings: Settings, agent: str | None) -
 
 
 def _describe(settings: Settings) -> str:
-    where = "the embedded sandbox" if settings.sandbox else settings.base_url
+    where = f"the embedded sandbox (speed {settings.sandbox_speed:g})" if settings.sandbox else settings.base_url
     return (
         f"valid: API {where}, default agent {settings.agent_id or '(none)'}, "
         f"read-only {'on' if settings.read_only else 'off'}, live calls {'on' if settings.allow_live_calls else 'off'}"
@@ -190,27 +194,12 @@ def _describe(settings: Settings) -> str:
 # --- client configurations ----------------------------------------------------------------------------------------
 
 
-def launch_command(executable: str | None = None, which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """The absolute command a client should run: this interpreter's console script, else `python -m bimpe_mcp`."""
-    python = os.path.abspath(executable or sys.executable)
-    bindir = Path(python).parent
-    if any(part.startswith("archive-v") for part in bindir.parts):
-        # uvx runs from a cache folder that uv may clean at any time: point the client at uvx itself.
-        uvx = which("uvx")
-        if uvx:
-            return [os.path.abspath(uvx), "bimpe-mcp"]
-    script = bindir / ("bimpe-mcp.exe" if os.name == "nt" else "bimpe-mcp")
-    if script.is_file():
-        return [str(script)]
-    return [python, "-m", "bimpe_mcp"]
-
-
 def settings_env(settings: Settings) -> dict[str, str]:
     """BIMPE_* variables for every setting that differs from its default; the key is left out, and sandbox mode is
     the `--sandbox` argument."""
     env: dict[str, str] = {}
     for var, name in ENV_VARS.items():
-        if name in ("api_key", "sandbox"):
+        if name in ("api_key", "sandbox") or (name == "sandbox_speed" and not settings.sandbox):
             continue
         value = getattr(settings, name)
         if value == Settings.model_fields[name].default:
@@ -220,7 +209,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]:
-    """Configurations for Claude Desktop, Cursor, VS Code and Claude Code, with a placeholder for the key."""
+    """Configurations for Claude Desktop, Cursor, VS Code and Claude Code. None carries the key on a command line:
+    Desktop and Cursor get a placeholder in their env block, VS Code asks for it, and Claude Code's project
+    .mcp.json takes it from the environment Claude Code starts in."""
     exe, *args = command
     if settings.sandbox:
         args.append("--sandbox")
@@ -235,25 +226,17 @@ def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]
             {"type": "promptString", "id": VSCODE_KEY_INPUT, "description": "BimpeAI API key", "password": True}
         ]
         vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] = "${input:" + VSCODE_KEY_INPUT + "}"
-    env_flags = [arg for k, v in keyed.items() for arg in ("--env", f"{k}={v}")]
-    claude_code = shlex.join(["claude", "mcp", "add", "bimpe", *env_flags, "--", exe, *args])
+    claude_env = env if settings.sandbox else {"BIMPE_API_KEY": CLAUDE_CODE_KEY, **env}
+    claude_code = {"mcpServers": {"bimpe": {"type": "stdio", "command": exe, "args": args, "env": claude_env}}}
     return {"claude_desktop": desktop, "cursor": desktop, "vscode": vscode, "claude_code": claude_code}
 
 
 # --- command line -------------------------------------------------------------------------------------------------
 
 
-def run_doctor(argv: Sequence[str]) -> int:
-    """`bimpe-mcp doctor`: it takes the server's own flags, so it reads exactly the settings the server reads."""
-    parser = argparse.ArgumentParser(
-        prog="bimpe-mcp doctor",
-        description="Check the configuration, reach the API (or the sandbox), report which tools this key can use, "
-        "and print client configurations with absolute paths. Takes the server's own settings flags; the key comes "
-        "from BIMPE_API_KEY.",
-    )
-    add_setting_flags(parser)
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    opts = parser.parse_args(list(argv))
+def run_doctor(opts: argparse.Namespace) -> int:
+    """`bimpe-mcp doctor`: it takes the server's own settings flags, so it reads exactly the settings the server
+    reads. Exit 0 when the server will work, 1 when a check failed, 2 when a setting is invalid."""
     out = sys.stdout
     try:
         settings = settings_from(opts)
@@ -262,7 +245,8 @@ def run_doctor(argv: Sequence[str]) -> int:
         _write(out, checks, None, as_json=opts.json)
         return 2
     checked, transport = with_sandbox(settings)
-    checks = anyio.run(lambda: diagnose(checked, transport=transport))
+    unused_key = settings.sandbox and settings.configured
+    checks = anyio.run(lambda: diagnose(checked, transport=transport, unused_key=unused_key))
     _write(out, checks, client_configs(settings, launch_command()), as_json=opts.json)
     return 1 if any(c.status == "fail" for c in checks) else 0
 
@@ -305,9 +289,15 @@ def _write(out: TextIO, checks: list[Check], clients: dict[str, Any] | None, *, 
             "VS Code (.vscode/mcp.json; VS Code asks for the key once and stores it):",
             vscode,
             "",
-            "Claude Code:",
-            clients["claude_code"],
+            "Claude Code (.mcp.json at the project's root; Claude Code fills ${BIMPE_API_KEY} from the environment "
+            "it was started in, so the key is in no file and on no command line):",
+            json.dumps(clients["claude_code"], indent=2),
         ]
         if "BIMPE_API_KEY" in clients["claude_desktop"]["mcpServers"]["bimpe"]["env"]:
-            lines += ["", f"Replace {KEY_PLACEHOLDER} with your key; this report never shows it."]
+            lines += [
+                "",
+                f"In the Claude Desktop and Cursor files, replace {KEY_PLACEHOLDER} with your key; this report never "
+                "shows it. Start Claude Code with the key in its environment, typed at a prompt that neither echoes "
+                "it nor keeps it in the shell history: read -rs BIMPE_API_KEY && export BIMPE_API_KEY && claude",
+            ]
     out.write("\n".join(lines) + "\n")

@@ -1,49 +1,87 @@
 """Wiring shared by the command line, the server and the doctor: settings from flags and the environment, the
-sandbox in place of the network, and the one way the HTTP client to the API is built."""
+sandbox in place of the network, the one way the HTTP client to the API is built, and the command a client runs."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from pydantic import SecretStr
 
-from bimpe_mcp.config import ENV_VARS, Settings
+from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
 
 if TYPE_CHECKING:
     import httpx
+    from stamina.instrumentation import RetryDetails
 
 FLAG_HELP = {
     "base_url": "API origin (default https://api.bimpe.ai)",
     "agent_id": "default agent for tools called without agent_id",
-    "timeout_seconds": "per-request timeout in seconds",
-    "deadline_seconds": "overall deadline of one tool call in seconds",
-    "max_retries": "retries of a failed request (reads, and writes with an idempotency key)",
-    "retry_after_cap_seconds": "longest Retry-After the server waits out itself before reporting rate_limited",
+    "timeout_seconds": "per-request timeout in seconds (default 15)",
+    "deadline_seconds": "overall deadline of one tool call in seconds (default 45)",
+    "max_retries": "retries of a failed request: reads, and writes with an idempotency key (default 2)",
+    "retry_after_cap_seconds": "longest Retry-After waited out inside a call before answering rate_limited "
+    "(default 10)",
     "text_format": "text content of tool results: compact (default) or json",
-    "transcript_chars": "transcript size budget of get_call and get_transcript",
-    "log_level": "stderr log level",
+    "transcript_chars": "transcript size budget of get_call and get_transcript (default 6000)",
+    "log_level": "stderr log level: DEBUG, INFO, WARNING (default) or ERROR",
+    "sandbox_speed": "sandbox seconds per real second (default 1: a test call ends 1 to 3 minutes after it is "
+    "placed, as on the real API; 20 makes that 3 to 10 seconds). Only with --sandbox",
 }
+METAVAR = {
+    "base_url": "URL",
+    "agent_id": "ID",
+    "timeout_seconds": "SECONDS",
+    "deadline_seconds": "SECONDS",
+    "max_retries": "N",
+    "retry_after_cap_seconds": "SECONDS",
+    "text_format": "FORMAT",
+    "transcript_chars": "N",
+    "log_level": "LEVEL",
+    "sandbox_speed": "N",
+}
+SETTINGS_TITLE = "settings (each flag wins over its BIMPE_* variable; the API key is read from BIMPE_API_KEY only)"
+
+
+def flag_of(field: str) -> str:
+    return "--" + field.replace("_seconds", "").replace("_", "-")
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that mirror BIMPE_* variables; the key has none, so it never appears on a command line."""
     env_of = {field: var for var, field in ENV_VARS.items()}
-    parser.add_argument("--sandbox", action="store_true", default=None,
-                        help="serve against the embedded sandbox with a demo key [env BIMPE_SANDBOX]")  # fmt: skip
+    group = parser.add_argument_group(SETTINGS_TITLE)
+    group.add_argument("--sandbox", action="store_true", default=None,
+                       help="serve the embedded sandbox with its demo key: synthetic data, no real phone rings "
+                       "[env BIMPE_SANDBOX]")  # fmt: skip
     for field, text in FLAG_HELP.items():
-        flag = "--" + field.replace("_seconds", "").replace("_", "-")
-        parser.add_argument(flag, dest=field, default=None, help=f"{text} [env {env_of[field]}]")
-    parser.add_argument("--allow-live-calls", dest="allow_live_calls", action="store_true", default=None,
-                        help="let place_call make live calls [env BIMPE_ALLOW_LIVE_CALLS]")  # fmt: skip
-    parser.add_argument("--read-only", dest="read_only", action="store_true", default=None,
-                        help="serve no tool that changes anything [env BIMPE_READ_ONLY]")  # fmt: skip
+        group.add_argument(flag_of(field), dest=field, default=None, metavar=METAVAR[field],
+                           help=f"{text} [env {env_of[field]}]")  # fmt: skip
+    group.add_argument("--allow-live-calls", dest="allow_live_calls", action="store_true", default=None,
+                       help="let place_call make live calls [env BIMPE_ALLOW_LIVE_CALLS]")  # fmt: skip
+    group.add_argument("--read-only", dest="read_only", action="store_true", default=None,
+                       help="serve no tool that changes anything [env BIMPE_READ_ONLY]")  # fmt: skip
 
 
 def settings_from(opts: argparse.Namespace) -> Settings:
-    """The environment, overridden by whichever flags were given (the key has no flag)."""
-    overrides = {field: getattr(opts, field) for field in ENV_VARS.values() if field != "api_key"}
-    return Settings.from_env(**overrides)
+    """The environment, overridden by whichever flags were given (the key has no flag). Errors name the flag or the
+    variable the value came from."""
+    fields = [field for field in ENV_VARS.values() if field != "api_key"]
+    overrides = {field: getattr(opts, field) for field in fields}
+    names = {field: flag_of(field) for field in fields}
+    settings = Settings.from_env(names=names, **overrides)
+    if opts.sandbox_speed is not None and not settings.sandbox:
+        raise ConfigError("--sandbox-speed applies to the sandbox only: add --sandbox (or set BIMPE_SANDBOX=true)")
+    return settings
 
 
 def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport | None]:
@@ -54,7 +92,7 @@ def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport
     # Imported here so that a server on the real API never loads the emulator.
     from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 
-    box = Sandbox(SandboxConfig())
+    box = Sandbox(SandboxConfig(speed=settings.sandbox_speed))
     update = {
         "api_key": SecretStr(box.keys.full),
         "base_url": box.origin,
@@ -75,3 +113,54 @@ def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         follow_redirects=False,
     )
+
+
+def log_retries() -> None:
+    """Scheduled retries as one INFO line each on the bimpe_mcp logger, instead of stamina's default WARNING (or,
+    with structlog installed, lines on stdout, where the stdio protocol runs)."""
+    from stamina.instrumentation import set_on_retry_hooks
+
+    log = logging.getLogger("bimpe_mcp.retry")
+
+    def hook(details: RetryDetails) -> None:
+        # The exception's type only: its text can carry bytes from the API.
+        cause = type(details.caused_by).__name__
+        log.info("retry %d of %s in %.1f s after %s", details.retry_num, details.name, details.wait_for, cause)
+
+    set_on_retry_hooks([hook])
+
+
+# --- the command a client runs ------------------------------------------------------------------------------------
+
+
+def install_origin() -> str | None:
+    """The local folder or wheel this package was installed from (PEP 610 direct_url.json), if any."""
+    try:
+        raw = metadata.distribution("bimpe-mcp").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    url = urlparse(str(json.loads(raw).get("url", ""))) if raw else None
+    if url is None or url.scheme != "file":
+        return None
+    return unquote(url.path)
+
+
+def launch_command(
+    executable: str | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    origin: Callable[[], str | None] = install_origin,
+) -> list[str]:
+    """The absolute command a client should run: this interpreter's console script, else `python -m bimpe_mcp`."""
+    python = os.path.abspath(executable or sys.executable)
+    bindir = Path(python).parent
+    if any(part.startswith("archive-v") for part in bindir.parts):
+        # uvx runs from a cache folder that uv may clean at any time: point the client at uvx itself, and at the
+        # folder or wheel it installed from (there is no release to fetch by name yet).
+        uvx = which("uvx")
+        if uvx:
+            source = origin()
+            return [os.path.abspath(uvx), *(["--from", source] if source else []), "bimpe-mcp"]
+    script = bindir / ("bimpe-mcp.exe" if os.name == "nt" else "bimpe-mcp")
+    if script.is_file():
+        return [str(script)]
+    return [python, "-m", "bimpe_mcp"]

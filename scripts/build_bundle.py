@@ -1,11 +1,11 @@
 """Build dist/bimpe-mcp-<version>-<platform>.mcpb: the server and its dependencies, vendored for this OS and CPU.
 
-    python scripts/build_bundle.py [--python 3.12 --python 3.13 ...] [--out-dir dist]
+    python scripts/build_bundle.py [--python 3.11 --python 3.12 ...] [--out-dir dist]
 
 pydantic-core, rpds-py and cffi are compiled, so vendored libraries fit one OS, one CPU and one Python minor. The
-bundle always carries them for the running Python; each --python adds another minor (its wheels for this platform
-come from the package index). Entries identical for every minor go to server/lib/common once. Why vendoring and
-not the `uv` server type: docs/distribution.md.
+bundle carries them for every minor in PYTHONS (or for the --python minors given instead); the wheels of a minor
+other than the running one come from the package index, for this platform. Entries identical for every minor go to
+server/lib/common once. Why vendoring and not the `uv` server type: docs/distribution.md.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from packaging import tags
 ROOT = Path(__file__).resolve().parent.parent
 # Fixed timestamps: the same inputs give the same bundle bytes.
 EPOCH = (1980, 1, 1, 0, 0, 0)
+# The Python minors a bundle carries by default; manifest.json's compatibility states the same range.
+PYTHONS = ("3.11", "3.12", "3.13")
 
 
 def version() -> str:
@@ -123,8 +125,8 @@ def pack(source: Path, bundle: Path) -> None:
             zf.writestr(info, path.read_bytes())
 
 
-def build(out_dir: Path, extra_pythons: list[str]) -> Path:
-    pythons = sorted({running_python(), *extra_pythons}, key=lambda p: int(p.split(".")[1]))
+def build(out_dir: Path, chosen: list[str]) -> Path:
+    pythons = sorted(set(chosen or PYTHONS), key=lambda p: int(p.split(".")[1]))
     bundle = out_dir / f"bimpe-mcp-{version()}-{platform_tag()}.mcpb"
     with tempfile.TemporaryDirectory(prefix="bimpe-mcpb-") as tmp:
         staged = Path(tmp) / "bundle"
@@ -137,7 +139,11 @@ def build(out_dir: Path, extra_pythons: list[str]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--python", action="append", default=[], metavar="3.X", help="also vendor for this Python minor"
+        "--python",
+        action="append",
+        default=[],
+        metavar="3.X",
+        help=f"vendor for this Python minor (repeatable; default {', '.join(PYTHONS)})",
     )
     parser.add_argument("--out-dir", type=Path, default=ROOT / "dist", help="where the .mcpb goes (default dist/)")
     args = parser.parse_args()

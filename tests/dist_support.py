@@ -55,6 +55,8 @@ def _missing(name: str) -> NoReturn:
 def readme_block(marker: str) -> str:
     """The fenced block that follows `<!-- marker -->` in README.md, exactly as a reader would copy it."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(rf"<!-- {re.escape(marker)} -->\s*\n```[a-z]*\n(.*?)\n```", text, re.DOTALL)
+    # A block inside a list item is indented: the fence's indentation is taken off every line.
+    found = re.search(rf"<!-- {re.escape(marker)} -->[ \t]*\n\n?([ \t]*)```[a-z]*\n(.*?)\n\1```", text, re.DOTALL)
     assert found, f"README.md has a fenced block under <!-- {marker} -->"
-    return found.group(1)
+    indent = found.group(1)
+    return "\n".join(line.removeprefix(indent) for line in found.group(2).split("\n"))

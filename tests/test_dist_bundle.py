@@ -27,7 +27,7 @@ from tests.support import assert_no_secret, data
 
 PLACEHOLDER = re.compile(r"\$\{user_config\.([A-Za-z0-9_]+)\}")
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
-NEXT = f"{sys.version_info.major}.{sys.version_info.minor + 1}"
+PYTHONS = ["3.11", "3.12", "3.13"]
 TOOLS = {"list_agents", "list_calls", "get_call", "get_transcript", "wait_for_call", "show_calls", "place_call"}
 
 
@@ -78,6 +78,23 @@ def host_path() -> str:
     return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
 
 
+SITECUSTOMIZE = """
+import collections, os, sys
+minor = os.environ.pop("FAKE_PYTHON_MINOR", None)
+if minor:
+    Version = collections.namedtuple("Version", "major minor micro releaselevel serial")
+    sys.version_info = Version(3, int(minor), 0, "final", 0)
+"""
+
+
+def older_python(folder: Path) -> dict[str, str]:
+    """Environment that makes the host's python3 report itself as 3.98 (one the bundle has no libraries for) to the
+    launcher alone: the variable is gone before any interpreter the launcher starts."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    return {"PYTHONPATH": str(folder), "FAKE_PYTHON_MINOR": "98"}
+
+
 @pytest.mark.anyio
 async def test_a_bundle_built_here_serves_when_unpacked_and_launched_as_a_host_would(
     bundle: Path, tmp_path: Path
@@ -110,6 +127,42 @@ async def test_a_bundle_built_here_serves_when_unpacked_and_launched_as_a_host_w
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.anyio
+async def test_a_bundle_user_tries_the_sandbox_with_no_key_at_all(bundle: Path, tmp_path: Path) -> None:
+    unpacked = unpack(bundle, tmp_path / "installed" / "bimpe-mcp")
+    command, args, env = host_launch(unpacked, {"sandbox": True, "sandbox_speed": 1000}, tmp_path)
+    assert env["BIMPE_API_KEY"] == "" and env["BIMPE_SANDBOX"] == "true"
+    params = StdioServerParameters(command=command, args=args, env={**env, "HOME": str(tmp_path), "PATH": host_path()})
+    with anyio.fail_after(90):
+        async with Client(params) as client:
+            assert "SANDBOX MODE" in (client.instructions or "")
+            placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+            done = data(await client.call_tool("wait_for_call", {"call_id": placed["call_id"]}))
+    assert done["status"] == "ended", "at sandbox speed 1000 a call ends within one wait"
+
+
+@pytest.mark.anyio
+async def test_started_by_a_python_it_has_no_libraries_for_the_launcher_runs_itself_on_one_it_has(
+    bundle: Path, tmp_path: Path
+) -> None:
+    unpacked = unpack(bundle, tmp_path / "b")
+    command, args, env = host_launch(unpacked, {"sandbox": True}, tmp_path)
+    # A python3.13 that is not what its name says: the launcher asks each candidate its version.
+    liar = tmp_path / "liar"
+    liar.mkdir()
+    (liar / "python3.13").write_text(f'#!/bin/sh\nexec {shutil.which("python3", path=host_path())} "$@"\n')
+    (liar / "python3.13").chmod(0o755)
+    env |= older_python(tmp_path / "fake") | {"PATH": os.pathsep.join([str(liar), host_path()])}
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        params = StdioServerParameters(command=command, args=args, env=env)
+        async with Client(stdio_client(params, errlog=errlog)) as client:  # pyright: ignore[reportArgumentType]
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        errlog.seek(0)
+        logs = errlog.read()
+    assert "the host started Python 3.98" in logs and "carries no libraries for; running on " in logs
+    assert f"python{RUNNING}" in logs and "liar" not in logs, logs
+
+
 def test_the_bundle_is_for_this_platform_and_holds_no_build_machine_leftovers(bundle: Path) -> None:
     with zipfile.ZipFile(bundle) as zf:
         names = zf.namelist()
@@ -118,17 +171,32 @@ def test_the_bundle_is_for_this_platform_and_holds_no_build_machine_leftovers(bu
         assert zf.read("server/main.py") == (ROOT / "scripts" / "bundle_main.py").read_bytes()
         assert zf.read("icon.png") == (ROOT / "icon.png").read_bytes()
     assert {"manifest.json", "icon.png", "LICENSE", "server/main.py"} <= set(names)
-    assert any(n.startswith(f"server/lib/cp{RUNNING.replace('.', '')}/bimpe_mcp/") for n in names)
+    assert any(n.startswith("server/lib/common/bimpe_mcp/") for n in names)
     assert not [n for n in names if "__pycache__" in n or "/bin/" in n or n.endswith("direct_url.json")]
-    assert build_info["pythons"] == [RUNNING]
+    assert build_info["pythons"] == PYTHONS
+    repo = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["compatibility"] == {
         "platforms": [sys.platform],
-        "runtimes": {"python": f">={RUNNING},<{NEXT}"},
+        "runtimes": {"python": repo["compatibility"]["runtimes"]["python"]},
     }
-    repo = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
     assert {k: v for k, v in manifest.items() if k != "compatibility"} == {
         k: v for k, v in repo.items() if k != "compatibility"
     }
+
+
+def test_the_bundle_keeps_libraries_identical_for_every_python_once(bundle: Path) -> None:
+    with zipfile.ZipFile(bundle) as zf:
+        tops: dict[str, set[str]] = {}
+        for name in zf.namelist():
+            parts = name.split("/")
+            if parts[:2] == ["server", "lib"] and len(parts) > 4:
+                tops.setdefault(parts[2], set()).add(parts[3])
+    minors = ["cp" + p.replace(".", "") for p in PYTHONS]
+    assert set(tops) == {"common", *minors}
+    assert {"mcp", "bimpe_mcp", "pydantic"} <= tops["common"]
+    assert all("pydantic_core" in tops[m] for m in minors)
+    specific = set[str]().union(*(tops[m] for m in minors))
+    assert not tops["common"] & specific, "each entry lives in one folder"
 
 
 def test_the_bundle_launcher_explains_a_python_it_carries_no_libraries_for(bundle: Path, tmp_path: Path) -> None:
@@ -140,7 +208,9 @@ def test_the_bundle_launcher_explains_a_python_it_carries_no_libraries_for(bundl
         [command, *args], capture_output=True, text=True, env={**env, "PATH": host_path()}, check=False
     )
     assert run.returncode == 1 and run.stdout == ""
-    assert "libraries for Python 3.99" in run.stderr and "pipx install bimpe-mcp" in run.stderr
+    assert "libraries for Python 3.99" in run.stderr and "no Python 3.99 was found" in run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+    assert "pipx install bimpe-mcp" not in run.stderr, "no install by a name that is not published"
 
 
 def test_mcpb_reads_unpacks_and_validates_the_bundle(bundle: Path, tmp_path: Path) -> None:
@@ -155,21 +225,3 @@ def test_mcpb_reads_unpacks_and_validates_the_bundle(bundle: Path, tmp_path: Pat
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == expected
     valid = subprocess.run([mcpb, "validate", str(out / "manifest.json")], capture_output=True, text=True, check=False)
     assert valid.returncode == 0, valid.stdout + valid.stderr
-
-
-def test_a_bundle_for_two_pythons_keeps_identical_libraries_once(tmp_path: Path) -> None:
-    bundle = build(tmp_path, NEXT)
-    with zipfile.ZipFile(bundle) as zf:
-        tops: dict[str, set[str]] = {}
-        for name in zf.namelist():
-            parts = name.split("/")
-            if parts[:2] == ["server", "lib"] and len(parts) > 4:
-                tops.setdefault(parts[2], set()).add(parts[3])
-        manifest = json.loads(zf.read("manifest.json"))
-        assert json.loads(zf.read("server/build.json"))["pythons"] == [RUNNING, NEXT]
-    here, there = f"cp{RUNNING.replace('.', '')}", f"cp{NEXT.replace('.', '')}"
-    assert set(tops) == {"common", here, there}
-    assert {"mcp", "bimpe_mcp", "pydantic"} <= tops["common"]
-    assert "pydantic_core" in tops[here] and "pydantic_core" in tops[there]
-    assert not tops["common"] & (tops[here] | tops[there]), "each entry lives in one folder"
-    assert manifest["compatibility"]["runtimes"] == {"python": f">={RUNNING},<3.{sys.version_info.minor + 2}"}

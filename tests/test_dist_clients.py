@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, get_args
@@ -18,7 +18,7 @@ from pydantic_ai.messages import ToolCallPart, ToolReturnPart
 from pydantic_ai.models.test import TestModel
 
 from bimpe_mcp.tool_errors import ErrorCode
-from tests.dist_support import console_script, node_tool, readme_block
+from tests.dist_support import ROOT, console_script, node_tool, readme_block
 from tests.support import assert_no_secret, child_env
 
 TOOLS = {"list_agents", "list_calls", "get_call", "get_transcript", "wait_for_call", "show_calls", "place_call"}
@@ -98,12 +98,6 @@ def json_config(marker: str) -> dict[str, Any]:
 
 def readme_launch(marker: str) -> StdioServerParameters:
     """The exact command, arguments and environment a README configuration gives its client."""
-    if marker == "claude-code":
-        words = shlex.split(readme_block("client-config: claude-code").replace(README_PATH, console_script()))
-        assert words[:4] == ["claude", "mcp", "add", "bimpe"]
-        split = words.index("--")
-        env = dict(words[i + 1].split("=", 1) for i in range(4, split) if words[i] == "--env")
-        return StdioServerParameters(command=words[split + 1], args=words[split + 2 :], env=child_env(**env))
     config = json_config(f"client-config: {marker}")
     if marker == "vscode":
         server = config["servers"]["bimpe"]
@@ -112,10 +106,28 @@ def readme_launch(marker: str) -> StdioServerParameters:
         prompts: dict[str, str] = {f"${{input:{i['id']}}}": "sk_typed_at_the_prompt" for i in config["inputs"]}
         written: dict[str, str] = server["env"]
         env = {k: prompts.get(v, v) for k, v in written.items()}
+    elif marker == "claude-code":
+        server = config["mcpServers"]["bimpe"]
+        assert server["type"] == "stdio"
+        # Claude Code replaces ${VAR} with the variable from the environment it was started in.
+        started_with = {"BIMPE_API_KEY": "sk_read_at_a_silent_prompt"}
+        env = {k: re.sub(r"\$\{(\w+)\}", lambda m: started_with[m.group(1)], v) for k, v in server["env"].items()}
     else:
         server = config["mcpServers"]["bimpe"]
         env = server["env"]
     return StdioServerParameters(command=server["command"], args=server["args"], env=child_env(**env))
+
+
+def test_no_readme_command_carries_a_key_on_a_command_line() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```sh\n(.*?)\n\s*```", readme, re.DOTALL)
+    assert len(commands) >= 6
+    for command in commands:
+        assert "sk_" not in command and "--env" not in command, command
+        assert not re.search(r"BIMPE_API_KEY=\S", command), command
+    inline = re.findall(r"`([^`\n]*bimpe-mcp[^`\n]*)`", readme)
+    assert not [c for c in inline if "sk_" in c or re.search(r"BIMPE_API_KEY=\S", c)]
+    assert readme_block("client-config: claude-code").count("${BIMPE_API_KEY}") == 1
 
 
 @pytest.mark.anyio

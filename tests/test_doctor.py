@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from bimpe_mcp.cli import main
 from bimpe_mcp.config import ENV_VARS, Settings
 from bimpe_mcp.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
-from tests.dist_support import console_script
+from bimpe_mcp.wiring import install_origin
+from tests.dist_support import ROOT, console_script
 from tests.support import SECRETS, assert_no_secret, child_env
 
 KEYS = SandboxKeys()
@@ -50,7 +52,8 @@ def test_doctor_on_the_sandbox_reports_every_read_tool_working_and_exits_0(capsy
     assert "[ ok ] calls: can read the calls of agent" in out
     assert "[ ?  ] place_call: write access unknown until first use" in out
     assert "The server will work with this configuration." in out
-    assert f"claude mcp add bimpe -- {console_script()} --sandbox" in out
+    assert f'"command": "{console_script()}"' in out
+    assert "claude mcp add" not in out and not re.search(r"BIMPE_API_KEY=\S", out)
 
 
 def test_doctor_json_names_each_tools_fate_and_gives_configs_with_an_absolute_command(
@@ -95,7 +98,42 @@ def test_doctor_without_a_key_fails_and_prints_configs_with_a_placeholder_for_it
     vscode = report["clients"]["vscode"]
     assert vscode["servers"]["bimpe"]["env"]["BIMPE_API_KEY"] == "${input:bimpe-api-key}"
     assert vscode["inputs"][0]["password"] is True
-    assert "--env BIMPE_API_KEY=sk_... --env BIMPE_AGENT_ID=agt_1 -- " in report["clients"]["claude_code"]
+    claude_code = report["clients"]["claude_code"]["mcpServers"]["bimpe"]
+    assert claude_code["env"] == {"BIMPE_API_KEY": "${BIMPE_API_KEY}", "BIMPE_AGENT_ID": "agt_1"}
+    assert claude_code["type"] == "stdio" and claude_code["args"] == []
+
+
+def test_no_configuration_the_doctor_prints_puts_a_key_on_a_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--agent-id", "agt_1"]) == 1
+    out = capsys.readouterr().out
+    assert "claude mcp add" not in out and "--env" not in out
+    assert not re.search(r"BIMPE_API_KEY=\S", out), "no VAR=key on a shell line"
+    assert '"BIMPE_API_KEY": "${BIMPE_API_KEY}"' in out
+    assert "read -rs BIMPE_API_KEY && export BIMPE_API_KEY && claude" in out
+
+
+def test_doctor_with_the_sandbox_flag_and_a_key_warns_that_the_key_is_not_used(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIMPE_API_KEY", "sk_live_not_used_0001")
+    code, report = run_json(capsys, "--sandbox", "--sandbox-speed", "20")
+    assert code == 0
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["api key"]["status"] == "warn" and "is not used (--sandbox)" in checks["api key"]["detail"]
+    assert "the embedded sandbox (speed 20)" in checks["configuration"]["detail"]
+    server = report["clients"]["claude_desktop"]["mcpServers"]["bimpe"]
+    assert server["args"] == ["--sandbox"] and server["env"] == {"BIMPE_SANDBOX_SPEED": "20.0"}
+    assert "sk_live_not_used_0001" not in json.dumps(report)
+
+
+def test_doctor_refuses_the_sandbox_variable_beside_a_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIMPE_API_KEY", "sk_live_not_used_0001")
+    monkeypatch.setenv("BIMPE_SANDBOX", "yes")
+    code, report = run_json(capsys)
+    assert code == 2
+    assert "BIMPE_SANDBOX is on and BIMPE_API_KEY is set" in report["checks"][0]["detail"]
 
 
 def test_doctor_without_a_key_in_read_only_mode_reports_place_call_as_not_served(
@@ -106,10 +144,11 @@ def test_doctor_without_a_key_in_read_only_mode_reports_place_call_as_not_served
     assert report["tools"]["place_call"] == "off" and report["tools"]["list_calls"] == "fail"
 
 
-def test_doctor_with_a_bad_setting_exits_2_naming_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_with_a_bad_setting_exits_2_naming_the_flag_given(capsys: pytest.CaptureFixture[str]) -> None:
     code, report = run_json(capsys, "--timeout", "-1")
     assert code == 2
-    assert report["checks"][0]["status"] == "fail" and "BIMPE_TIMEOUT" in report["checks"][0]["detail"]
+    assert report["checks"][0]["status"] == "fail"
+    assert report["checks"][0]["detail"] == "--timeout: must be a number greater than 0 and at most 300 (got '-1')"
     assert report["clients"] is None
 
 
@@ -227,8 +266,16 @@ def test_the_launch_command_is_the_script_beside_the_interpreter_or_python_dash_
     (tmp_path / "bin" / "bimpe-mcp").write_text("#!/bin/sh\n")
     assert launch_command(python) == [str(tmp_path / "bin" / "bimpe-mcp")]
     cached = str(tmp_path / "uv" / "archive-v0" / "h" / "bin" / "python")
-    assert launch_command(cached, which=lambda _: "/opt/uv/uvx") == ["/opt/uv/uvx", "bimpe-mcp"]
+    released = launch_command(cached, which=lambda _: "/opt/uv/uvx", origin=lambda: None)
+    assert released == ["/opt/uv/uvx", "bimpe-mcp"]
+    from_clone = launch_command(cached, which=lambda _: "/opt/uv/uvx", origin=lambda: "/src/bimpe-mcp")
+    assert from_clone == ["/opt/uv/uvx", "--from", "/src/bimpe-mcp", "bimpe-mcp"]
     assert launch_command(cached, which=lambda _: None) == [cached, "-m", "bimpe_mcp"]
+
+
+def test_the_install_origin_is_the_folder_this_checkout_was_installed_from() -> None:
+    # The test environment is an editable install of this checkout (pip records it in direct_url.json).
+    assert install_origin() == str(ROOT)
 
 
 def test_settings_that_differ_from_their_defaults_become_the_env_block_without_the_key() -> None:
@@ -255,3 +302,17 @@ async def test_the_configuration_the_doctor_prints_launches_a_server_that_serves
     async with Client(params) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert {"list_agents", "list_calls", "place_call"} <= names
+
+
+@pytest.mark.anyio
+async def test_the_claude_code_configuration_takes_the_key_from_the_environment_claude_code_starts_in(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await anyio.to_thread.run_sync(main, ["doctor", "--json"])
+    server = json.loads(capsys.readouterr().out)["clients"]["claude_code"]["mcpServers"]["bimpe"]
+    # Claude Code expands ${VAR} in .mcp.json from its own environment when it starts the server.
+    claude_env = {"BIMPE_API_KEY": "sk_typed_at_a_silent_prompt"}
+    env = {k: re.sub(r"\$\{(\w+)\}", lambda m: claude_env[m.group(1)], v) for k, v in server["env"].items()}
+    async with Client(StdioServerParameters(command=server["command"], args=server["args"], env=child_env(**env))) as c:
+        assert "Not configured" not in (c.instructions or "")
+        assert {t.name for t in (await c.list_tools()).tools} >= {"list_agents", "place_call"}

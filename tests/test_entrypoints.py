@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -15,10 +16,12 @@ import httpx
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from pydantic import SecretStr
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli import main
+from bimpe_mcp.cli import banner
 from bimpe_mcp.config import ConfigError, Settings
+from bimpe_mcp.sandbox import Fault, SandboxConfig, SandboxKeys, SandboxServer
 from tests.dist_support import console_script
 from tests.support import child_env, data, error
 
@@ -83,11 +86,11 @@ def test_settings_read_the_environment_and_flags_win() -> None:
     assert Settings.from_env({"BIMPE_BASE_URL": "http://127.0.0.1:8765/"}).base_url == "http://127.0.0.1:8765"
     with pytest.raises(ConfigError, match="BIMPE_BASE_URL"):
         Settings.from_env({"BIMPE_BASE_URL": "ftp://x"})
-
-
-def test_main_returns_2_on_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--timeout", "-1"]) == 2
-    assert "BIMPE_TIMEOUT" in capsys.readouterr().err
+    relaxed = Settings.from_env({"BIMPE_LOG_LEVEL": "debug", "BIMPE_TEXT_FORMAT": "JSON", "BIMPE_API_KEY": " sk_x\n"})
+    assert relaxed.log_level == "DEBUG" and relaxed.text_format == "json"
+    assert relaxed.api_key is not None and relaxed.api_key.get_secret_value() == "sk_x"
+    assert not Settings.from_env({"BIMPE_API_KEY": "   "}).configured
+    assert Settings.from_env({"BIMPE_SANDBOX": "on", "BIMPE_API_KEY": "sk_x"}, sandbox=True).sandbox
 
 
 async def test_prompts_guide_support_work_and_check_their_arguments(client_both: Client) -> None:
@@ -118,9 +121,18 @@ async def read_until(stream: IO[str], needle: str) -> str:
                 return "".join(seen)
 
 
-async def test_streamable_http_serves_remote_clients_on_both_eras() -> None:
+def stop(proc: subprocess.Popen[str]) -> str:
+    """Ctrl+C, as a person at the terminal would: the process ends with 130 and no traceback. Its remaining stderr."""
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    rest = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in rest, rest
+    return rest
+
+
+async def test_streamable_http_announces_its_address_once_bound_and_serves_remote_clients_on_both_eras() -> None:
     proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [console_script(), "--sandbox", "--transport", "http", "--port", "0", "--log-level", "INFO"],
+        [console_script(), "--sandbox", "--transport", "http", "--port", "0"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -129,21 +141,23 @@ async def test_streamable_http_serves_remote_clients_on_both_eras() -> None:
     )
     try:
         assert proc.stderr is not None
-        logs = await read_until(proc.stderr, "Uvicorn running on")
-        match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", logs)
-        assert match, logs
+        logs = await read_until(proc.stderr, "streamable HTTP on")
+        match = re.fullmatch(
+            rf"bimpe-mcp {__version__}: streamable HTTP on (http://127\.0\.0\.1:\d+)/mcp \(Ctrl\+C stops it\)\n", logs
+        )
+        assert match, f"the announcement is the only line at the default log level: {logs!r}"
         for mode in ("auto", "legacy"):
             async with Client(match.group(1) + "/mcp", mode=mode) as client:  # pyright: ignore[reportArgumentType]
                 assert "SANDBOX MODE" in (client.instructions or "")
                 assert len(data(await client.call_tool("list_calls", {"limit": 3}))["calls"]) == 3
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        rest = stop(proc)
         if proc.stderr:
             proc.stderr.close()
+    assert "Uvicorn" not in rest and "INFO" not in rest and "startup complete" not in rest
 
 
-async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client() -> None:
+async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client_with_absolute_commands() -> None:
     leader, follower = pty.openpty()
     proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
         [console_script(), "--sandbox"],
@@ -158,12 +172,23 @@ async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client() -> 
         assert proc.stderr is not None
         banner = await read_until(proc.stderr, "Ctrl+C")
         assert "waiting for an MCP client" in banner and "sandbox" in banner
-        assert "claude mcp add" in banner
+        assert f"claude mcp add bimpe -- {console_script()} --sandbox" in banner
+        assert f"{console_script()} doctor --sandbox" in banner
+        assert f"inspector {console_script()} --sandbox" in banner
+        assert " bimpe-mcp --sandbox" not in banner, "no bare command that depends on PATH"
+        stop(proc)
     finally:
         os.close(leader)
-        proc.wait(timeout=30)
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_the_banner_for_the_real_api_sends_people_to_the_doctor_and_carries_no_key() -> None:
+    text = banner(Settings(api_key=SecretStr("sk_live_secret_0001")), ["/opt/bimpe/bin/bimpe-mcp"])
+    assert "/opt/bimpe/bin/bimpe-mcp doctor " in text and "claude mcp add" not in text
+    assert "sk_" not in text and "BIMPE_API_KEY=" not in text
+    unset = banner(Settings(), ["/opt/bimpe/bin/bimpe-mcp"])
+    assert "No BIMPE_API_KEY is set" in unset
 
 
 async def test_the_sandbox_command_serves_the_api_on_loopback_and_prints_its_keys() -> None:
@@ -171,7 +196,7 @@ async def test_the_sandbox_command_serves_the_api_on_loopback_and_prints_its_key
         [console_script(), "sandbox", "--port", "0", "--calls", "40", "--seed", "3"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **child_env()},
     )
@@ -185,7 +210,53 @@ async def test_the_sandbox_command_serves_the_api_on_loopback_and_prints_its_key
             answer = await http.get("/api/v1/console/agents", headers={"Authorization": f"Bearer {key.group(0)}"})
         assert answer.status_code == 200 and answer.json()["meta"]["total_count"] >= 3
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        if proc.stdout:
-            proc.stdout.close()
+        stop(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+async def test_an_explicit_sandbox_flag_wins_over_a_set_key_and_says_so(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=console_script(), args=["--sandbox"], env=child_env(BIMPE_API_KEY="sk_live_not_used_0001")
+    )
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            assert "SANDBOX MODE" in (client.instructions or "")
+            assert data(await client.call_tool("list_agents", {}))["agents"]
+        errlog.seek(0)
+        logs = errlog.read()
+    assert "--sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used" in logs
+    assert "sk_live_not_used_0001" not in logs
+
+
+async def test_a_faster_sandbox_ends_a_placed_call_within_one_wait() -> None:
+    params = StdioServerParameters(
+        command=console_script(), args=["--sandbox", "--sandbox-speed", "1000"], env=child_env()
+    )
+    with anyio.fail_after(60):
+        async with Client(params) as client:
+            placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+            done = data(await client.call_tool("wait_for_call", {"call_id": placed["call_id"], "timeout_seconds": 25}))
+    assert done["status"] == "ended"
+
+
+@pytest.mark.parametrize(("level", "expect_line"), [("WARNING", False), ("INFO", True)])
+async def test_retries_are_quiet_at_the_default_level_and_one_line_each_at_info(
+    tmp_path: Path, level: str, expect_line: bool
+) -> None:
+    sandbox_server = SandboxServer(port=0, out=io.StringIO(), config=SandboxConfig(seed=7, speed=0.0))
+    sandbox_server.sandbox.faults.add(Fault("status", status=503, times=1, path=r"^/agents$"))
+    logs = ""
+    async with anyio.create_task_group() as tg:
+        origin = await tg.start(sandbox_server.run)
+        env = child_env(BIMPE_API_KEY=SandboxKeys().full, BIMPE_BASE_URL=origin, BIMPE_LOG_LEVEL=level)
+        params = StdioServerParameters(command=console_script(), args=[], env=env)
+        with (tmp_path / "stderr.txt").open("w+") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as client:  # pyright: ignore[reportArgumentType]
+                assert data(await client.call_tool("list_agents", {}))["agents"]
+            errlog.seek(0)
+            logs = errlog.read()
+        tg.cancel_scope.cancel()
+    assert "stamina" not in logs
+    assert ("bimpe_mcp.retry: retry 1 of" in logs) is expect_line, logs
