@@ -8,6 +8,7 @@ from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 
+from bimpe_mcp.render import safe_line
 from bimpe_mcp.sandbox import SandboxKeys
 from bimpe_mcp.tools.runtime import ERROR_META_KEY
 
@@ -41,9 +42,10 @@ def error(result: CallToolResult) -> dict[str, Any]:
     body = text(result)
     assert result.structured_content is None, "an error carries no structured content"
     info: dict[str, Any] = (result.meta or {})[ERROR_META_KEY]
-    assert body.startswith(f"{info['code']}: {info['message']} Next: {info['next_step']}"), body
+    # The text shows each field as one safe line (what the API sent may hold line breaks); _meta keeps it as sent.
+    assert body.startswith(safe_line(f"{info['code']}: {info['message']} Next: {info['next_step']}")), body
     assert ("Retrying can help." in body) == info["retryable"], body
-    assert info["request_id"] is None or f"(request_id {info['request_id']})" in body, body
+    assert info["request_id"] is None or safe_line(f"(request_id {info['request_id']})") in body, body
     return info
 
 
