@@ -104,7 +104,7 @@ class HttpServer:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         argv = [console_script(), *args, "--transport", "http", "--port", "0", "--log-level", "INFO"]
         self.served = Served(argv, child_env(**env), read="stderr")
-        self.url = self.served.wait_for(r"Uvicorn running on (http://127\.0\.0\.1:\d+)").group(1) + "/mcp"
+        self.url = self.served.wait_for(r"streamable HTTP on (http://127\.0\.0\.1:\d+/mcp)").group(1)
 
     def stop(self) -> None:
         self.served.stop()
