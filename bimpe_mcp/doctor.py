@@ -22,7 +22,7 @@ from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sa
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
 
-CALL_READERS = ("list_calls", "get_call", "get_transcript", "wait_for_call")
+CALL_READERS = ("list_calls", "show_calls", "get_call", "get_transcript", "wait_for_call")
 KEY_PLACEHOLDER = "sk_..."
 VSCODE_KEY_INPUT = "bimpe-api-key"
 # Claude Code fills ${VAR} in a project's .mcp.json from its own environment when it starts the server.

@@ -51,7 +51,7 @@ async def _detail(ctx: Ctx, agent_id: str, call_id: str) -> WireCallDetail:
 async def call_transcript(agent_id: str, call_id: str, ctx: Ctx) -> str:
     """A call's whole transcript as compact text: one line per turn with index, time offset and speaker."""
     detail = await _detail(ctx, agent_id, call_id)
-    return render.transcript(transcript_window(detail, agent_id, 0, None, FULL))
+    return render.transcript(transcript_window(detail, agent_id, 0, None, FULL), detail.status)
 
 
 async def call(agent_id: str, call_id: str, ctx: Ctx) -> str:

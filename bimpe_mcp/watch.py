@@ -48,7 +48,7 @@ class WatchLimitError(Exception):
 
 def fingerprint(detail: WireCallDetail, agent_id: str) -> str:
     """What a subscriber is told about: the call's status and its whole transcript."""
-    transcript = render.transcript(transcript_window(detail, agent_id, 0, None, FULL))
+    transcript = render.transcript(transcript_window(detail, agent_id, 0, None, FULL), detail.status)
     return hashlib.sha256(f"{detail.status}\n{transcript}".encode()).hexdigest()
 
 

@@ -16,6 +16,7 @@ from bimpe_mcp.cli import main
 from bimpe_mcp.config import ENV_VARS, Settings
 from bimpe_mcp.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
+from bimpe_mcp.tools import tool_set
 from bimpe_mcp.wiring import install_origin
 from tests.dist_support import ROOT, console_script
 from tests.support import SECRETS, assert_no_secret, child_env
@@ -64,11 +65,13 @@ def test_doctor_json_names_each_tools_fate_and_gives_configs_with_an_absolute_co
     assert report["tools"] == {
         "list_agents": "ok",
         "list_calls": "ok",
+        "show_calls": "ok",
         "get_call": "ok",
         "get_transcript": "ok",
         "wait_for_call": "ok",
         "place_call": "unknown",
     }
+    assert set(report["tools"]) == {t.name for t in tool_set(read_only=False)}, "the doctor names every tool"
     server = report["clients"]["claude_desktop"]["mcpServers"]["bimpe"]
     assert Path(server["command"]).is_absolute() and Path(server["command"]).is_file()
     assert server["args"] == ["--sandbox"] and server["env"] == {}
@@ -207,6 +210,7 @@ async def test_an_expired_key_fails_at_the_api_with_what_to_do(sandbox: Sandbox)
     assert checks["api"].tools == (
         "list_agents",
         "list_calls",
+        "show_calls",
         "get_call",
         "get_transcript",
         "wait_for_call",

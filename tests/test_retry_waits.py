@@ -121,6 +121,20 @@ async def test_a_retry_after_beyond_the_cap_is_handed_back_at_once_as_rate_limit
     assert len(list_calls_requests(sandbox)) == 2, "one refused attempt, then the next tool call"
 
 
+async def test_a_retry_after_within_the_cap_but_past_the_deadline_is_handed_back_at_once_as_rate_limited(
+    make_server: ServerFactory, sandbox: Sandbox, retries: list[RetryDetails]
+) -> None:
+    """Waiting 8 s with 5 s left would only end in deadline_exceeded; the model is told to retry in 8 s instead."""
+    sandbox.faults.add(Fault(kind="status", status=429, retry_after="8", times=1))
+    async with Client(make_server(retry_after_cap_seconds=10.0, deadline_seconds=5.0)) as client:
+        start = now()
+        result = await client.call_tool("list_calls", {})
+        assert now() == start
+    info = error(result)
+    assert info["code"] == "rate_limited" and info["retry_after_seconds"] == 8.0
+    assert retries == []
+
+
 @pytest.mark.parametrize(("seconds_from_now", "earliest", "latest"), [(6, 4.0, 6.0), (-60, 0.0, 0.0)])
 async def test_a_retry_after_http_date_is_waited_until(
     client: Client,

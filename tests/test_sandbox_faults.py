@@ -22,6 +22,8 @@ from tests.sandbox_support import api, body, calls_path, control, items, obj
         (502, "bad_gateway", "Bad Gateway"),
         (503, "service_unavailable", "Service Unavailable"),
         (504, "gateway_timeout", "Gateway Timeout"),
+        (499, "client_error", "Client Error"),
+        (599, "internal_error", "Server Error"),
     ],
 )
 async def test_a_status_fault_answers_with_that_status_then_expires(

@@ -45,7 +45,7 @@ KINDS = {
     "calls_head": r"calls of agent agt_1: page \d+/\d+, \d+ in all; (next page=\d+|last page); filters: .+",
     "columns": re.escape(CALL_COLUMNS),
     "call": r"\S+ .+ (test|live|\?) .+>.+",
-    "times": r"started\S+ answered\S+",
+    "facts": r"call \S+: .+; created \S+; from .+ to .+",
     "transcript_head": r"transcript of call \S+ \(agent agt_1\): turns \d+-\d+ of \d+\. " + re.escape(UNTRUSTED),
     "turn": r"\[(\d+) (\d+:\d\d|-) [\w-]+\] .*",
     "agents_head": r"agents: page \d+/\d+, \d+ in all; (next page=\d+|last page); default agent: agt_1",
@@ -169,15 +169,15 @@ async def test_no_field_of_a_call_or_its_transcript_can_forge_a_line(brk: str) -
         wait = await client.call_tool("wait_for_call", {"call_id": "call_1", "timeout_seconds": 1})
         resource = await client.read_resource("bimpe://agents/agt_1/calls/call_1/transcript")
     turns = ["transcript_head", "turn", "turn", "turn"]
-    lines = read_as_a_model(text(detail), ["columns", "call", "times", *turns])
-    assert f" reason={SHOWN} error={SHOWN}" in lines[1]
-    assert lines[5] == f"[1 0:07 caller] {SHOWN}"
-    assert lines[6].startswith(f"[2 - agent_9_0_59_agent] {SHOWN}"), "a role is one word, never a bracket"
-    assert f"[attachments: {SHOWN}:{SHOWN}]" in lines[6]
+    lines = read_as_a_model(text(detail), ["facts", *turns])
+    assert f"; end reason {SHOWN}; error {SHOWN}" in lines[0]
+    assert lines[3] == f"[1 0:07 caller] {SHOWN}"
+    assert lines[4].startswith(f"[2 - agent_9_0_59_agent] {SHOWN}"), "a role is one word, never a bracket"
+    assert f"[attachments: {SHOWN}:{SHOWN}]" in lines[4]
     assert data(detail)["transcript"]["turns"][2]["speaker"] == "agent_9_0_59_agent"
     read_as_a_model(text(transcript), turns)
     read_as_a_model(text(page), ["calls_head", "columns", "call", "call"])
-    read_as_a_model(text(wait), ["columns", "call", "wait"])
+    read_as_a_model(text(wait), ["facts", "wait"])
     content = resource.contents[0]
     assert isinstance(content, TextResourceContents)
     read_as_a_model(content.text, turns)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
+import anyio
 import httpx
 import stamina
 from pydantic import BaseModel, ValidationError
@@ -178,8 +179,11 @@ class BimpeClient:
         if isinstance(exc, ApiError) and exc.status in RETRYABLE_STATUSES:
             if exc.retry_after is None:
                 return True
-            # Honour the server's wait when it fits the cap; otherwise hand the wait back to the caller at once.
-            return exc.retry_after if exc.retry_after <= self._retry_after_cap else False
+            # Honour the server's wait when it fits the cap and ends before the caller's deadline; otherwise hand
+            # the wait back to the caller at once (waiting into the deadline would only turn it into a timeout).
+            within_cap = exc.retry_after <= self._retry_after_cap
+            before_deadline = anyio.current_time() + exc.retry_after < anyio.current_effective_deadline()
+            return exc.retry_after if within_cap and before_deadline else False
         return False
 
     async def _once(self, request: _Request) -> dict[str, Any]:

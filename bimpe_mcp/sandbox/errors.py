@@ -31,7 +31,7 @@ class SandboxApiError(Exception):
     def body(self, request_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {
             "message": self.message,
-            "error": HTTPStatus(self.status).phrase,
+            "error": phrase(self.status),
             "code": self.code,
             "statusCode": self.status,
             "request_id": request_id,
@@ -39,6 +39,14 @@ class SandboxApiError(Exception):
         if self.errors is not None:
             out["errors"] = self.errors
         return out
+
+
+def phrase(status: int) -> str:
+    """The reason phrase of a status; a code the standard does not name (a fault may use any) is an "Error"."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Client Error" if status < 500 else "Server Error"
 
 
 def validation_error(problems: Problems) -> SandboxApiError:

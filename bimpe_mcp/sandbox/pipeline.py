@@ -401,7 +401,7 @@ def _fault_reply(f: Fault, request_id: str) -> Reply:
     headers = {"Retry-After": f.retry_after} if f.retry_after is not None else {}
     if f.kind == "non_json":
         return Reply(status, non_json_body(status), content_type="text/html", headers=headers)
-    code, message = STATUS_CODES.get(status, ("internal_error", "Injected fault."))
+    code, message = STATUS_CODES.get(status, ("client_error" if status < 500 else "internal_error", "Injected fault."))
     return _error_reply(SandboxApiError(status, f.code or code, message, headers=headers), request_id)
 
 

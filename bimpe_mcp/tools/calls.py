@@ -114,7 +114,7 @@ async def get_transcript(
     agent = state.agent(agent)
     detail = await api.get_call(agent, call)
     result = transcript_window(detail, agent, start, end_turn, max_chars or state.settings.transcript_chars)
-    return Reply(result, render.transcript(result))
+    return Reply(result, render.transcript(result, detail.status))
 
 
 @answers(own_deadlines=True)
