@@ -88,8 +88,21 @@ async def set_level(ctx: Ctx, params: SetLevelRequestParams) -> EmptyResult:
     return EmptyResult()
 
 
+def refuse_per_client_keys(state: AppState) -> None:
+    """A watch polls on after the request that started it and is shared by every subscriber of a resource: with
+    each client's own key (`--auth passthrough`) it would hold that key beyond its request and tell one client of
+    changes to another's call, so there are no watches."""
+    if state.connector is not None and state.connector.passthrough:
+        raise MCPError(
+            INVALID_REQUEST,
+            "resource subscriptions are off on this server (each client brings its own API key): follow a call "
+            "with wait_for_call or get_call instead",
+        )
+
+
 async def subscribe(ctx: Ctx, params: SubscribeRequestParams) -> EmptyResult:
     uri = str(params.uri)
+    refuse_per_client_keys(ctx.lifespan_context)
     session = session_of(ctx)
     current = session.subscribed.get(uri)
     if uri in session.subscribed and (current is None or not current.done.is_set()):
@@ -162,6 +175,8 @@ def listen_watches(bus: SubscriptionBus) -> ServerMiddleware[Any]:
         if len(uris) > SESSION_WATCHES:
             raise MCPError(INVALID_PARAMS, f"a listen stream may subscribe to at most {SESSION_WATCHES} resources")
         state = ctx.lifespan_context
+        if uris:
+            refuse_per_client_keys(state)
         releases: list[Callable[[], None]] = []
         try:
             for uri in uris:

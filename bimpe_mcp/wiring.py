@@ -76,7 +76,8 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     """The environment, overridden by whichever flags were given (the key has no flag). Errors name the flag or the
     variable the value came from."""
     fields = [field for field in ENV_VARS.values() if field != "api_key"]
-    overrides = {field: getattr(opts, field) for field in fields}
+    # Settings without a flag of this command (the HTTP ones outside serve) come from the environment only.
+    overrides = {field: getattr(opts, field, None) for field in fields}
     names = {field: flag_of(field) for field in fields}
     settings = Settings.from_env(names=names, **overrides)
     if opts.sandbox_speed is not None and not settings.sandbox:
