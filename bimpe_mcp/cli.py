@@ -293,18 +293,22 @@ def _configure_logging(level: str) -> None:
     log_retries()
 
 
-def _serve(opts: argparse.Namespace) -> int:
-    try:
-        settings = settings_from(opts)
-    except ConfigError as exc:
-        raise UsageError(f"{PROG} serve", str(exc)) from None
+def _begin(settings: Settings) -> None:
     _configure_logging(settings.log_level)
     if settings.sandbox and settings.configured:
         sys.stderr.write(
             f"{PROG}: --sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used\n"
         )
+
+
+def _serve(opts: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(opts)
+    except ConfigError as exc:
+        raise UsageError(f"{PROG} serve", str(exc)) from None
     if opts.transport == "http":
         return _serve_http(opts, settings)
+    _begin(settings)
     checked, transport = with_sandbox(settings)
     from bimpe_mcp.server import build_server
 
@@ -388,6 +392,7 @@ def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
         remote.check(settings, serving, count_of_workers)
     except ConfigError as exc:
         raise UsageError(f"{PROG} serve", str(exc)) from None
+    _begin(settings)
     sock = _listen(host, DEFAULT_HTTP_PORT if opts.port is None else opts.port)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
