@@ -400,6 +400,8 @@ def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
 
     def announce() -> None:
         sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
+        for note in remote.notes(settings, serving):
+            sys.stderr.write(f"{PROG}: {note}\n")
         sys.stderr.flush()
 
     try:

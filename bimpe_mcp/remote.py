@@ -170,6 +170,19 @@ def check(settings: Settings, serving: Serving, workers: int) -> None:
         load_tokens(settings.http_tokens_file)
 
 
+def notes(settings: Settings, serving: Serving) -> list[str]:
+    """What an operator should know at start, though nothing is wrong enough to refuse."""
+    said: list[str] = []
+    if not is_loopback(serving.host) and not settings.http_allowed_hosts:
+        said.append(
+            f"--host {serving.host}: requests must name this address or localhost in their Host header; behind a "
+            "load balancer or a DNS name, list the names clients use in BIMPE_HTTP_ALLOWED_HOSTS"
+        )
+    if serving.json_response:
+        said.append("--json-response: progress notifications (wait_for_call) cannot stream to clients")
+    return said
+
+
 # --- which Host and Origin ----------------------------------------------------------------------------------------
 
 

@@ -111,7 +111,8 @@ def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
         base_url=settings.base_url,
         transport=transport,
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         follow_redirects=False,
     )
 

@@ -252,3 +252,11 @@ def test_workers_get_the_settings_and_options_through_the_environment_without_th
         monkeypatch.setenv(var, value)
     app = remote.worker_app()
     assert isinstance(app, remote.WorkerLog)
+
+
+def test_the_start_notes_name_what_a_public_bind_or_json_responses_change() -> None:
+    public = remote.notes(Settings(), remote.Serving(host="0.0.0.0", json_response=True))
+    assert len(public) == 2 and "BIMPE_HTTP_ALLOWED_HOSTS" in public[0] and "progress" in public[1]
+    named = Settings(http_allowed_hosts="mcp.example.com")
+    assert remote.notes(named, remote.Serving(host="0.0.0.0")) == []
+    assert remote.notes(Settings(), remote.Serving()) == []
