@@ -19,6 +19,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from pydantic_ai.mcp import MCPToolset
 
 from bimpe_mcp import __version__
 from tests.served import HttpServer, StandaloneSandbox
@@ -134,6 +135,13 @@ async def test_every_tool_answers_over_http_with_a_plain_token_in_both_eras(
 
 
 @pytest.mark.anyio
+async def test_a_pydantic_ai_toolset_configured_as_the_readme_says_reaches_every_tool(tokens: HttpServer) -> None:
+    toolset = MCPToolset(tokens.url, headers={"Authorization": f"Bearer {PLAIN_TOKEN}"}, init_timeout=60)
+    async with toolset:
+        assert {tool.name for tool in await toolset.list_tools()} == TOOLS
+
+
+@pytest.mark.anyio
 async def test_a_token_listed_by_its_sha256_is_accepted(tokens: HttpServer, sandbox: StandaloneSandbox) -> None:
     async with connected(tokens.url, HASHED_TOKEN, "legacy") as client:
         agents = data(await client.call_tool("list_agents", {}))["agents"]
@@ -189,7 +197,7 @@ async def test_with_passthrough_each_tenant_sees_its_own_agents_only(
         foreign = await second.call_tool("list_calls", {"agent_id": main})
         assert foreign.is_error
     log = tenants.log()
-    assert "answered POST with 200" in log
+    assert "answered POST with 200" in log and "progress notifications (wait_for_call) cannot stream" in log
     assert_no_secret(log)
 
 
