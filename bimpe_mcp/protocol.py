@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mcp import MCPError
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -79,7 +80,11 @@ def session_of(ctx: Ctx) -> Session:
     return session
 
 
-def _secret(state: AppState) -> str | None:
+def secret_of(state: AppState) -> str | None:
+    """The key no log line sent to a client may show: the server's own, or with passthrough the request's."""
+    if state.connector is not None and state.connector.passthrough:
+        token = get_access_token()
+        return token.token if token else None
     return state.settings.api_key.get_secret_value() if state.settings.api_key else None
 
 
@@ -125,7 +130,7 @@ async def subscribe(ctx: Ctx, params: SubscribeRequestParams) -> EmptyResult:
     async def send_log(params: dict[str, Any]) -> None:
         await connection.notify("notifications/message", params)
 
-    route = Route(lambda: session.log_level, send_log, _secret(ctx.lifespan_context))
+    route = Route(lambda: session.log_level, send_log, secret_of(ctx.lifespan_context))
     try:
         state = ctx.lifespan_context
         session.subscribed[uri] = state.watcher.start(uri, state.read_call, notify, route)
@@ -160,7 +165,7 @@ async def log_routes(ctx: Ctx, call_next: CallNext) -> HandlerResult:
         note = LoggingMessageNotification(params=LoggingMessageNotificationParams.model_validate(params))
         await ctx.session.send_notification(note, related_request_id=request_id)
 
-    route = Route(level, send, _secret(ctx.lifespan_context))
+    route = Route(level, send, secret_of(ctx.lifespan_context))
     return await route.forwarding(lambda: call_next(ctx))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from pydantic import SecretStr
 
 from bimpe_mcp import remote
 from bimpe_mcp.api.client import BimpeClient
-from bimpe_mcp.cli import build_parsers, main
+from bimpe_mcp.cli import build_parsers, main, parse
 from bimpe_mcp.config import ENV_VARS, Settings
+from bimpe_mcp.protocol import secret_of
 from bimpe_mcp.sandbox import Sandbox
 from bimpe_mcp.server import build_server
-from bimpe_mcp.state import Connector, Inbound
+from bimpe_mcp.state import AppState, Clock, Connector, Inbound
+from bimpe_mcp.watch import Watcher
 from tests.support import error
 from tests.test_subscriptions import listen_once, subscribe
 
@@ -260,3 +263,31 @@ def test_the_start_notes_name_what_a_public_bind_or_json_responses_change() -> N
     named = Settings(http_allowed_hosts="mcp.example.com")
     assert remote.notes(named, remote.Serving(host="0.0.0.0")) == []
     assert remote.notes(Settings(), remote.Serving()) == []
+
+
+def test_the_containerfile_serves_stateless_http_on_all_addresses_with_tokens(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "Containerfile").read_text(encoding="utf-8")
+    found = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)
+    assert found is not None
+    entry = json.loads(found.group(1))
+    assert entry[0] == "bimpe-mcp"
+    opts = parse(entry[1:])
+    assert (opts.transport, opts.host, opts.port, opts.stateless) == ("http", "0.0.0.0", 8000, True)
+    env = dict(re.findall(r"(BIMPE_\w+)=(\S+)", text.split("ENTRYPOINT")[0].split("USER bimpe")[1]))
+    assert env["BIMPE_HTTP_AUTH"] == "tokens" and env["BIMPE_HTTP_TOKENS_FILE"].startswith("/run/secrets/")
+    settings = Settings.from_env(env | {"BIMPE_HTTP_TOKENS_FILE": tokens_file(tmp_path, TOKEN)})
+    remote.check(settings, remote.Serving(host=opts.host, stateless=True), 1)
+    assert f"http://127.0.0.1:8000{remote.HEALTH_PATH}" in text
+
+
+@pytest.mark.anyio
+async def test_with_passthrough_the_request_key_is_what_client_logs_redact(sandbox: Sandbox) -> None:
+    settings = Settings(base_url=sandbox.origin)
+    async with Watcher(Clock()) as watcher:
+        state = AppState(settings=settings, connector=Connector(settings, None, passthrough=True), watcher=watcher)
+        assert secret_of(state) is None
+        reset = auth_context_var.set(AuthenticatedUser(AccessToken(token=KEY, client_id="k", scopes=[])))
+        try:
+            assert secret_of(state) == KEY
+        finally:
+            auth_context_var.reset(reset)
