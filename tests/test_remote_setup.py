@@ -21,6 +21,7 @@ from bimpe_mcp import remote
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.cli import build_parsers, main, parse
 from bimpe_mcp.config import ENV_VARS, Settings
+from bimpe_mcp.doctor import settings_env
 from bimpe_mcp.protocol import secret_of
 from bimpe_mcp.sandbox import Sandbox
 from bimpe_mcp.server import build_server
@@ -291,3 +292,8 @@ async def test_with_passthrough_the_request_key_is_what_client_logs_redact(sandb
             assert secret_of(state) == KEY
         finally:
             auth_context_var.reset(reset)
+
+
+def test_client_configurations_of_the_doctor_leave_the_http_settings_out(tmp_path: Path) -> None:
+    settings = Settings(http_auth="tokens", http_tokens_file=tokens_file(tmp_path, TOKEN), read_only=True)
+    assert settings_env(settings) == {"BIMPE_READ_ONLY": "true"}
