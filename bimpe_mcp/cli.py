@@ -47,6 +47,9 @@ EPILOG = f"""examples:
   {PROG} --sandbox                     try it without a key (synthetic data, no real phone rings)
   {PROG} doctor                        check a configuration and print client set-ups with absolute paths
   {PROG} --transport http --port 8000  serve streamable HTTP on http://127.0.0.1:8000/mcp
+  {PROG} --transport http --host 0.0.0.0 --auth tokens --stateless
+                                          serve a team: bearer tokens from BIMPE_HTTP_TOKENS_FILE, Host and Origin
+                                          checked against BIMPE_HTTP_ALLOWED_HOSTS and BIMPE_HTTP_ALLOWED_ORIGINS
 
 `{PROG} COMMAND --help` lists the options of each command."""
 
