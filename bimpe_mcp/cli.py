@@ -14,18 +14,13 @@ import shlex
 import socket
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import anyio
 
 from bimpe_mcp import __version__
 from bimpe_mcp.config import ConfigError, Settings, shown
 from bimpe_mcp.wiring import add_setting_flags, launch_command, log_retries, settings_from, with_sandbox
-
-if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
-
-    from bimpe_mcp.state import AppState
 
 log = logging.getLogger("bimpe_mcp")
 
@@ -34,7 +29,9 @@ COMMANDS = ("serve", "sandbox", "doctor")
 DEFAULT_HTTP_PORT = 8000
 # Options of the HTTP transport: given with stdio, they would be silently ignored, so they are refused.
 HTTP_ONLY = ("host", "port")
-SERVE_ONLY = ("--transport", "--host", "--port")
+HTTP_FLAGS = {"path": "--path", "stateless": "--stateless", "json_response": "--json-response",
+              "workers": "--workers", "http_auth": "--auth"}  # fmt: skip
+SERVE_ONLY = ("--transport", "--host", "--port", *HTTP_FLAGS.values())
 KEY_FLAG = re.compile(r"(?i)key|token|secret|passw|bearer|auth")
 KEY_SHAPED = re.compile(r"(?i)^(sk|pk|rk)[_-]|^[A-Za-z0-9_-]{24,}$")
 
@@ -50,6 +47,9 @@ EPILOG = f"""examples:
   {PROG} --sandbox                     try it without a key (synthetic data, no real phone rings)
   {PROG} doctor                        check a configuration and print client set-ups with absolute paths
   {PROG} --transport http --port 8000  serve streamable HTTP on http://127.0.0.1:8000/mcp
+  {PROG} --transport http --host 0.0.0.0 --auth tokens --stateless
+                                          serve a team: bearer tokens from BIMPE_HTTP_TOKENS_FILE, Host and Origin
+                                          checked against BIMPE_HTTP_ALLOWED_HOSTS and BIMPE_HTTP_ALLOWED_ORIGINS
 
 `{PROG} COMMAND --help` lists the options of each command."""
 
@@ -123,6 +123,20 @@ def speed(text: str) -> float:
     return value
 
 
+def url_path(text: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", text) or text.rstrip("/") == "/healthz":
+        raise argparse.ArgumentTypeError(
+            f"must start with / and hold letters, digits and . _ ~ - / only, and not be /healthz (got {shown(text)})"
+        )
+    return text
+
+
+def workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64 (got {shown(text)})")
+    return int(text)
+
+
 def whole(text: str) -> int:
     try:
         return int(text)
@@ -142,6 +156,18 @@ def add_transport_flags(parser: argparse.ArgumentParser) -> None:
                        help="HTTP: address to listen on (default 127.0.0.1)")  # fmt: skip
     group.add_argument("--port", type=port, default=None, metavar="PORT",
                        help=f"HTTP: port to listen on (default {DEFAULT_HTTP_PORT}; 0 picks a free one)")  # fmt: skip
+    group.add_argument("--path", type=url_path, default=None, metavar="PATH",
+                       help="HTTP: path of the MCP endpoint (default /mcp)")  # fmt: skip
+    group.add_argument("--stateless", action="store_true", default=None,
+                       help="HTTP: no sessions, so that any replica or worker answers any request")  # fmt: skip
+    group.add_argument("--json-response", dest="json_response", action="store_true", default=None,
+                       help="HTTP: answer with JSON instead of an SSE stream (progress notifications then cannot "
+                       "stream)")  # fmt: skip
+    group.add_argument("--workers", type=workers, default=None, metavar="N",
+                       help="HTTP: uvicorn worker processes (default 1; more needs --stateless)")  # fmt: skip
+    group.add_argument("--auth", dest="http_auth", choices=["none", "tokens", "passthrough"], default=None,
+                       help="HTTP: none (loopback only), tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE) or "
+                       "passthrough (each client's bearer token is its own API key) [env BIMPE_HTTP_AUTH]")  # fmt: skip
 
 
 def build_parsers() -> tuple[Parser, dict[str, Parser]]:
@@ -205,6 +231,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         raise UsageError(command.prog, _unknown_arguments(extra, command))
     if opts.command == "serve" and opts.transport == "stdio":
         given = [f"--{name}" for name in HTTP_ONLY if getattr(opts, name) is not None]
+        given += [flag for name, flag in HTTP_FLAGS.items() if getattr(opts, name) is not None]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             raise UsageError(f"{PROG} serve", f"{' and '.join(given)} {verb} to --transport http only")
@@ -269,22 +296,26 @@ def _configure_logging(level: str) -> None:
     log_retries()
 
 
-def _serve(opts: argparse.Namespace) -> int:
-    try:
-        settings = settings_from(opts)
-    except ConfigError as exc:
-        raise UsageError(f"{PROG} serve", str(exc)) from None
+def _begin(settings: Settings) -> None:
     _configure_logging(settings.log_level)
     if settings.sandbox and settings.configured:
         sys.stderr.write(
             f"{PROG}: --sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used\n"
         )
+
+
+def _serve(opts: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(opts)
+    except ConfigError as exc:
+        raise UsageError(f"{PROG} serve", str(exc)) from None
+    if opts.transport == "http":
+        return _serve_http(opts, settings)
+    _begin(settings)
     checked, transport = with_sandbox(settings)
     from bimpe_mcp.server import build_server
 
     server = build_server(checked, transport=transport)
-    if opts.transport == "http":
-        return _serve_http(server, opts, settings)
     if sys.stdin.isatty():
         sys.stderr.write(banner(settings))
     from bimpe_mcp.stdio import serve_stdio
@@ -350,27 +381,34 @@ def bind_problem(exc: OSError, host: str, port_number: int) -> str:
     return f"--host {shown(host)} --port {port_number}: cannot listen there ({exc.strerror})"
 
 
-def _serve_http(server: MCPServer[AppState], opts: argparse.Namespace, settings: Settings) -> int:
-    """Bind first, then announce the address, then serve: a failure to bind is reported before any announcement."""
-    import uvicorn
+def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
+    """Check, bind, then announce the address once serving: a refusal or a failure to bind is reported before any
+    announcement."""
+    from bimpe_mcp import remote
 
     host: str = opts.host or "127.0.0.1"
+    path: str = opts.path or remote.DEFAULT_PATH
+    serving = remote.Serving(host=host, path=path, stateless=bool(opts.stateless),
+                             json_response=bool(opts.json_response))  # fmt: skip
+    count_of_workers: int = opts.workers or 1
+    try:
+        remote.check(settings, serving, count_of_workers)
+    except ConfigError as exc:
+        raise UsageError(f"{PROG} serve", str(exc)) from None
+    _begin(settings)
     sock = _listen(host, DEFAULT_HTTP_PORT if opts.port is None else opts.port)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    where = f"http://{shown_host}:{bound}/mcp"
-    app = server.streamable_http_app(host=host)
-    config = uvicorn.Config(app, log_config=None, log_level=settings.log_level.lower(), access_log=False)
+    where = f"http://{shown_host}:{bound}{path}"
 
-    class Announced(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            # uvicorn's startup returns only once it serves; a failing application start-up exits the process.
-            await super().startup(sockets=sockets)
-            sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
-            sys.stderr.flush()
+    def announce() -> None:
+        sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
+        for note in remote.notes(settings, serving):
+            sys.stderr.write(f"{PROG}: {note}\n")
+        sys.stderr.flush()
 
     try:
-        Announced(config).run(sockets=[sock])
+        remote.serve(settings, serving, sock, count_of_workers, announce)
     finally:
         sock.close()
     return 0

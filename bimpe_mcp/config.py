@@ -15,6 +15,7 @@ DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
 TextFormat = Literal["compact", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+HttpAuth = Literal["none", "tokens", "passthrough"]
 
 # Environment variable -> settings field. Flags mirror every entry except the key, which never goes on argv.
 ENV_VARS: dict[str, str] = {
@@ -32,6 +33,10 @@ ENV_VARS: dict[str, str] = {
     "BIMPE_LOG_LEVEL": "log_level",
     "BIMPE_SANDBOX": "sandbox",
     "BIMPE_SANDBOX_SPEED": "sandbox_speed",
+    "BIMPE_HTTP_AUTH": "http_auth",
+    "BIMPE_HTTP_TOKENS_FILE": "http_tokens_file",
+    "BIMPE_HTTP_ALLOWED_HOSTS": "http_allowed_hosts",
+    "BIMPE_HTTP_ALLOWED_ORIGINS": "http_allowed_origins",
 }
 BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox"})
 
@@ -64,6 +69,11 @@ class Settings(BaseModel):
     log_level: LogLevel = "WARNING"
     sandbox: bool = False
     sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
+    # Streamable HTTP only: who may call (see remote.py), and the Host and Origin values a request may carry.
+    http_auth: HttpAuth = "none"
+    http_tokens_file: str | None = None
+    http_allowed_hosts: str | None = None
+    http_allowed_origins: str | None = None
 
     @field_validator("api_key")
     @classmethod
@@ -96,6 +106,11 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("http_auth", mode="before")
+    @classmethod
+    def _lower_auth(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("text_format", mode="before")
     @classmethod
@@ -166,6 +181,8 @@ def accepts(field: str) -> str:
         return "compact or json"
     if field == "log_level":
         return "DEBUG, INFO, WARNING or ERROR"
+    if field == "http_auth":
+        return "none, tokens or passthrough"
     kind = "a whole number" if info.annotation is int else "a number"
     limits: dict[str, object] = {}
     for rule in info.metadata:

@@ -199,7 +199,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     the `--sandbox` argument."""
     env: dict[str, str] = {}
     for var, name in ENV_VARS.items():
-        if name in ("api_key", "sandbox") or (name == "sandbox_speed" and not settings.sandbox):
+        # The HTTP settings belong to a served HTTP endpoint, never to a client that starts the server.
+        if (
+            name in ("api_key", "sandbox")
+            or name.startswith("http_")
+            or (name == "sandbox_speed" and not settings.sandbox)
+        ):
             continue
         value = getattr(settings, name)
         if value == Settings.model_fields[name].default:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mcp import MCPError
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -79,7 +80,11 @@ def session_of(ctx: Ctx) -> Session:
     return session
 
 
-def _secret(state: AppState) -> str | None:
+def secret_of(state: AppState) -> str | None:
+    """The key no log line sent to a client may show: the server's own, or with passthrough the request's."""
+    if state.connector is not None and state.connector.passthrough:
+        token = get_access_token()
+        return token.token if token else None
     return state.settings.api_key.get_secret_value() if state.settings.api_key else None
 
 
@@ -88,8 +93,21 @@ async def set_level(ctx: Ctx, params: SetLevelRequestParams) -> EmptyResult:
     return EmptyResult()
 
 
+def refuse_per_client_keys(state: AppState) -> None:
+    """A watch polls on after the request that started it and is shared by every subscriber of a resource: with
+    each client's own key (`--auth passthrough`) it would hold that key beyond its request and tell one client of
+    changes to another's call, so there are no watches."""
+    if state.connector is not None and state.connector.passthrough:
+        raise MCPError(
+            INVALID_REQUEST,
+            "resource subscriptions are off on this server (each client brings its own API key): follow a call "
+            "with wait_for_call or get_call instead",
+        )
+
+
 async def subscribe(ctx: Ctx, params: SubscribeRequestParams) -> EmptyResult:
     uri = str(params.uri)
+    refuse_per_client_keys(ctx.lifespan_context)
     session = session_of(ctx)
     current = session.subscribed.get(uri)
     if uri in session.subscribed and (current is None or not current.done.is_set()):
@@ -112,7 +130,7 @@ async def subscribe(ctx: Ctx, params: SubscribeRequestParams) -> EmptyResult:
     async def send_log(params: dict[str, Any]) -> None:
         await connection.notify("notifications/message", params)
 
-    route = Route(lambda: session.log_level, send_log, _secret(ctx.lifespan_context))
+    route = Route(lambda: session.log_level, send_log, secret_of(ctx.lifespan_context))
     try:
         state = ctx.lifespan_context
         session.subscribed[uri] = state.watcher.start(uri, state.read_call, notify, route)
@@ -147,7 +165,7 @@ async def log_routes(ctx: Ctx, call_next: CallNext) -> HandlerResult:
         note = LoggingMessageNotification(params=LoggingMessageNotificationParams.model_validate(params))
         await ctx.session.send_notification(note, related_request_id=request_id)
 
-    route = Route(level, send, _secret(ctx.lifespan_context))
+    route = Route(level, send, secret_of(ctx.lifespan_context))
     return await route.forwarding(lambda: call_next(ctx))
 
 
@@ -162,6 +180,8 @@ def listen_watches(bus: SubscriptionBus) -> ServerMiddleware[Any]:
         if len(uris) > SESSION_WATCHES:
             raise MCPError(INVALID_PARAMS, f"a listen stream may subscribe to at most {SESSION_WATCHES} resources")
         state = ctx.lifespan_context
+        if uris:
+            refuse_per_client_keys(state)
         releases: list[Callable[[], None]] = []
         try:
             for uri in uris:

@@ -14,7 +14,7 @@ from bimpe_mcp.config import Settings
 from bimpe_mcp.prompts import prompt_check, register_prompts
 from bimpe_mcp.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.resources import register_resources
-from bimpe_mcp.state import AppState, Clock, Connector
+from bimpe_mcp.state import AppState, Clock, Connector, Inbound
 from bimpe_mcp.tools import tool_set
 from bimpe_mcp.ui import calls_app
 from bimpe_mcp.watch import Watcher
@@ -54,15 +54,22 @@ def instructions(settings: Settings) -> str:
 
 
 def build_server(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    inbound: Inbound | None = None,
 ) -> MCPServer[AppState]:
-    """Build the server. `transport` carries requests in-process (the sandbox, tests); None means the network."""
+    """Build the server. `transport` carries requests in-process (the sandbox, tests); None means the network.
+    `inbound` is how HTTP clients authenticate (remote.py); None for stdio and HTTP without auth."""
+    passthrough = inbound is not None and inbound.passthrough
     # The running server's state, for the completion handler: the SDK passes it no context to reach the lifespan.
     holder: list[AppState] = []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
-        connector = Connector(settings, transport) if settings.configured else None
+        usable = settings.configured or passthrough
+        connector = Connector(settings, transport, passthrough=passthrough) if usable else None
         logs.install()
         try:
             async with Watcher(clock or Clock()) as watcher:
@@ -90,6 +97,8 @@ def build_server(
         subscriptions=bus,
         middleware=[log_routes, listen_watches(bus), prompt_check],
         extensions=[calls_app()],
+        token_verifier=inbound.verifier if inbound else None,
+        auth=inbound.auth if inbound else None,
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)

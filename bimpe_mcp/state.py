@@ -13,6 +13,8 @@ from bimpe_mcp.wiring import http_client
 
 if TYPE_CHECKING:
     import httpx
+    from mcp.server.auth.provider import TokenVerifier
+    from mcp.server.auth.settings import AuthSettings
 
     from bimpe_mcp.api.client import BimpeClient
     from bimpe_mcp.api.wire import WireCallDetail
@@ -22,33 +24,65 @@ if TYPE_CHECKING:
 PLACED_KEYS_KEPT = 1000
 
 
+def request_key() -> str:
+    """The API key the client of the request being served sent as its bearer token (HTTP passthrough)."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    if token is None:
+        raise not_configured()
+    return token.token
+
+
 class Connector:
     """Builds the one pooled API client on first use, and closes it with the server.
 
-    Deferred so that start-up (spawn to `tools/list` answered) never pays for the HTTP stack.
+    Deferred so that start-up (spawn to `tools/list` answered) never pays for the HTTP stack. With `passthrough`
+    (HTTP with `--auth passthrough`), the key is the bearer token of the request being served: each call of
+    `client()` builds a client holding that request's key only, over the shared connection pool, and nothing keeps
+    it once the request is answered.
     """
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self, settings: Settings, transport: httpx.AsyncBaseTransport | None, *, passthrough: bool = False
+    ) -> None:
         self._settings = settings
         self._transport = transport
+        self.passthrough = passthrough
         self._http: httpx.AsyncClient | None = None
         self._client: BimpeClient | None = None
 
     def client(self) -> BimpeClient:
+        if self.passthrough:
+            return self._build(request_key())
         if self._client is None:
-            from bimpe_mcp.api.client import BimpeClient
-
             settings = self._settings
-            key = settings.api_key.get_secret_value() if settings.api_key else ""
-            self._http = http_client(settings, self._transport)
-            self._client = BimpeClient(
-                self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
-            )
+            self._client = self._build(settings.api_key.get_secret_value() if settings.api_key else "")
         return self._client
+
+    def _build(self, key: str) -> BimpeClient:
+        from bimpe_mcp.api.client import BimpeClient
+
+        if self._http is None:
+            self._http = http_client(self._settings, self._transport)
+        settings = self._settings
+        return BimpeClient(
+            self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
+        )
 
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """How HTTP clients authenticate: the SDK's token verifier and auth settings, and whether each bearer token is
+    that client's own API key (`--auth passthrough`)."""
+
+    verifier: TokenVerifier
+    auth: AuthSettings
+    passthrough: bool = False
 
 
 @dataclass

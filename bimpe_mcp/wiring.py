@@ -76,7 +76,8 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     """The environment, overridden by whichever flags were given (the key has no flag). Errors name the flag or the
     variable the value came from."""
     fields = [field for field in ENV_VARS.values() if field != "api_key"]
-    overrides = {field: getattr(opts, field) for field in fields}
+    # Settings without a flag of this command (the HTTP ones outside serve) come from the environment only.
+    overrides = {field: getattr(opts, field, None) for field in fields}
     names = {field: flag_of(field) for field in fields}
     settings = Settings.from_env(names=names, **overrides)
     if opts.sandbox_speed is not None and not settings.sandbox:
@@ -110,7 +111,8 @@ def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
         base_url=settings.base_url,
         transport=transport,
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         follow_redirects=False,
     )
 

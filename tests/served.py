@@ -99,12 +99,18 @@ class StandaloneSandbox:
 
 
 class HttpServer:
-    """`bimpe-mcp --transport http` on a free loopback port, configured by environment variables."""
+    """`bimpe-mcp --transport http` on a free loopback port, configured by environment variables; `args` may add
+    any other option (--path, --auth, --stateless, --workers...)."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        argv = [console_script(), *args, "--transport", "http", "--port", "0", "--log-level", "INFO"]
+    def __init__(self, env: dict[str, str], *args: str, log_level: str = "INFO") -> None:
+        argv = [console_script(), *args, "--transport", "http", "--port", "0", "--log-level", log_level]
         self.served = Served(argv, child_env(**env), read="stderr")
-        self.url = self.served.wait_for(r"streamable HTTP on (http://127\.0\.0\.1:\d+/mcp)").group(1)
+        found = self.served.wait_for(r"streamable HTTP on ((http://127\.0\.0\.1:\d+)/\S*) \(Ctrl\+C")
+        self.url, self.origin = found.group(1), found.group(2)
+
+    def log(self) -> str:
+        """What the server wrote on stderr so far."""
+        return "".join(self.served.lines)
 
     def stop(self) -> None:
         self.served.stop()

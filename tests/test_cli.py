@@ -7,6 +7,7 @@ import errno
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -183,12 +184,14 @@ def test_a_port_in_use_is_one_line_and_exit_2_and_nothing_is_announced(argv: lis
         ("nosuch.invalid", "--host 'nosuch.invalid': not a name or address of this machine"),
     ],
 )
-def test_an_http_address_not_of_this_machine_is_one_line_and_exit_2(host: str, expected: str) -> None:
+def test_an_http_address_not_of_this_machine_is_one_line_and_exit_2(host: str, expected: str, tmp_path: Path) -> None:
+    # Beyond loopback a server needs auth: with it, the address is what is refused.
+    (tmp_path / "tokens").write_text("a-token-of-the-team-0123456789\n", encoding="utf-8")
     run = subprocess.run(
-        [console_script(), "--sandbox", "--transport", "http", "--host", host, "--port", "0"],
+        [console_script(), "--sandbox", "--transport", "http", "--host", host, "--port", "0", "--auth", "tokens"],
         capture_output=True,
         text=True,
-        env=child_env(),
+        env=child_env(BIMPE_HTTP_TOKENS_FILE=str(tmp_path / "tokens")),
         stdin=subprocess.DEVNULL,
         timeout=120,
         check=False,

@@ -1,0 +1,233 @@
+"""HTTP benchmark: concurrent MCP clients against `bimpe-mcp --transport http`, with the same API requests sent
+straight to the sandbox as the floor, in one run. The sandbox runs in its own process (no rate limit, clock stopped).
+
+- throughput: MCP tool calls per second against the direct API requests per second (goal: at least half)
+- latency: p50 and p99 of each tool call (goal: p99 under five times p50)
+- errors: every call must succeed (goal: zero in 10,000)
+- memory: RSS of the server process after a warm-up and after all the calls (goal: within 10%)
+
+Each client alternates list_calls (a page of 20) and get_call (one call with its transcript); the floor sends the
+two requests those tools send. Clients, server and sandbox share this machine's cores, as they would on one host.
+
+Run: python bench/bench_http.py [--calls N] [--clients N] [--mode legacy|auto] [--stateful]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from bimpe_mcp.sandbox import API_PREFIX, SandboxKeys
+
+SANDBOX = (
+    "import anyio\n"
+    "from bimpe_mcp.sandbox import SandboxConfig, serve\n"
+    "anyio.run(lambda: serve(port=0, config=SandboxConfig(speed=0.0, rate_limit=10**9)))\n"
+)
+WARMUP_CALLS = 640
+
+
+def family(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's worker processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(kid) for kid in children.read_text().split()] if children.exists() else []
+    return [pid, *(member for kid in kids for member in family(kid))]
+
+
+def rss_kib(pid: int) -> int:
+    total = 0
+    for member in family(pid):
+        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{member}/status").read_text())
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+def cpu_seconds(members: list[int]) -> float:
+    """CPU time of these processes, in seconds."""
+    ticks = 0
+    for member in members:
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def started(argv: list[str], env: dict[str, str], pattern: str, stream: str) -> tuple[subprocess.Popen[str], str]:
+    """A subprocess, once it printed a line matching `pattern` (group 1 returned)."""
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(
+        argv, env=env, text=True, stdin=subprocess.DEVNULL,
+        stdout=pipe if stream == "stdout" else subprocess.DEVNULL,
+        stderr=pipe if stream == "stderr" else subprocess.DEVNULL,
+    )  # fmt: skip
+    out = proc.stdout if stream == "stdout" else proc.stderr
+    assert out is not None
+    for line in out:
+        found = re.search(pattern, line)
+        if found:
+            return proc, found.group(1)
+    raise SystemExit(f"{argv[0]} exited before serving")
+
+
+async def run_clients(
+    clients: int, calls: int, open_one: Callable[[], Any], call: Callable[[Any, int], Awaitable[None]]
+) -> tuple[float, list[float], int]:
+    """`clients` concurrent workers sharing `calls` calls: (seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    left = iter(range(calls))
+
+    async def worker() -> None:
+        nonlocal errors
+        async with open_one() as session:
+            for number in left:
+                began = time.perf_counter()
+                try:
+                    await call(session, number)
+                except Exception:  # noqa: BLE001 - counted, and the run goes on
+                    errors += 1
+                latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(clients):
+            tg.start_soon(worker)
+    return time.perf_counter() - began, latencies, errors
+
+
+def summary(name: str, seconds: float, latencies: list[float], errors: int) -> dict[str, float]:
+    cuts = statistics.quantiles(latencies, n=100)
+    figures = {
+        "rate": len(latencies) / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": cuts[98] * 1000,
+        "errors": float(errors),
+    }
+    print(
+        f"{name:>6}: {len(latencies)} calls in {seconds:.1f} s = {figures['rate']:.0f}/s, "
+        f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, errors {errors}"
+    )
+    return figures
+
+
+async def direct(origin: str, agent: str, call_ids: list[str], clients: int, calls: int) -> dict[str, float]:
+    key = SandboxKeys().full
+    base = f"{origin}{API_PREFIX}/agents/{agent}/calls"
+
+    def open_one() -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    async def call(http: httpx.AsyncClient, number: int) -> None:
+        if number % 2:
+            answer = await http.get(f"{base}/{call_ids[number % len(call_ids)]}")
+        else:
+            answer = await http.get(base, params={"page": 1, "limit": 20, "sort": "-created_on"})
+        answer.raise_for_status()
+
+    return summary("floor", *await run_clients(clients, calls, open_one, call))
+
+
+def mcp_calls(url: str, mode: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
+    def open_one() -> Any:
+        return _Connected(url, mode)
+
+    async def call(client: Client, number: int) -> None:
+        if number % 2:
+            result = await client.call_tool("get_call", {"call_id": call_ids[number % len(call_ids)]})
+        else:
+            result = await client.call_tool("list_calls", {"limit": 20})
+        if result.is_error:
+            raise RuntimeError(str(result.content)[:200])
+
+    return open_one, call
+
+
+class _Connected:
+    """An MCP client over streamable HTTP with its own connection pool."""
+
+    def __init__(self, url: str, mode: str) -> None:
+        self.url, self.mode = url, mode
+
+    async def __aenter__(self) -> Client:
+        self.http = httpx2.AsyncClient(timeout=60)
+        await self.http.__aenter__()
+        self.client = Client(streamable_http_client(self.url, http_client=self.http), mode=self.mode)  # type: ignore[arg-type]
+        return await self.client.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
+        await self.http.__aexit__(None, None, None)
+
+
+async def bench(url: str, origin: str, server_pid: int, opts: argparse.Namespace) -> None:
+    agent = os.environ["BENCH_AGENT"]
+    async with _Connected(url, opts.mode) as client:
+        listed = await client.call_tool("list_calls", {"limit": 50})
+        assert listed.structured_content is not None
+        call_ids = [row["id"] for row in listed.structured_content["calls"]]
+    open_one, call = mcp_calls(url, opts.mode, call_ids)
+    await run_clients(opts.clients, WARMUP_CALLS, open_one, call)
+    before = rss_kib(server_pid)
+    pids = {"server": family(server_pid), "sandbox": [opts.sandbox_pid], "clients": [os.getpid()]}
+    cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    floor = await direct(origin, agent, call_ids, opts.clients, opts.calls)
+    middle = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    mcp = summary("mcp", *await run_clients(opts.clients, opts.calls, open_one, call))
+    end = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    after = rss_kib(server_pid)
+    for phase, (start, stop) in {"floor": (cpu, middle), "mcp": (middle, end)}.items():
+        spent = ", ".join(f"{name} {stop[name] - start[name]:.1f} s" for name in pids)
+        print(f"cpu during {phase}: {spent}")
+    growth = (after - before) / before
+    print(f"memory: server RSS {before / 1024:.1f} MiB after warm-up, {after / 1024:.1f} MiB after ({growth:+.1%})")
+    ratio, spread = mcp["rate"] / floor["rate"], mcp["p99"] / mcp["p50"]
+    print(
+        f"throughput mcp/floor {ratio:.2f} (goal >= 0.50); p99/p50 {spread:.1f} (goal < 5); errors {mcp['errors']:.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="HTTP benchmark: MCP clients against the direct API floor")
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy")
+    parser.add_argument("--stateful", action="store_true", help="serve with sessions (default: --stateless)")
+    parser.add_argument("--json-response", action="store_true", help="serve JSON responses instead of SSE")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
+    opts = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    sandbox, origin = started([sys.executable, "-c", SANDBOX], env, r"Base URL: (\S+)", "stdout")
+    info = httpx.get(f"{origin}/_sandbox/info").json()
+    served = {"BIMPE_BASE_URL": origin, "BIMPE_API_KEY": SandboxKeys().full, "BIMPE_AGENT_ID": info["agents"]["live"]}
+    argv = [sys.executable, "-m", "bimpe_mcp", "--transport", "http", "--port", "0"]
+    argv += ([] if opts.stateful else ["--stateless"]) + (["--json-response"] if opts.json_response else [])
+    argv += ["--workers", str(opts.workers)] if opts.workers > 1 else []
+    server, url = started(argv, env | served, r"streamable HTTP on (\S+)", "stderr")
+    os.environ["BENCH_AGENT"] = info["agents"]["live"]
+    opts.sandbox_pid = sandbox.pid
+    shape = ("stateful" if opts.stateful else "stateless") + (", JSON responses" if opts.json_response else ", SSE")
+    print(f"{opts.clients} clients, {opts.calls} calls, {opts.mode} era, {shape}")
+    try:
+        anyio.run(bench, url, origin, server.pid, opts)
+    finally:
+        for proc in (server, sandbox):
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""Streamable HTTP for remote clients: who may call (`--auth`), which Host and Origin a request may carry, how big a
+request may be, the health route, and uvicorn in one process or in several (`--workers`, stateless only).
+
+Auth goes through the SDK: a `TokenVerifier` that the SDK's bearer middleware calls on every request, which answers
+401 with `WWW-Authenticate` when it finds no valid credential. With `--auth tokens` the bearer token is checked
+against BIMPE_HTTP_TOKENS_FILE in constant time and the server's own BIMPE_API_KEY is used for the API. With
+`--auth passthrough` the bearer token is that client's own API key: the SDK keeps it in the request's auth context,
+and state.Connector builds the API client of that request from it (nothing holds it once the request is answered).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import uvicorn
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from uvicorn.supervisors import Multiprocess
+
+from bimpe_mcp import __version__
+from bimpe_mcp.config import ENV_VARS, ConfigError, Settings, shown
+from bimpe_mcp.state import Inbound
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies over this size are refused with 413: no tool takes more than a few kilobytes of arguments."""
+SERVING_ENV = "BIMPE_HTTP_SERVING"
+"""How the parent tells each uvicorn worker process what to serve (the transport options, as JSON; no secret)."""
+WORKER_FACTORY = "bimpe_mcp.remote:worker_app"
+_HEX = re.compile(r"[0-9a-f]{64}")
+MIN_TOKEN_CHARS = 16
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The transport options of `--transport http`."""
+
+    host: str = "127.0.0.1"
+    path: str = DEFAULT_PATH
+    stateless: bool = False
+    json_response: bool = False
+
+
+# --- who may call -------------------------------------------------------------------------------------------------
+
+
+def load_tokens(path: str | None) -> list[bytes]:
+    """The SHA-256 digests of the tokens in the file: one per line, the token itself or `sha256:<hex>` of it; blank
+    lines and lines starting with # are skipped."""
+    var = "BIMPE_HTTP_TOKENS_FILE"
+    if not path:
+        raise ConfigError(f"--auth tokens needs {var}: a file with one bearer token (or sha256:<hex> of one) per line")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{var}: cannot read {shown(path)} ({reason})") from None
+    digests: list[bytes] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("sha256:"):
+            hexed = line.removeprefix("sha256:").strip().lower()
+            if not _HEX.fullmatch(hexed):
+                raise ConfigError(f"{var}: line {number}: sha256: must be followed by 64 hexadecimal digits")
+            digests.append(bytes.fromhex(hexed))
+        elif len(line) < MIN_TOKEN_CHARS or any(ch.isspace() for ch in line):
+            raise ConfigError(
+                f"{var}: line {number}: a token is one word of at least {MIN_TOKEN_CHARS} characters "
+                "(generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        else:
+            digests.append(hashlib.sha256(line.encode()).digest())
+    if not digests:
+        raise ConfigError(f"{var}: {shown(path)} holds no token: add one per line")
+    return digests
+
+
+class TokenFileVerifier:
+    """Bearer tokens from BIMPE_HTTP_TOKENS_FILE, compared as SHA-256 digests in constant time: every known digest
+    is compared, whichever matches."""
+
+    def __init__(self, digests: list[bytes]) -> None:
+        self._digests = digests
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        found = 0
+        for number, known in enumerate(self._digests, 1):
+            if hmac.compare_digest(digest, known):
+                found = number
+        return AccessToken(token=token, client_id=f"token-{found}", scopes=[]) if found else None
+
+
+class PassthroughVerifier:
+    """Each bearer token is the client's own BimpeAI key, checked by the API on use. The principal (which owns a
+    stateful session) is a digest of the key, so one client's session is never another's."""
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        key = token.strip()
+        if not key or len(key) > 512 or not (key.isascii() and key.isprintable()) or " " in key:
+            return None
+        tenant = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return AccessToken(token=key, client_id=f"key-{tenant}", scopes=[])
+
+
+def inbound(settings: Settings, origin: str) -> Inbound | None:
+    """The SDK auth of `--auth`, or None for `--auth none`."""
+    if settings.http_auth == "none":
+        return None
+    # No authorization server and no protected-resource metadata: tokens are issued by the operator, not by OAuth.
+    auth = AuthSettings(issuer_url=AnyHttpUrl(origin), resource_server_url=None)
+    if settings.http_auth == "tokens":
+        return Inbound(TokenFileVerifier(load_tokens(settings.http_tokens_file)), auth)
+    return Inbound(PassthroughVerifier(), auth, passthrough=True)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check(settings: Settings, serving: Serving, workers: int) -> None:
+    """Refuse, before anything listens, what would serve the API key to anyone or break across workers."""
+    if settings.http_auth == "none" and not is_loopback(serving.host):
+        raise ConfigError(
+            f"--host {shown(serving.host)} with --auth none would let anyone who reaches it use the API key: "
+            "add --auth tokens (with BIMPE_HTTP_TOKENS_FILE) or --auth passthrough, or listen on 127.0.0.1"
+        )
+    if workers > 1 and not serving.stateless:
+        raise ConfigError(
+            f"--workers {workers} needs --stateless: a session kept by one worker is unknown to the others"
+        )
+    if workers > 1 and settings.sandbox:
+        raise ConfigError(
+            "--workers: the embedded --sandbox lives in one process; run `bimpe-mcp sandbox` and point "
+            "BIMPE_BASE_URL at it instead"
+        )
+    if settings.http_auth == "passthrough" and (settings.sandbox or settings.configured):
+        raise ConfigError(
+            "--auth passthrough: each client's bearer token is its own API key, so the server takes none: unset "
+            "BIMPE_API_KEY (and BIMPE_SANDBOX; for the sandbox, point BIMPE_BASE_URL at `bimpe-mcp sandbox`)"
+        )
+    if settings.http_auth == "tokens":
+        load_tokens(settings.http_tokens_file)
+
+
+def notes(settings: Settings, serving: Serving) -> list[str]:
+    """What an operator should know at start, though nothing is wrong enough to refuse."""
+    said: list[str] = []
+    if not is_loopback(serving.host) and not settings.http_allowed_hosts:
+        said.append(
+            f"--host {serving.host}: requests must name this address or localhost in their Host header; behind a "
+            "load balancer or a DNS name, list the names clients use in BIMPE_HTTP_ALLOWED_HOSTS"
+        )
+    if serving.json_response:
+        said.append("--json-response: progress notifications (wait_for_call) cannot stream to clients")
+    return said
+
+
+# --- which Host and Origin ----------------------------------------------------------------------------------------
+
+
+def listed(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection on every bind: the Host and Origin values allowed are the configured ones, or the
+    bind address and the localhost forms."""
+    bound = f"[{host}]" if ":" in host else host
+    local = list(dict.fromkeys([bound, "127.0.0.1", "localhost", "[::1]"]))
+    hosts = listed(settings.http_allowed_hosts) or [f"{name}:*" for name in local]
+    origins = listed(settings.http_allowed_origins) or [f"http://{name}:*" for name in local]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+# --- the application ----------------------------------------------------------------------------------------------
+
+
+class WorkerLog:
+    """One INFO line per HTTP request with the id of the process that answered it (which worker, behind a shared
+    socket) and the status; nothing from the request itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.pid = os.getpid()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = [0]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        log.info("worker %d answered %s with %d", self.pid, scope["method"], status[0])
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
+    """The ASGI application: MCP at `serving.path` behind the configured auth, and GET /healthz without it."""
+    from bimpe_mcp.server import build_server
+    from bimpe_mcp.wiring import with_sandbox
+
+    checked, transport = with_sandbox(settings)
+    server = build_server(checked, transport=transport, inbound=inbound(settings, origin))
+    server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
+    app = server.streamable_http_app(
+        streamable_http_path=serving.path,
+        json_response=serving.json_response,
+        stateless_http=serving.stateless,
+        max_request_body_size=MAX_BODY_BYTES,
+        transport_security=transport_security(settings, serving.host),
+        host=serving.host,
+    )
+    return WorkerLog(app)
+
+
+# --- running ------------------------------------------------------------------------------------------------------
+
+
+def worker_env(settings: Settings, serving: Serving, origin: str) -> dict[str, str]:
+    """The settings as BIMPE_* variables for the worker processes (the key is already in the environment, where it
+    came from: it never goes on a command line)."""
+    env: dict[str, str] = {}
+    for var, field in ENV_VARS.items():
+        value = getattr(settings, field)
+        if field != "api_key" and value is not None:
+            env[var] = str(value).lower() if isinstance(value, bool) else str(value)
+    env[SERVING_ENV] = json.dumps(asdict(serving) | {"origin": origin})
+    return env
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+
+
+def worker_app() -> ASGIApp:
+    """The application of one uvicorn worker process, from the environment its parent prepared."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    options = json.loads(os.environ[SERVING_ENV])
+    origin = options.pop("origin")
+    return build_app(settings, Serving(**options), origin)
+
+
+def serve(
+    settings: Settings, serving: Serving, sock: socket.socket, workers: int, announce: Callable[[], None]
+) -> None:
+    """Serve on the bound socket; `announce` runs once requests are answered."""
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    origin = f"http://{shown_host}:{port}"
+    level = settings.log_level.lower()
+    if workers > 1:
+        os.environ.update(worker_env(settings, serving, origin))
+        config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=workers, log_config=None, log_level=level,
+                                access_log=False)  # fmt: skip
+        Workers(config, [sock], announce).run()
+        return
+    config = uvicorn.Config(build_app(settings, serving, origin), log_config=None, log_level=level, access_log=False)
+    Announced(config, announce).run(sockets=[sock])
+
+
+class Announced(uvicorn.Server):
+    """uvicorn's server, announcing once it serves (a failing application start-up exits the process first)."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.announce()
+
+
+class Workers(Multiprocess):
+    """uvicorn's supervisor of worker processes, announcing once every worker serves."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], announce: Callable[[], None]) -> None:
+        super().__init__(config, sockets)
+        self.announce = announce
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        for process in self.processes:
+            process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit)
+        self.announce()

@@ -1,0 +1,280 @@
+"""Remote mode: `bimpe-mcp --transport http` as uvicorn serves it, on an ephemeral loopback port, against the
+standalone sandbox. One server per configuration, shared by the tests of this module:
+
+- tokens: `--auth tokens` (a plain token and a sha256 line), stateful, SSE;
+- tenants: `--auth passthrough --stateless --json-response --path /team/mcp`, two sandbox teams as two clients;
+- workers: `--workers 2 --stateless`, a handshake-era client whose requests land on both workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from pydantic_ai.mcp import MCPToolset
+
+from bimpe_mcp import __version__
+from tests.served import HttpServer, StandaloneSandbox
+from tests.support import assert_no_secret, data
+
+PLAIN_TOKEN = "team-token-plain-2b7c9d41e0a3"
+HASHED_TOKEN = "team-token-hashed-5f18a2c6d9b0"
+FAILED_DESTINATION = "+15005550003"
+"""A scripted destination: the test call fails at once, so it never holds one of the sandbox's test-call slots."""
+ERAS = ["legacy", "auto"]
+TOOLS = {"list_agents", "list_calls", "show_calls", "get_call", "get_transcript", "place_call", "wait_for_call"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[StandaloneSandbox]:
+    box = StandaloneSandbox()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+def api_env(sandbox: StandaloneSandbox, **more: str) -> dict[str, str]:
+    return {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_AGENT_ID": sandbox.agents["live"], **more}
+
+
+@pytest.fixture(scope="module")
+def tokens(sandbox: StandaloneSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    folder = tmp_path_factory.mktemp("tokens")
+    hashed = hashlib.sha256(HASHED_TOKEN.encode()).hexdigest()
+    (folder / "tokens").write_text(f"# the team's tokens\n{PLAIN_TOKEN}\n\nsha256:{hashed.upper()}\n", "utf-8")
+    env = api_env(sandbox, BIMPE_API_KEY=sandbox.keys["full"], BIMPE_HTTP_TOKENS_FILE=str(folder / "tokens"))
+    server = HttpServer(env, "--auth", "tokens")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def tenants(sandbox: StandaloneSandbox) -> Iterator[HttpServer]:
+    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough"}
+    args = ("--stateless", "--json-response", "--path", "/team/mcp")
+    server = HttpServer(env, *args, log_level="DEBUG")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def workers(sandbox: StandaloneSandbox) -> Iterator[HttpServer]:
+    server = HttpServer(api_env(sandbox, BIMPE_API_KEY=sandbox.keys["full"]), "--workers", "2", "--stateless")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def connected(
+    url: str, token: str | None = None, mode: str = "auto", fresh: bool = False
+) -> AsyncGenerator[Client]:
+    """An MCP client over streamable HTTP; `fresh` opens a new connection for every request (no keep-alive), so
+    that each one is accepted by whichever worker takes it."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if fresh:
+        headers["Connection"] = "close"
+    http = httpx2.AsyncClient(headers=headers, timeout=60)
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        yield client
+
+
+async def every_tool(client: Client, agent: str) -> set[str]:
+    """Call each tool once with arguments that work; every result is checked for success and for keys."""
+    used: set[str] = set()
+
+    async def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        used.add(name)
+        return data(await client.call_tool(name, arguments))
+
+    assert {agent} <= {a["id"] for a in (await call("list_agents", {}))["agents"]}
+    listed = await call("list_calls", {"agent_id": agent, "limit": 3})
+    call_id = listed["calls"][0]["id"]
+    assert (await call("show_calls", {"agent_id": agent}))["calls"][0]["id"] == call_id
+    assert (await call("get_call", {"agent_id": agent, "call_id": call_id}))["id"] == call_id
+    assert (await call("get_transcript", {"agent_id": agent, "call_id": call_id}))["call_id"] == call_id
+    placed = await call("place_call", {"agent_id": agent, "destination": FAILED_DESTINATION, "is_test_call": True})
+    waited = await call("wait_for_call", {"agent_id": agent, "call_id": placed["call_id"], "timeout_seconds": 5})
+    assert waited["finished"] is True and waited["status"] == "failed"
+    return used
+
+
+# --- auth ---------------------------------------------------------------------------------------------------------
+
+
+def test_without_a_valid_token_the_answer_is_401_with_www_authenticate(tokens: HttpServer) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-known-token-at-all"}, {"Authorization": "Basic eDp5"}):
+        answer = httpx.post(tokens.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.headers["www-authenticate"].startswith("Bearer "), answer.headers
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ERAS)
+async def test_every_tool_answers_over_http_with_a_plain_token_in_both_eras(
+    tokens: HttpServer, sandbox: StandaloneSandbox, mode: str
+) -> None:
+    async with connected(tokens.url, PLAIN_TOKEN, mode) as client:
+        assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+        assert {tool.name for tool in (await client.list_tools()).tools} == TOOLS
+        assert await every_tool(client, sandbox.agents["live"]) == TOOLS
+
+
+@pytest.mark.anyio
+async def test_a_pydantic_ai_toolset_configured_as_the_readme_says_reaches_every_tool(tokens: HttpServer) -> None:
+    toolset = MCPToolset(tokens.url, headers={"Authorization": f"Bearer {PLAIN_TOKEN}"}, init_timeout=60)
+    async with toolset:
+        assert {tool.name for tool in await toolset.list_tools()} == TOOLS
+
+
+@pytest.mark.anyio
+async def test_a_token_listed_by_its_sha256_is_accepted(tokens: HttpServer, sandbox: StandaloneSandbox) -> None:
+    async with connected(tokens.url, HASHED_TOKEN, "legacy") as client:
+        agents = data(await client.call_tool("list_agents", {}))["agents"]
+    assert sandbox.agents["live"] in {agent["id"] for agent in agents}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ERAS)
+async def test_progress_of_wait_for_call_arrives_over_sse_while_the_call_goes_on(
+    tokens: HttpServer, sandbox: StandaloneSandbox, mode: str
+) -> None:
+    heard_so_far: list[tuple[float, float | None, str | None]] = []
+
+    async def heard(progress: float, total: float | None, message: str | None) -> None:
+        heard_so_far.append((progress, total, message))
+
+    # The scripted busy number keeps a test call going for 8 seconds; waiting until it ends frees its test-call slot.
+    busy = busy_number(sandbox)
+    async with connected(tokens.url, PLAIN_TOKEN, mode) as client:
+        placed = data(await client.call_tool("place_call", {"destination": busy, "is_test_call": True}))
+        waited = await client.call_tool(
+            "wait_for_call", {"call_id": placed["call_id"], "timeout_seconds": 30}, progress_callback=heard
+        )
+    assert data(waited)["finished"] is True and data(waited)["status"] == "busy"
+    assert len(heard_so_far) >= 2 and heard_so_far[0][1] == 30.0, heard_so_far
+    assert all(message and placed["call_id"] in message for _, _, message in heard_so_far), heard_so_far
+
+
+def busy_number(sandbox: StandaloneSandbox) -> str:
+    info: dict[str, Any] = httpx.get(sandbox.control + "/info").json()
+    return info["scripted_destinations"]["busy"]
+
+
+# --- passthrough: each client's own key ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_with_passthrough_each_tenant_sees_its_own_agents_only(
+    tenants: HttpServer, sandbox: StandaloneSandbox
+) -> None:
+    assert tenants.url.endswith("/team/mcp")
+    main, other = sandbox.agents["live"], sandbox.agents["other_team"]
+    async with (
+        connected(tenants.url, sandbox.keys["full"], "legacy") as first,
+        connected(tenants.url, sandbox.keys["other_team"]) as second,
+    ):
+        for _ in range(2):  # interleaved, each request with its own key
+            mine = {a["id"] for a in data(await first.call_tool("list_agents", {}))["agents"]}
+            theirs = {a["id"] for a in data(await second.call_tool("list_agents", {}))["agents"]}
+            assert main in mine and other not in mine
+            assert theirs == {other}
+        assert await every_tool(second, other) == TOOLS
+        foreign = await second.call_tool("list_calls", {"agent_id": main})
+        assert foreign.is_error
+    log = tenants.log()
+    assert "answered POST with 200" in log and "progress notifications (wait_for_call) cannot stream" in log
+    assert_no_secret(log)
+
+
+@pytest.mark.anyio
+async def test_with_passthrough_a_bad_key_gets_the_apis_answer(tenants: HttpServer, sandbox: StandaloneSandbox) -> None:
+    async with connected(tenants.url, "sk_sandbox_no_such_key_0000") as client:
+        refused = await client.call_tool("list_agents", {})
+    assert refused.is_error and refused.meta is not None
+    assert refused.meta["bimpe.ai/error"]["code"] in {"unauthorized", "invalid_key", "auth_failed"}, refused.meta
+
+
+def test_with_passthrough_a_request_without_a_key_is_401(tenants: HttpServer) -> None:
+    answer = httpx.post(tenants.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert answer.status_code == 401 and "Bearer" in answer.headers["www-authenticate"]
+
+
+# --- the transport ------------------------------------------------------------------------------------------------
+
+
+def initialize(token: str) -> dict[str, Any]:
+    return {
+        "json": {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        "headers": {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+    }
+
+
+def test_a_foreign_host_or_origin_is_refused(tokens: HttpServer) -> None:
+    request = initialize(PLAIN_TOKEN)
+    assert httpx.post(tokens.url, **request).status_code == 200
+    port = tokens.origin.rsplit(":", 1)[1]
+    foreign_host = httpx.post(tokens.url, json=request["json"], headers=request["headers"] | {"Host": "evil.example"})
+    assert foreign_host.status_code == 421
+    rebound = request["headers"] | {"Origin": f"http://evil.example:{port}"}
+    assert httpx.post(tokens.url, json=request["json"], headers=rebound).status_code == 403
+    local = request["headers"] | {"Origin": f"http://localhost:{port}"}
+    assert httpx.post(tokens.url, json=request["json"], headers=local).status_code == 200
+
+
+def test_an_oversized_body_is_refused_with_413(tokens: HttpServer) -> None:
+    request = initialize(PLAIN_TOKEN)
+    request["json"]["params"]["padding"] = "x" * (1024 * 1024 + 1)
+    assert httpx.post(tokens.url, **request).status_code == 413
+
+
+def test_healthz_answers_without_auth_with_the_version_only(tokens: HttpServer) -> None:
+    answer = httpx.get(tokens.origin + "/healthz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "version": __version__}
+
+
+# --- workers ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_two_stateless_workers_serve_a_handshake_era_client_across_both(
+    workers: HttpServer, sandbox: StandaloneSandbox
+) -> None:
+    seen: set[str] = set()
+    for _ in range(10):
+        async with connected(workers.url, mode="legacy", fresh=True) as client:
+            assert client.protocol_version == "2025-11-25"
+            assert await every_tool(client, sandbox.agents["live"]) == TOOLS
+        seen = set(re.findall(r"worker (\d+) answered POST with 200", workers.log()))
+        if len(seen) >= 2:
+            break
+    assert len(seen) == 2, workers.log()
+
+
+def test_no_token_reaches_the_log(tokens: HttpServer) -> None:
+    assert PLAIN_TOKEN not in tokens.log() and HASHED_TOKEN not in tokens.log()
+    assert_no_secret(tokens.log())
