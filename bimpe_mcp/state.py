@@ -39,7 +39,11 @@ class Connector:
             key = settings.api_key.get_secret_value() if settings.api_key else ""
             self._http = http_client(settings, self._transport)
             self._client = BimpeClient(
-                self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
+                self._http,
+                key,
+                max_retries=settings.max_retries,
+                retry_after_cap=settings.retry_after_cap_seconds,
+                redact=settings.redact,
             )
         return self._client
 

@@ -39,7 +39,9 @@ def read_number(raw: str) -> Destination:
     display = f"{shown} ({country})" if country else shown
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != timezone.UNKNOWN_TIMEZONE)
     base = Destination(e164, number.country_code or 0, region, display, zones)
-    if region and shortnumberinfo.connects_to_emergency_number(national, region):
+    # An invalid number has no region of its own: its country code's main region decides what is an emergency number.
+    home = region or phonenumbers.region_code_for_country_code(number.country_code or 0)
+    if shortnumberinfo.connects_to_emergency_number(national, home):
         return _refused(base, "emergency")
     if not phonenumbers.is_valid_number(number):
         return _refused(base, "invalid")
