@@ -19,8 +19,12 @@ def posts(sandbox: Sandbox) -> list[str]:
 async def test_a_test_call_is_initiated_then_followed_to_its_end_with_a_transcript(
     client_both: Client, sandbox: Sandbox, sandbox_time: SandboxTime
 ) -> None:
-    placed = data(await client_both.call_tool("place_call", {"destination": NUMBER}))
+    answer = await client_both.call_tool("place_call", {"destination": NUMBER})
+    placed = data(answer)
     assert placed["status"] == "initiated" and placed["call_id"] and placed["is_test_call"] is True
+    shown = text(answer)
+    assert "Next: Call wait_for_call(call_id): it waits until the call ends and reports the outcome." in shown
+    assert ("detail:" in shown) == bool(placed.get("detail")) and "detail: -" not in shown
     assert "wait_for_call(call_id)" in placed["next_step"] and "get_call" not in placed["next_step"]
     call_id = placed["call_id"]
     early = data(await client_both.call_tool("get_call", {"call_id": call_id}))

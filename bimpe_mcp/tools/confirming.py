@@ -121,6 +121,7 @@ class Attempt:
     def reply(self, result: PlacedCall) -> Reply[PlacedCall]:
         decision = "replayed" if result.replayed else result.status
         self.entry.update(decision=decision, call_id=result.call_id)
+        self.key = result.idempotency_key
         return Reply(result, render.placed_call(result))
 
     @contextmanager
