@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from bimpe_mcp.clock import Clock
 from bimpe_mcp.config import ConfigError, Settings
+from bimpe_mcp.models import PlacedCall
 from bimpe_mcp.policy.budget import Budget
+from bimpe_mcp.policy.gate import RESULTS_KEPT, Policy
 from bimpe_mcp.policy.numbers import read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.sandbox import Sandbox
@@ -219,3 +222,21 @@ async def test_the_instructions_state_the_active_policy(make_server: ServerFacto
     async with Client(make_server(confirm="off", max_live_calls_per_hour=3, blocked_destinations=("+234",))) as c:
         off = c.instructions or ""
     assert "User confirmation: not asked." in off and "at most 3 live calls/hour" in off and "+234 blocked" in off
+
+
+def test_unreadable_numbers_are_invalid_and_the_servers_clock_is_utc() -> None:
+    assert read_number("+").refused_as == "invalid"
+    assert read_number(US).display == "+1 415-555-0100 (United States)" and read_number(US).refused_as is None
+    assert Clock().wall().tzinfo is UTC
+    assert Settings(quiet_hours=None).quiet_hours is None
+
+
+def test_the_results_kept_for_replays_are_bounded() -> None:
+    policy = Policy(Settings(), Clock())
+    result = PlacedCall(
+        status="initiated", agent_id="agt_1", destination=US, is_test_call=True, idempotency_key="k", next_step="-"
+    )
+    for n in range(RESULTS_KEPT + 1):
+        policy.keep(f"key-{n}", "f", result)
+    assert policy.replay("key-0", "f") is None and policy.replay(f"key-{RESULTS_KEPT}", "f") == result
+    assert policy.replay(f"key-{RESULTS_KEPT}", "other") is None
