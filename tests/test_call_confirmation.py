@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult
 
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS
-from bimpe_mcp.sandbox import Sandbox
+from bimpe_mcp.sandbox import Fault, Sandbox
 from tests.conftest import SandboxTime, ServerFactory
 from tests.support import data, error, text
 
@@ -44,10 +44,12 @@ async def test_an_accepted_question_dials_the_exact_call_it_showed(
     human = Human("accept")
     server = make_server(allow_live_calls=True)
     async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+        agents = data(await client.call_tool("list_agents", {"limit": 100}))["agents"]
         placed = data(await client.call_tool("place_call", LIVE))
     assert placed["status"] == "initiated" and placed["is_test_call"] is False
     (question,) = human.asked
-    assert "LIVE call to +1 415-555-0100 (United States)" in question and sandbox.agents.live in question
+    name = next(a["name"] for a in agents if a["id"] == sandbox.agents.live)
+    assert f"LIVE call to +1 415-555-0100 (United States) from agent {name} ({sandbox.agents.live})?" in question
     assert "may cost money" in question
     assert posts(sandbox) == 1
 
@@ -179,3 +181,13 @@ async def test_elicit_mode_refuses_a_client_that_cannot_ask_and_off_mode_asks_no
     async with Client(make_server(allow_live_calls=True, confirm="off"), elicitation_callback=human) as client:
         assert data(await client.call_tool("place_call", LIVE))["status"] == "initiated"
     assert human.asked == [] and posts(sandbox) == 1
+
+
+async def test_the_question_names_the_agent_by_id_when_its_name_cannot_be_read(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    human = Human("accept")
+    sandbox.faults.add(Fault(kind="status", status=403, method="GET", path="/agents$"))
+    async with Client(make_server(allow_live_calls=True), elicitation_callback=human) as client:
+        data(await client.call_tool("place_call", LIVE))
+    assert f"from agent {sandbox.agents.live}? It rings" in human.asked[0]

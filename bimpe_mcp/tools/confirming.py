@@ -62,10 +62,20 @@ async def ask_human(
     if policy.route(is_test_call, can_elicit(ctx), confirmation_token is not None) != "elicit":
         return NotAsked()
     return Elicit(
-        f"Place a {kind_of(is_test_call)} call to {dest.display} from agent {agent}? It rings that phone"
-        + ("." if is_test_call else " and may cost money."),
+        f"Place a {kind_of(is_test_call)} call to {dest.display} from agent {await agent_name(state, agent)}? "
+        "It rings that phone" + ("." if is_test_call else " and may cost money."),
         Approval,
     )
+
+
+async def agent_name(state: AppState, agent: str) -> str:
+    """The agent as a person knows it: its name and id, or the id alone when the name cannot be read."""
+    try:
+        page = await guarded(min(5.0, state.settings.deadline_seconds), lambda: state.api().list_agents(limit=100))
+    except ToolFailure:
+        return agent
+    name = next((a.name for a in page.items if a.id == agent and a.name), None)
+    return f"{render.safe_line(name)} ({agent})" if name else agent
 
 
 def preview(
