@@ -11,6 +11,7 @@ from mcp import Client
 
 from bimpe_mcp.clock import Clock
 from bimpe_mcp.config import ConfigError, Settings
+from bimpe_mcp.doctor import settings_env
 from bimpe_mcp.models import PlacedCall
 from bimpe_mcp.policy.budget import Budget
 from bimpe_mcp.policy.gate import RESULTS_KEPT, Policy
@@ -240,3 +241,17 @@ def test_the_results_kept_for_replays_are_bounded() -> None:
         policy.keep(f"key-{n}", "f", result)
     assert policy.replay("key-0", "f") is None and policy.replay(f"key-{RESULTS_KEPT}", "f") == result
     assert policy.replay(f"key-{RESULTS_KEPT}", "other") is None
+
+
+def test_client_configurations_carry_policy_settings_as_the_environment_reads_them_and_never_the_secret() -> None:
+    settings = Settings.from_env(
+        {
+            "BIMPE_ALLOWED_DESTINATIONS": "+234,+44",
+            "BIMPE_QUIET_HOURS": "21:00-08:00",
+            "BIMPE_CONFIRM_SECRET": "a-secret-of-twenty-chars",
+            "BIMPE_REDACT": "true",
+        }
+    )
+    env = settings_env(settings)
+    assert env == {"BIMPE_ALLOWED_DESTINATIONS": "+234,+44", "BIMPE_QUIET_HOURS": "21:00-08:00", "BIMPE_REDACT": "true"}
+    assert Settings.from_env(env).allowed_destinations == settings.allowed_destinations
