@@ -223,6 +223,7 @@ async def test_the_instructions_state_the_active_policy(make_server: ServerFacto
     async with Client(make_server(confirm="off", max_live_calls_per_hour=3, blocked_destinations=("+234",))) as c:
         off = c.instructions or ""
     assert "User confirmation: not asked." in off and "at most 3 live calls/hour" in off and "+234 blocked" in off
+    assert "no confirmation is asked" in off and "test calls need the user's confirmation too" in strict
 
 
 def test_unreadable_numbers_are_invalid_and_the_servers_clock_is_utc() -> None:

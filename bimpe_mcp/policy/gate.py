@@ -168,6 +168,10 @@ def restrictions(settings: Settings) -> str | None:
     ]
     if limits:
         parts.append("at most " + ", ".join(limits))
+    if s.confirm == "off":
+        parts.append("no confirmation is asked")
+    elif s.confirm_test_calls:
+        parts.append("test calls need the user's confirmation too")
     return "Operator policy: " + "; ".join(parts) + "." if parts else None
 
 
