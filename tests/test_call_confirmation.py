@@ -191,3 +191,20 @@ async def test_the_question_names_the_agent_by_id_when_its_name_cannot_be_read(
     async with Client(make_server(allow_live_calls=True), elicitation_callback=human) as client:
         data(await client.call_tool("place_call", LIVE))
     assert f"from agent {sandbox.agents.live}? It rings" in human.asked[0]
+
+
+async def test_a_retry_of_a_confirmed_call_with_its_key_is_not_asked_again_and_rings_once(
+    make_server: ServerFactory, sandbox: Sandbox, mode: str
+) -> None:
+    human = Human("accept")
+    sandbox.faults.add(Fault(kind="drop", method="POST", after=True, times=3))
+    server = make_server(allow_live_calls=True)
+    async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+        lost = error(await client.call_tool("place_call", LIVE))
+        assert lost["code"] == "outcome_unknown" and len(human.asked) == 1
+        retried = data(await client.call_tool("place_call", {**LIVE, "idempotency_key": lost["idempotency_key"]}))
+        calls = data(await client.call_tool("list_calls", {"search": US, "limit": 100}))["calls"]
+        other = {**LIVE, "destination": "+14155550102", "idempotency_key": lost["idempotency_key"]}
+        assert error(await client.call_tool("place_call", other))["code"] == "conflict"
+    assert len(human.asked) == 2, "the key of one call does not confirm another"
+    assert [c["id"] for c in calls] == [retried["call_id"]]

@@ -240,8 +240,16 @@ def test_the_results_kept_for_replays_are_bounded() -> None:
     )
     for n in range(RESULTS_KEPT + 1):
         policy.keep(f"key-{n}", "f", result)
+        policy.count(f"key-{n}", "f", is_test_call=True)
     assert policy.replay("key-0", "f") is None and policy.replay(f"key-{RESULTS_KEPT}", "f") == result
     assert policy.replay(f"key-{RESULTS_KEPT}", "other") is None
+    live = Policy(Settings(confirm_test_calls=True), Clock())
+    live.count("key-0", "f", is_test_call=True)
+    assert live.route(True, True, False, ("key-0", "f")) == "none", "a retry of a confirmed call"
+    assert live.route(True, True, False, ("key-0", "g")) == "elicit", "another call under the same key"
+    for n in range(1, RESULTS_KEPT + 1):
+        live.count(f"key-{n}", "f", is_test_call=True)
+    assert live.route(True, True, False, ("key-0", "f")) == "elicit", "the oldest keys are forgotten"
 
 
 def test_client_configurations_carry_policy_settings_as_the_environment_reads_them_and_never_the_secret() -> None:

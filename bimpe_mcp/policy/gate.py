@@ -41,6 +41,10 @@ def stamp(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def fingerprint(agent: str, dest: Destination, is_test_call: bool) -> str:
+    return f"{agent}|{dest.e164}|{is_test_call}"
+
+
 class Policy:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
@@ -56,6 +60,7 @@ class Policy:
         self.audit = AuditLog(s.audit_log)
         self._results: OrderedDict[str, tuple[str, PlacedCall]] = OrderedDict()
         self._nonces: dict[str, str] = {}
+        self._dialled: OrderedDict[str, str] = OrderedDict()
 
     def number(self, raw: str) -> Destination:
         """The destination, unless it is of a kind never rung or the operator's lists refuse it."""
@@ -106,10 +111,15 @@ class Policy:
                 when,
             )
 
-    def route(self, is_test_call: bool, can_elicit: bool, has_token: bool) -> Route:
-        """How this call is confirmed by a human, if at all."""
+    def route(self, is_test_call: bool, can_elicit: bool, has_token: bool, retry: tuple[str | None, str]) -> Route:
+        """How this call is confirmed by a human, if at all. `retry` is the idempotency key given and the call's
+        fingerprint: a retry of a call that was confirmed and sent under that key is not asked about again (the key
+        keeps it from ringing twice)."""
         mode = self.settings.confirm
+        key, fingerprint = retry
         if mode == "off" or (is_test_call and not self.settings.confirm_test_calls):
+            return "none"
+        if key is not None and self._dialled.get(key) == fingerprint:
             return "none"
         if mode == "elicit":
             return "elicit" if can_elicit else "unavailable"
@@ -142,8 +152,12 @@ class Policy:
         while len(self._results) > RESULTS_KEPT:
             self._results.popitem(last=False)
 
-    def count(self, key: str, is_test_call: bool) -> None:
+    def count(self, key: str, fingerprint: str, is_test_call: bool) -> None:
+        """A call about to be sent: counted in its budget, and its key remembered as confirmed for this call."""
         self.budgets[is_test_call].count(key, self.clock.wall())
+        self._dialled[key] = fingerprint
+        while len(self._dialled) > RESULTS_KEPT:
+            self._dialled.popitem(last=False)
 
 
 def restrictions(settings: Settings) -> str | None:

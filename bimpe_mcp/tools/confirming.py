@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from bimpe_mcp import render
 from bimpe_mcp.api.errors import recording_request_ids
 from bimpe_mcp.models import PlacedCall
-from bimpe_mcp.policy.gate import stamp
+from bimpe_mcp.policy.gate import fingerprint, stamp
 from bimpe_mcp.policy.numbers import Destination
 from bimpe_mcp.policy.redact import mask_number
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, call_digest
@@ -46,7 +46,12 @@ def kind_of(is_test_call: bool) -> str:
 
 
 async def ask_human(
-    destination: str, is_test_call: bool, agent_id: str | None, confirmation_token: str | None, ctx: Ctx
+    destination: str,
+    is_test_call: bool,
+    agent_id: str | None,
+    idempotency_key: str | None,
+    confirmation_token: str | None,
+    ctx: Ctx,
 ) -> Elicit[Approval] | NotAsked:
     """The confirmation question, when this call is to be confirmed by asking the human through the client."""
     state = state_of(ctx)
@@ -59,7 +64,8 @@ async def ask_human(
         policy.limits(dest, is_test_call)
     except ToolFailure:
         return NotAsked()
-    if policy.route(is_test_call, can_elicit(ctx), confirmation_token is not None) != "elicit":
+    retry = (idempotency_key, fingerprint(agent, dest, is_test_call))
+    if policy.route(is_test_call, can_elicit(ctx), confirmation_token is not None, retry) != "elicit":
         return NotAsked()
     return Elicit(
         f"Place a {kind_of(is_test_call)} call to {dest.display} from agent {await agent_name(state, agent)}? "

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from bimpe_mcp.api.contract import E164_PATTERN
 from bimpe_mcp.models import PlacedCall
-from bimpe_mcp.policy.gate import refused
+from bimpe_mcp.policy.gate import fingerprint, refused
 from bimpe_mcp.policy.tokens import call_digest
 from bimpe_mcp.tool_errors import ToolFailure
 from bimpe_mcp.tools.args import AgentIdArg
@@ -53,14 +53,14 @@ async def place_call(
         attempt.live_allowed()
         policy = state.policy
         dest = policy.number(destination)
-        route = policy.route(is_test_call, can_elicit(ctx), confirmation_token is not None)
+        call = fingerprint(attempt.agent, dest, is_test_call)
+        route = policy.route(is_test_call, can_elicit(ctx), confirmation_token is not None, (idempotency_key, call))
         nonce, key, expiry = None, idempotency_key or uuid.uuid4().hex, None
         if route == "token" and confirmation_token:
             digest = call_digest(attempt.agent, dest.e164, is_test_call)
             nonce, key, expiry = policy.redeem(confirmation_token, digest, idempotency_key)
         attempt.key = key
-        fingerprint = f"{attempt.agent}|{dest.e164}|{is_test_call}"
-        earlier = policy.replay(key, fingerprint)
+        earlier = policy.replay(key, call)
         if earlier is not None:
             again = {"replayed": True, "next_step": REPLAYED + earlier.next_step}
             return attempt.reply(earlier.model_copy(update=again))
@@ -70,12 +70,12 @@ async def place_call(
         _confirmed(route, approval, expiry, state.clock.wall().timestamp())
         if nonce is not None:
             policy.spend(nonce, key)
-        policy.count(key, is_test_call)
+        policy.count(key, call, is_test_call)
         wire = await attempt.dial(api, dest.e164, key)
         step = NEXT_STEPS.get(wire.status, "Check the call with get_call or list_calls.")
         fields = {"agent_id": attempt.agent, "destination": dest.e164, "is_test_call": is_test_call}
         result = PlacedCall.model_validate(wire.model_dump() | fields | {"idempotency_key": key, "next_step": step})
-        policy.keep(key, fingerprint, result)
+        policy.keep(key, call, result)
         return attempt.reply(result)
 
 
