@@ -80,6 +80,7 @@ async def test_test_call_capacity_answers_busy_and_says_to_retry_later(client: C
 async def test_live_calls_are_refused_unless_the_operator_enabled_them(client: Client, sandbox: Sandbox) -> None:
     info = error(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
     assert info["code"] == "precondition_failed" and "is_test_call=true" in info["next_step"]
+    assert (info["rule"], info["setting"]) == ("live_calls", "BIMPE_ALLOW_LIVE_CALLS")
     assert posts(sandbox) == []
 
 

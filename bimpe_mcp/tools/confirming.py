@@ -118,12 +118,16 @@ class Attempt:
         }
         self.agent = ""
         self.key = key
-        self.rule: str | None = None
 
     def live_allowed(self) -> None:
         if not self.entry["is_test_call"] and not self.state.settings.allow_live_calls:
-            self.rule = "live_calls"
-            raise ToolFailure("precondition_failed", "live calls are disabled on this server", LIVE_OFF)
+            raise ToolFailure(
+                "precondition_failed",
+                "live calls are disabled on this server",
+                LIVE_OFF,
+                rule="live_calls",
+                setting="BIMPE_ALLOW_LIVE_CALLS",
+            )
 
     async def dial(self, api: BimpeClient, destination: str, key: str) -> WireMakeCallResult:
         # With the key, a failure after which the call may exist is reported as outcome_unknown, naming the key.
@@ -147,9 +151,9 @@ class Attempt:
                 yield
             except ToolFailure as failure:
                 info = failure.info
-                refusal = info.code in ("policy_refused", "confirmation_declined") or self.rule is not None
+                refusal = info.code in ("policy_refused", "confirmation_declined") or info.rule is not None
                 self.entry.update(decision="refused" if refusal else "failed", error=info.code)
-                self.entry.update(rule=info.rule or self.rule, request_id=info.request_id)
+                self.entry.update(rule=info.rule, request_id=info.request_id)
                 raise
             finally:
                 self.entry.update(agent_id=self.agent or None, idempotency_key=self.key)
