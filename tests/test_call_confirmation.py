@@ -103,7 +103,8 @@ async def test_a_client_that_cannot_ask_gets_a_preview_and_only_its_token_dials(
         assert preview["status"] == "confirmation_required" and "call_id" not in preview
         token = preview["confirmation_token"]
         shown = text(first)
-        assert "Nothing was dialled" in shown and "+1 415-555-0100 (United States)" in shown
+        assert "Nothing was dialled" in shown and "+1 415-555-0100 (United States) from agent " in shown
+        assert f"({sandbox.agents.live})? Only if they agree" in shown, "the agent by name and id"
         assert f"confirmation_token {token}" in shown and "detail:" not in shown and "call_id" not in shown
         assert posts(sandbox) == 0
         placed = data(await client.call_tool("place_call", {**LIVE, "confirmation_token": token}))

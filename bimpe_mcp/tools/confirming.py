@@ -84,7 +84,7 @@ async def agent_name(state: AppState, agent: str) -> str:
     return f"{render.safe_line(name)} ({agent})" if name else agent
 
 
-def preview(
+async def preview(
     state: AppState, agent: str, dest: Destination, is_test_call: bool, idempotency_key: str | None
 ) -> PlacedCall:
     """The answer that dials nothing: the exact call, and the token that dials it once the user agreed."""
@@ -92,6 +92,7 @@ def preview(
     token = state.policy.tokens.issue(call_digest(agent, dest.e164, is_test_call), now)
     nonce = token.split(".", 1)[0]
     until = stamp(now.fromtimestamp(now.timestamp() + TOKEN_SECONDS, now.tzinfo))
+    who = await agent_name(state, agent)
     return PlacedCall(
         status="confirmation_required",
         agent_id=agent,
@@ -100,7 +101,7 @@ def preview(
         idempotency_key=idempotency_key or f"ct-{nonce}",
         confirmation_token=token,
         next_step=f"Nothing was dialled. Ask the user: place a {kind_of(is_test_call)} call to {dest.display} from "
-        f"agent {agent}? Only if they agree, call place_call again with the same arguments and confirmation_token "
+        f"agent {who}? Only if they agree, call place_call again with the same arguments and confirmation_token "
         f"(valid until {until}).",
     )
 

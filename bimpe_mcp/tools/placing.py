@@ -66,7 +66,7 @@ async def place_call(
             return attempt.reply(earlier.model_copy(update=again))
         policy.limits(dest, is_test_call)
         if route == "token" and nonce is None:
-            return attempt.reply(preview(state, attempt.agent, dest, is_test_call, idempotency_key))
+            return attempt.reply(await preview(state, attempt.agent, dest, is_test_call, idempotency_key))
         _confirmed(route, approval, expiry, state.clock.wall().timestamp())
         if nonce is not None:
             policy.spend(nonce, key)
