@@ -10,10 +10,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bimpe_mcp.api.contract import ID_PATTERN
+from bimpe_mcp.policy.rules import destination_list, quiet_window
 
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
 TextFormat = Literal["compact", "json"]
+ConfirmMode = Literal["auto", "elicit", "token", "off"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 HttpAuth = Literal["none", "tokens", "passthrough"]
 
@@ -37,8 +39,22 @@ ENV_VARS: dict[str, str] = {
     "BIMPE_HTTP_TOKENS_FILE": "http_tokens_file",
     "BIMPE_HTTP_ALLOWED_HOSTS": "http_allowed_hosts",
     "BIMPE_HTTP_ALLOWED_ORIGINS": "http_allowed_origins",
+    "BIMPE_ALLOWED_DESTINATIONS": "allowed_destinations",
+    "BIMPE_BLOCKED_DESTINATIONS": "blocked_destinations",
+    "BIMPE_MAX_LIVE_CALLS_PER_HOUR": "max_live_calls_per_hour",
+    "BIMPE_MAX_LIVE_CALLS_PER_DAY": "max_live_calls_per_day",
+    "BIMPE_MAX_TEST_CALLS_PER_HOUR": "max_test_calls_per_hour",
+    "BIMPE_MAX_TEST_CALLS_PER_DAY": "max_test_calls_per_day",
+    "BIMPE_QUIET_HOURS": "quiet_hours",
+    "BIMPE_CONFIRM": "confirm",
+    "BIMPE_CONFIRM_TEST_CALLS": "confirm_test_calls",
+    "BIMPE_CONFIRM_SECRET": "confirm_secret",
+    "BIMPE_AUDIT_LOG": "audit_log",
+    "BIMPE_REDACT": "redact",
 }
-BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox"})
+BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox", "confirm_test_calls", "redact"})
+# Settings that are secrets: read from the environment only, never from a flag (argv is visible to other users).
+SECRET_FIELDS = frozenset({"api_key", "confirm_secret"})
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -74,6 +90,37 @@ class Settings(BaseModel):
     http_tokens_file: str | None = None
     http_allowed_hosts: str | None = None
     http_allowed_origins: str | None = None
+    allowed_destinations: tuple[str, ...] | None = None
+    blocked_destinations: tuple[str, ...] = ()
+    max_live_calls_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_live_calls_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_test_calls_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_test_calls_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
+    quiet_hours: str | None = None
+    confirm: ConfirmMode = "auto"
+    confirm_test_calls: bool = False
+    confirm_secret: SecretStr | None = None
+    audit_log: str | None = None
+    redact: bool = False
+
+    @field_validator("allowed_destinations", "blocked_destinations", mode="before")
+    @classmethod
+    def _check_destinations(cls, value: object) -> object:
+        return destination_list(value) if isinstance(value, str) else value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            quiet_window(value)
+        return value
+
+    @field_validator("confirm_secret")
+    @classmethod
+    def _check_confirm_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random string shared by the replicas)")
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -107,12 +154,7 @@ class Settings(BaseModel):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("http_auth", mode="before")
-    @classmethod
-    def _lower_auth(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("text_format", mode="before")
+    @field_validator("text_format", "confirm", "http_auth", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -179,6 +221,8 @@ def accepts(field: str) -> str:
         return "an agent id as list_agents shows it (letters, digits, _ and -)"
     if field == "text_format":
         return "compact or json"
+    if field == "confirm":
+        return "auto, elicit, token or off"
     if field == "log_level":
         return "DEBUG, INFO, WARNING or ERROR"
     if field == "http_auth":

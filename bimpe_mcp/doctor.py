@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TextIO, TypeVar
+from typing import Any, Literal, TextIO, TypeVar, cast
 
 import anyio
 import httpx
@@ -15,7 +15,7 @@ import httpx
 from bimpe_mcp import __version__
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import TransportError
-from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
+from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
 from bimpe_mcp.tool_errors import ToolFailure, guarded
 from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sandbox
 
@@ -199,15 +199,19 @@ def settings_env(settings: Settings) -> dict[str, str]:
     the `--sandbox` argument."""
     env: dict[str, str] = {}
     for var, name in ENV_VARS.items():
-        # The HTTP settings belong to a served HTTP endpoint, never to a client that starts the server.
+        # Secrets never go into a printed configuration; the HTTP settings belong to a served HTTP endpoint, never
+        # to a client that starts the server.
         if (
-            name in ("api_key", "sandbox")
+            name in (*SECRET_FIELDS, "sandbox")
             or name.startswith("http_")
             or (name == "sandbox_speed" and not settings.sandbox)
         ):
             continue
         value = getattr(settings, name)
         if value == Settings.model_fields[name].default:
+            continue
+        if isinstance(value, tuple):
+            env[var] = ",".join(cast("tuple[str, ...]", value))
             continue
         env[var] = str(value).lower() if isinstance(value, bool) else str(value)
     return env

@@ -94,7 +94,7 @@ class AgentPage(Paged):
 
 
 class PlacedCall(_Out):
-    status: str = Field(description="initiated, busy or failed")
+    status: str = Field(description="initiated, busy, failed or confirmation_required")
     call_id: str | None = None
     detail: str | None = None
     agent_id: str
@@ -102,3 +102,6 @@ class PlacedCall(_Out):
     is_test_call: bool
     idempotency_key: str
     next_step: str
+    # A preview's token, to pass back once the user agreed; `replayed` marks a repeat answered without dialling.
+    confirmation_token: str | None = None
+    replayed: bool | None = None

@@ -211,13 +211,19 @@ def agent_page(p: AgentPage) -> str:
 
 
 def placed_call(p: PlacedCall) -> str:
+    """A placed call (or its preview) in one line: only the facts present, then the next step."""
     kind = "test" if p.is_test_call else "LIVE"
-    return _text(
-        [
-            f"{kind} call to {p.destination} from agent {p.agent_id}: {p.status}; call_id {p.call_id or '-'}; "
-            f"detail: {p.detail or '-'}; idempotency_key {p.idempotency_key}. Next: {p.next_step}"
-        ]
-    )
+    parts = [f"{kind} call to {p.destination} from agent {p.agent_id}: {p.status}"]
+    if p.replayed:
+        parts.append("replayed: nothing new dialled")
+    if p.call_id:
+        parts.append(f"call_id {p.call_id}")
+    if p.detail:
+        parts.append(f"detail: {p.detail}")
+    if p.confirmation_token:
+        parts.append(f"confirmation_token {p.confirmation_token}")
+    parts.append(f"idempotency_key {p.idempotency_key}")
+    return _text(["; ".join(parts) + f". Next: {p.next_step}"])
 
 
 def call_wait(w: CallWait) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient
 
 CALL_TEMPLATE = "bimpe://agents/{agent_id}/calls/{call_id}"
+AUDIT_URI = "bimpe://audit/recent"
 FULL = 10_000_000
 
 Ctx = Context[AppState, Any]
@@ -128,6 +129,19 @@ def register_resources(mcp: MCPServer[AppState], current: Callable[[], AppState 
         annotations=Annotations(audience=["assistant", "user"], priority=0.8),
     )(call_transcript)
     mcp.resource(CALL_TEMPLATE, name="call", title="Call", mime_type="application/json")(call)
+
+    def audit_recent() -> str:
+        """The latest place_call attempts, oldest first, one JSON object a line: time, decision, rule, masked
+        destination, agent, test or live, idempotency key, request id, call id and client."""
+        state = current()
+        # Resources are read only while the server runs, inside its lifespan, where the state is set.
+        assert state is not None
+        entries = list(state.policy.audit.recent)
+        return "\n".join(json.dumps(entry, separators=(",", ":")) for entry in entries)
+
+    mcp.resource(AUDIT_URI, name="audit_recent", title="Recent place_call attempts", mime_type="application/jsonl")(
+        audit_recent
+    )
 
     @mcp.completion()
     async def complete(

@@ -11,6 +11,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from bimpe_mcp import __version__, logs
 from bimpe_mcp.config import Settings
+from bimpe_mcp.policy.gate import restrictions
+from bimpe_mcp.policy.gate import summary as policy_summary
 from bimpe_mcp.prompts import prompt_check, register_prompts
 from bimpe_mcp.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.resources import register_resources
@@ -41,6 +43,7 @@ def instructions(settings: Settings) -> str:
             f"place_call rings a real phone and may cost money: use it only when the user asked for that exact "
             f"call. Live calls are {live}."
         )
+        lines.append(policy_summary(settings))
     if settings.agent_id:
         lines.append(f"Default agent: {settings.agent_id} (used when agent_id is omitted).")
     if settings.sandbox:
@@ -84,6 +87,10 @@ def build_server(
                 await connector.aclose()
 
     tools = tool_set(read_only=settings.read_only)
+    limits = restrictions(settings)
+    for tool in tools:
+        if tool.name == "place_call" and limits:
+            tool.description = f"{tool.description}\n{limits}"
     # Resource updates for 2026-07-28 listen streams go through this bus; the SDK's listen handler reads it.
     bus = InMemorySubscriptionBus()
     mcp = MCPServer[AppState](

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bimpe_mcp.clock import Clock
 from bimpe_mcp.config import Settings
+from bimpe_mcp.policy.gate import Policy
 from bimpe_mcp.tool_errors import ToolFailure, guarded, not_configured
 from bimpe_mcp.wiring import http_client
 
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient
     from bimpe_mcp.api.wire import WireCallDetail
     from bimpe_mcp.watch import Watcher
-
-
-PLACED_KEYS_KEPT = 1000
 
 
 def request_key() -> str:
@@ -67,7 +64,11 @@ class Connector:
             self._http = http_client(self._settings, self._transport)
         settings = self._settings
         return BimpeClient(
-            self._http, key, max_retries=settings.max_retries, retry_after_cap=settings.retry_after_cap_seconds
+            self._http,
+            key,
+            max_retries=settings.max_retries,
+            retry_after_cap=settings.retry_after_cap_seconds,
+            redact=settings.redact,
         )
 
     async def aclose(self) -> None:
@@ -91,15 +92,10 @@ class AppState:
     connector: Connector | None
     watcher: Watcher
     clock: Clock = field(default_factory=Clock)
-    placed_keys: OrderedDict[str, str] = field(default_factory=OrderedDict[str, str])
+    policy: Policy = field(init=False)
 
-    def remember_placed(self, key: str, fingerprint: str) -> bool:
-        """Record an idempotency key this server sent; True when the same call was sent with it before."""
-        seen = self.placed_keys.pop(key, None) == fingerprint
-        self.placed_keys[key] = fingerprint
-        while len(self.placed_keys) > PLACED_KEYS_KEPT:
-            self.placed_keys.popitem(last=False)
-        return seen
+    def __post_init__(self) -> None:
+        self.policy = Policy(self.settings, self.clock)
 
     def api(self) -> BimpeClient:
         if self.connector is None:

@@ -34,6 +34,8 @@ ErrorCode = Literal[
     "upstream_protocol_error",
     "deadline_exceeded",
     "outcome_unknown",
+    "policy_refused",
+    "confirmation_declined",
 ]
 
 
@@ -51,6 +53,9 @@ class ToolFailure(Exception):
         request_id: str | None = None,
         api_code: str | None = None,
         idempotency_key: str | None = None,
+        rule: str | None = None,
+        setting: str | None = None,
+        retry_at: str | None = None,
     ) -> None:
         super().__init__(message)
         self.info = ErrorInfo(
@@ -62,6 +67,9 @@ class ToolFailure(Exception):
             request_id=request_id,
             api_code=api_code,
             idempotency_key=idempotency_key,
+            rule=rule,
+            setting=setting,
+            retry_at=retry_at,
         )
 
 
@@ -74,12 +82,17 @@ class ErrorInfo(BaseModel):
     request_id: str | None = None
     api_code: str | None = None
     idempotency_key: str | None = Field(None, description="outcome_unknown: retry with this key, never without")
+    rule: str | None = Field(None, description="policy_refused: the rule that refused the call")
+    setting: str | None = Field(None, description="policy_refused: the setting that controls the rule")
+    retry_at: str | None = Field(None, description="policy_refused: when a retry can succeed (RFC 3339)")
 
     def text(self) -> str:
         """The error as one line of text; API wording in it can never break the line."""
         parts = [f"{self.code}: {self.message}", f"Next: {self.next_step}"]
         if self.retry_after_seconds is not None:
             parts.append(f"Retry after {self.retry_after_seconds:g} s.")
+        if self.retry_at is not None:
+            parts.append(f"Retry at {self.retry_at}.")
         parts.append("Retrying can help." if self.retryable else "Retrying the same call will not help.")
         if self.request_id:
             parts.append(f"(request_id {self.request_id})")

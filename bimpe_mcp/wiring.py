@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import SecretStr
 
-from bimpe_mcp.config import ENV_VARS, ConfigError, Settings
+from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
 
 if TYPE_CHECKING:
     import httpx
@@ -36,6 +36,15 @@ FLAG_HELP = {
     "log_level": "stderr log level: DEBUG, INFO, WARNING (default) or ERROR",
     "sandbox_speed": "sandbox seconds per real second (default 1: a test call ends 1 to 3 minutes after it is "
     "placed, as on the real API; 20 makes that 3 to 10 seconds). Only with --sandbox",
+    "allowed_destinations": "comma-separated E.164 numbers and country codes (+234): only these may be called",
+    "blocked_destinations": "comma-separated E.164 numbers and country codes never called",
+    "max_live_calls_per_hour": "live calls per hour this server process may place (default: no limit)",
+    "max_live_calls_per_day": "live calls per day this server process may place (default: no limit)",
+    "max_test_calls_per_hour": "test calls per hour this server process may place (default: no limit)",
+    "max_test_calls_per_day": "test calls per day this server process may place (default: no limit)",
+    "quiet_hours": "no live calls in this window of the destination's local time, e.g. 21:00-08:00",
+    "confirm": "how a human confirms a live call: auto (default), elicit, token or off",
+    "audit_log": "file that gets one JSON line per place_call attempt",
 }
 METAVAR = {
     "base_url": "URL",
@@ -48,6 +57,15 @@ METAVAR = {
     "transcript_chars": "N",
     "log_level": "LEVEL",
     "sandbox_speed": "N",
+    "allowed_destinations": "LIST",
+    "blocked_destinations": "LIST",
+    "max_live_calls_per_hour": "N",
+    "max_live_calls_per_day": "N",
+    "max_test_calls_per_hour": "N",
+    "max_test_calls_per_day": "N",
+    "quiet_hours": "HH:MM-HH:MM",
+    "confirm": "MODE",
+    "audit_log": "PATH",
 }
 SETTINGS_TITLE = "settings (each flag wins over its BIMPE_* variable; the API key is read from BIMPE_API_KEY only)"
 
@@ -70,12 +88,16 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
                        help="let place_call make live calls [env BIMPE_ALLOW_LIVE_CALLS]")  # fmt: skip
     group.add_argument("--read-only", dest="read_only", action="store_true", default=None,
                        help="serve no tool that changes anything [env BIMPE_READ_ONLY]")  # fmt: skip
+    group.add_argument("--confirm-test-calls", dest="confirm_test_calls", action="store_true", default=None,
+                       help="confirm test calls too [env BIMPE_CONFIRM_TEST_CALLS]")  # fmt: skip
+    group.add_argument("--redact", dest="redact", action="store_true", default=None,
+                       help="mask phone numbers and e-mail addresses in results [env BIMPE_REDACT]")  # fmt: skip
 
 
 def settings_from(opts: argparse.Namespace) -> Settings:
     """The environment, overridden by whichever flags were given (the key has no flag). Errors name the flag or the
     variable the value came from."""
-    fields = [field for field in ENV_VARS.values() if field != "api_key"]
+    fields = [field for field in ENV_VARS.values() if field not in SECRET_FIELDS]
     # Settings without a flag of this command (the HTTP ones outside serve) come from the environment only.
     overrides = {field: getattr(opts, field, None) for field in fields}
     names = {field: flag_of(field) for field in fields}

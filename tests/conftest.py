@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -53,9 +54,14 @@ class SandboxTime(Clock):
         self.sandbox = sandbox
         self.now = 0.0
         self.slept: list[float] = []
+        # Wall-clock time at `now == 0`; a test sets it to put the server at a chosen hour.
+        self.start = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
     def monotonic(self) -> float:
         return self.now
+
+    def wall(self) -> datetime:
+        return self.start + timedelta(seconds=self.now)
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)

@@ -21,8 +21,8 @@ from tests.support import data, error
 
 pytestmark = pytest.mark.anyio
 
-NUMBER = "+447700900123"
-ENCODED_NUMBER = "%2B447700900123"
+NUMBER = "+447400900123"
+ENCODED_NUMBER = "%2B447400900123"
 
 
 def last(sandbox: Sandbox) -> RecordedRequest:
@@ -149,7 +149,7 @@ async def test_place_call_sends_its_idempotency_key_as_json_and_hands_the_key_ba
     assert re.fullmatch(r"[0-9a-f]{32}", post.headers["idempotency-key"])
     assert post.headers["idempotency-key"] == placed["idempotency_key"]
     assert post.headers["content-type"] == "application/json"
-    data(await client.call_tool("place_call", {"destination": "+447700900124", "idempotency_key": "my-key_0001"}))
+    data(await client.call_tool("place_call", {"destination": "+447400900124", "idempotency_key": "my-key_0001"}))
     assert last(sandbox).headers["idempotency-key"] == "my-key_0001"
 
 

@@ -218,3 +218,39 @@ def test_version_and_the_explicit_serve_command_parse(capsys: pytest.CaptureFixt
     assert done.value.code == 0 and capsys.readouterr().out.strip().startswith("bimpe-mcp ")
     assert parse(["serve", "--sandbox"]).sandbox is True
     assert parse([]).command == "serve" and parse([]).transport == "stdio"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--quiet-hours", "25:00-08:00"], {}, "--quiet-hours: has a time that does not exist"),
+        ([], {"BIMPE_QUIET_HOURS": "25:00-08:00"}, "BIMPE_QUIET_HOURS: has a time that does not exist"),
+        ([], {"BIMPE_ALLOWED_DESTINATIONS": "+234,+1415"}, "BIMPE_ALLOWED_DESTINATIONS: '+1415' is neither"),
+        (["--confirm", "never"], {}, "--confirm: must be auto, elicit, token or off"),
+        (["--max-live-calls-per-day", "-2"], {}, "--max-live-calls-per-day: must be"),
+    ],
+)
+def test_a_bad_policy_setting_is_one_line_naming_the_flag_or_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert expected in one_line_error(capsys, argv)
+
+
+def test_policy_flags_reach_the_settings_and_the_confirmation_secret_has_no_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bimpe_mcp.cli import parse
+    from bimpe_mcp.wiring import settings_from
+
+    opts = parse(["serve", "--blocked-destinations", "+234", "--confirm", "token", "--confirm-test-calls", "--redact"])
+    settings = settings_from(opts)
+    assert settings.blocked_destinations == ("+234",) and settings.confirm == "token"
+    assert settings.confirm_test_calls and settings.redact
+    refused = one_line_error(capsys, ["--confirm-secret", "x" * 20])
+    assert "--confirm-secret: " in refused and "never taken on the command line" in refused

@@ -117,7 +117,7 @@ async def test_a_bundle_built_here_serves_when_unpacked_and_launched_as_a_host_w
                 calls = data(await client.call_tool("list_calls", {"limit": 2}))["calls"]
                 detail = data(await client.call_tool("get_call", {"call_id": calls[0]["id"]}))
                 assert detail["id"] == calls[0]["id"]
-                placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+                placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
                 assert placed["status"] == "initiated"
                 uri = transcript_uri(sandbox_server.sandbox.agents.live, detail["id"])
                 read = await client.read_resource(uri)
@@ -136,7 +136,7 @@ async def test_a_bundle_user_tries_the_sandbox_with_no_key_at_all(bundle: Path, 
     with anyio.fail_after(90):
         async with Client(params) as client:
             assert "SANDBOX MODE" in (client.instructions or "")
-            placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+            placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
             done = data(await client.call_tool("wait_for_call", {"call_id": placed["call_id"]}))
     assert done["status"] == "ended", "at sandbox speed 1000 a call ends within one wait"
 

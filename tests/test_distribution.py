@@ -95,6 +95,14 @@ def test_user_config_keys_reach_the_bimpe_variables_of_the_settings_of_the_same_
         "BIMPE_READ_ONLY",
         "BIMPE_SANDBOX",
         "BIMPE_SANDBOX_SPEED",
+        "BIMPE_ALLOWED_DESTINATIONS",
+        "BIMPE_BLOCKED_DESTINATIONS",
+        "BIMPE_MAX_LIVE_CALLS_PER_HOUR",
+        "BIMPE_MAX_LIVE_CALLS_PER_DAY",
+        "BIMPE_QUIET_HOURS",
+        "BIMPE_CONFIRM",
+        "BIMPE_AUDIT_LOG",
+        "BIMPE_REDACT",
     }
     user = MANIFEST["user_config"]
     assert user["api_key"]["sensitive"] is True

@@ -41,7 +41,7 @@ async def test_the_installed_console_script_serves_the_sandbox_over_stdio(mode: 
             calls = data(await client.call_tool("list_calls", {"limit": 2}))["calls"]
             assert len(calls) == 2
             assert data(await client.call_tool("get_call", {"call_id": calls[0]["id"]}))["id"] == calls[0]["id"]
-            placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+            placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
             assert placed["status"] == "initiated"
         errlog.seek(0)
         logs = errlog.read()
@@ -236,7 +236,7 @@ async def test_a_faster_sandbox_ends_a_placed_call_within_one_wait() -> None:
     )
     with anyio.fail_after(60):
         async with Client(params) as client:
-            placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+            placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
             done = data(await client.call_tool("wait_for_call", {"call_id": placed["call_id"], "timeout_seconds": 25}))
     assert done["status"] == "ended"
 

@@ -75,7 +75,7 @@ async def test_a_conflict_on_a_read_is_not_about_idempotency_keys(client: Client
 
 
 async def test_a_conflict_on_place_call_is_about_the_reused_key(client: Client) -> None:
-    key = data(await client.call_tool("place_call", {"destination": "+447700900123"}))["idempotency_key"]
-    info = error(await client.call_tool("place_call", {"destination": "+447700900124", "idempotency_key": key}))
+    key = data(await client.call_tool("place_call", {"destination": "+447400900123"}))["idempotency_key"]
+    info = error(await client.call_tool("place_call", {"destination": "+447400900124", "idempotency_key": key}))
     assert info["code"] == "conflict" and not info["retryable"]
     assert "idempotency_key was already used with different arguments" in info["next_step"]

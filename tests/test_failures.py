@@ -117,7 +117,7 @@ async def test_schema_drift_passes_unknown_values_through_and_never_fails_a_page
 
 async def test_a_write_that_may_have_happened_says_to_retry_only_with_its_key(client: Client, sandbox: Sandbox) -> None:
     sandbox.faults.add(Fault(kind="status", status=503, method="POST", times=3))
-    result = await client.call_tool("place_call", {"destination": "+447700900123"})
+    result = await client.call_tool("place_call", {"destination": "+447400900123"})
     info = error(result)
     assert info["code"] == "outcome_unknown" and info["retryable"] and "HTTP 503" in info["message"]
     keys = {r.headers.get("idempotency-key") for r in sandbox.requests if r.method == "POST"}
@@ -125,17 +125,17 @@ async def test_a_write_that_may_have_happened_says_to_retry_only_with_its_key(cl
     (key,) = keys
     assert f"idempotency_key={key}" in info["next_step"]
     sandbox.faults.clear()
-    placed = data(await client.call_tool("place_call", {"destination": "+447700900123", "idempotency_key": key}))
+    placed = data(await client.call_tool("place_call", {"destination": "+447400900123", "idempotency_key": key}))
     assert placed["status"] == "initiated"
 
 
 async def test_a_dropped_connection_on_a_post_is_retried_with_the_same_key(client: Client, sandbox: Sandbox) -> None:
     sandbox.faults.add(Fault(kind="drop", method="POST", times=1))
-    placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+    placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
     assert placed["status"] == "initiated"
     posts: list[Any] = [r for r in sandbox.requests if r.method == "POST"]
     assert len(posts) == 2 and posts[0].headers.get("idempotency-key") == posts[1].headers.get("idempotency-key")
-    calls = data(await client.call_tool("list_calls", {"search": "+447700900123"}))["calls"]
+    calls = data(await client.call_tool("list_calls", {"search": "+447400900123"}))["calls"]
     assert len(calls) == 1
 
 
@@ -170,10 +170,10 @@ async def test_every_other_api_error_class_maps_to_a_stable_code(
 
 async def test_a_post_whose_answer_was_lost_is_retried_and_the_api_replays_it(client: Client, sandbox: Sandbox) -> None:
     sandbox.faults.add(Fault(kind="drop", method="POST", after=True, times=1))
-    placed = data(await client.call_tool("place_call", {"destination": "+447700900555"}))
+    placed = data(await client.call_tool("place_call", {"destination": "+447400900555"}))
     assert placed["status"] == "initiated"
     assert len([r for r in sandbox.requests if r.method == "POST"]) == 2
-    calls = data(await client.call_tool("list_calls", {"search": "+447700900555"}))["calls"]
+    calls = data(await client.call_tool("list_calls", {"search": "+447400900555"}))["calls"]
     assert [c["id"] for c in calls] == [placed["call_id"]]
 
 

@@ -9,7 +9,7 @@ from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
 
-NUMBER = "+447700900123"
+NUMBER = "+447400900123"
 
 
 def posts(sandbox: Sandbox) -> list[str]:
@@ -19,9 +19,13 @@ def posts(sandbox: Sandbox) -> list[str]:
 async def test_a_test_call_is_initiated_then_followed_to_its_end_with_a_transcript(
     client_both: Client, sandbox: Sandbox, sandbox_time: SandboxTime
 ) -> None:
-    placed = data(await client_both.call_tool("place_call", {"destination": NUMBER}))
+    answer = await client_both.call_tool("place_call", {"destination": NUMBER})
+    placed = data(answer)
     assert placed["status"] == "initiated" and placed["call_id"] and placed["is_test_call"] is True
-    assert "get_call" in placed["next_step"]
+    shown = text(answer)
+    assert "Next: Call wait_for_call(call_id): it waits until the call ends and reports the outcome." in shown
+    assert ("detail:" in shown) == bool(placed.get("detail")) and "detail: -" not in shown
+    assert "wait_for_call(call_id)" in placed["next_step"] and "get_call" not in placed["next_step"]
     call_id = placed["call_id"]
     early = data(await client_both.call_tool("get_call", {"call_id": call_id}))
     assert early["status"] == "queued" and early["transcript"]["total_turns"] == 0
@@ -66,7 +70,7 @@ async def test_scripted_destinations_end_as_scripted(client: Client, destination
 
 async def test_test_call_capacity_answers_busy_and_says_to_retry_later(client: Client) -> None:
     statuses = [
-        data(await client.call_tool("place_call", {"destination": f"+44770090012{i}"}))["status"] for i in range(3)
+        data(await client.call_tool("place_call", {"destination": f"+44740090012{i}"}))["status"] for i in range(3)
     ]
     assert statuses == ["initiated", "initiated", "busy"]
     busy = data(await client.call_tool("place_call", {"destination": NUMBER}))
@@ -76,13 +80,14 @@ async def test_test_call_capacity_answers_busy_and_says_to_retry_later(client: C
 async def test_live_calls_are_refused_unless_the_operator_enabled_them(client: Client, sandbox: Sandbox) -> None:
     info = error(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
     assert info["code"] == "precondition_failed" and "is_test_call=true" in info["next_step"]
+    assert (info["rule"], info["setting"]) == ("live_calls", "BIMPE_ALLOW_LIVE_CALLS")
     assert posts(sandbox) == []
 
 
 async def test_an_enabled_live_call_goes_out_over_the_agents_channel(
     make_server: ServerFactory, sandbox: Sandbox
 ) -> None:
-    async with Client(make_server(allow_live_calls=True)) as client:
+    async with Client(make_server(allow_live_calls=True, confirm="off")) as client:
         placed = data(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
         assert placed["status"] == "initiated" and placed["is_test_call"] is False
         assert "LIVE call" in text(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
@@ -98,13 +103,13 @@ async def test_a_retry_with_the_same_key_never_places_a_second_call(client: Clie
     first = data(await client.call_tool("place_call", {"destination": NUMBER}))
     key = first["idempotency_key"]
     again = data(await client.call_tool("place_call", {"destination": NUMBER, "idempotency_key": key}))
-    assert again["call_id"] == first["call_id"]
+    assert again["call_id"] == first["call_id"] and again["replayed"] is True and "replayed" not in first
     assert "placed no new call" in again["next_step"]
     calls = data(await client.call_tool("list_calls", {"search": NUMBER, "limit": 100}))["calls"]
     assert [c["id"] for c in calls].count(first["call_id"]) == 1 and len(calls) == 1
-    conflict = error(await client.call_tool("place_call", {"destination": "+447700900999", "idempotency_key": key}))
+    conflict = error(await client.call_tool("place_call", {"destination": "+447400900999", "idempotency_key": key}))
     assert conflict["code"] == "conflict"
-    assert len(posts(sandbox)) == 3
+    assert len(posts(sandbox)) == 2, "the repeat is answered from the server's own record, without a request"
 
 
 async def test_a_bad_destination_is_refused_with_the_format_to_use(client: Client, sandbox: Sandbox) -> None:

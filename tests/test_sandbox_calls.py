@@ -112,7 +112,7 @@ async def test_placed_calls_appear_in_lists_filters_and_sorts_by_their_current_s
 async def test_placed_calls_merge_into_every_page_of_a_sorted_list(sandbox: Sandbox) -> None:
     agent = sandbox.agents.live
     async with api(sandbox) as client:
-        placed = [obj(await place(client, agent, f"+4477009001{i:02d}"))["call_id"] for i in range(2)]
+        placed = [obj(await place(client, agent, f"+4474009001{i:02d}"))["call_id"] for i in range(2)]
         sandbox.clock.advance(1000)
         pages: list[dict[str, Any]] = []
         for page in range(1, 8):
@@ -306,10 +306,10 @@ async def test_the_same_key_with_another_body_is_409_conflict_unless_switched_of
     lenient = Sandbox(SandboxConfig(speed=0.0, idempotency_conflict_on_body_mismatch=False))
     async with api(sandbox) as client:
         await place(client, sandbox.agents.live, headers={"Idempotency-Key": "k"})
-        conflict = await place(client, sandbox.agents.live, "+447700900999", headers={"Idempotency-Key": "k"})
+        conflict = await place(client, sandbox.agents.live, "+447400900999", headers={"Idempotency-Key": "k"})
     async with api(lenient) as client:
         original = await place(client, lenient.agents.live, headers={"Idempotency-Key": "k"})
-        replay = await place(client, lenient.agents.live, "+447700900999", headers={"Idempotency-Key": "k"})
+        replay = await place(client, lenient.agents.live, "+447400900999", headers={"Idempotency-Key": "k"})
     assert conflict.status_code == 409
     assert body(conflict)["code"] == "conflict"
     assert body(conflict)["error"] == "Conflict"

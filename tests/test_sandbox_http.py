@@ -548,7 +548,7 @@ async def test_phone_numbers_list_retrieve_search_and_sort(sandbox: Sandbox) -> 
 
 @pytest.mark.anyio
 async def test_unlinking_the_number_removes_the_live_channel_and_linking_restores_it(sandbox: Sandbox) -> None:
-    call = {"destination": "+447700900123", "is_test_call": False}
+    call = {"destination": "+447400900123", "is_test_call": False}
     async with api(sandbox) as client:
         numbers = items(await client.get("/phone-numbers"))
         number = next(n for n in numbers if n["agent_id"] == sandbox.agents.live)

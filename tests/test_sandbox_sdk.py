@@ -64,9 +64,9 @@ async def test_sdk_makes_calls_and_parses_busy_and_failed_results(sandbox: Sandb
     async with sdk(sandbox) as client:
         live = await client.calls.make(sandbox.agents.live, {"destination": "+2348031234567", "is_test_call": False})
         failed = await client.calls.make(sandbox.agents.live, {"destination": FAILED_DESTINATION, "is_test_call": True})
-        first = await client.calls.make(sandbox.agents.live, {"destination": "+447700900123", "is_test_call": True})
-        second = await client.calls.make(sandbox.agents.live, {"destination": "+447700900124", "is_test_call": True})
-        busy = await client.calls.make(sandbox.agents.live, {"destination": "+447700900125", "is_test_call": True})
+        first = await client.calls.make(sandbox.agents.live, {"destination": "+447400900123", "is_test_call": True})
+        second = await client.calls.make(sandbox.agents.live, {"destination": "+447400900124", "is_test_call": True})
+        busy = await client.calls.make(sandbox.agents.live, {"destination": "+447400900125", "is_test_call": True})
         assert live.call_id is not None
         sandbox.clock.advance(1000)
         ended = await client.calls.retrieve(sandbox.agents.live, live.call_id)

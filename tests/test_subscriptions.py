@@ -127,7 +127,7 @@ async def unsubscribe(client: Client, uri: str) -> None:
 
 
 async def placed_call(client: Client, sandbox: Sandbox) -> str:
-    placed = data(await client.call_tool("place_call", {"destination": "+447700900123"}))
+    placed = data(await client.call_tool("place_call", {"destination": "+447400900123"}))
     return f"bimpe://agents/{sandbox.agents.live}/calls/{placed['call_id']}"
 
 

@@ -153,7 +153,9 @@ def profile_env(sandbox: StandaloneSandbox, profile: str) -> dict[str, str]:
     if profile in keys:
         env["BIMPE_API_KEY"] = keys[profile]
     elif profile == "live":
+        # This profile reaches the API's own refusal of a live call; confirmation has its own tests.
         env["BIMPE_ALLOW_LIVE_CALLS"] = "true"
+        env["BIMPE_CONFIRM"] = "off"
     elif profile == "no_key":
         del env["BIMPE_API_KEY"]
     elif profile == "no_agent":

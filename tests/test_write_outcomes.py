@@ -12,7 +12,7 @@ from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
 
-NUMBER = "+447700900777"
+NUMBER = "+447400900777"
 
 
 def posts(sandbox: Sandbox) -> list[RecordedRequest]:

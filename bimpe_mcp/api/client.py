@@ -30,6 +30,7 @@ from bimpe_mcp.api.wire import (
     WireMakeCallResult,
     WirePage,
 )
+from bimpe_mcp.policy.redact import redact_call
 
 USER_AGENT = f"bimpe-mcp/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -67,7 +68,9 @@ class BimpeClient:
         *,
         max_retries: int = 2,
         retry_after_cap: float = 10.0,
+        redact: bool = False,
     ) -> None:
+        self._redact = redact
         self._http = http
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._attempts = max_retries + 1
@@ -106,11 +109,15 @@ class BimpeClient:
             "is_test_call": None if is_test_call is None else str(is_test_call).lower(),
         }
         path = ("agents", check_id("agent_id", agent_id), "calls")
-        return await self._send("GET", path, lambda body: _page(body, WireCall, page, limit), query=query)
+        found = await self._send("GET", path, lambda body: _page(body, WireCall, page, limit), query=query)
+        if self._redact:
+            found.items = [redact_call(call) for call in found.items]
+        return found
 
     async def get_call(self, agent_id: str, call_id: str) -> WireCallDetail:
         path = ("agents", check_id("agent_id", agent_id), "calls", check_id("call_id", call_id))
-        return await self._send("GET", path, lambda body: _one(body, WireCallDetail))
+        call = await self._send("GET", path, lambda body: _one(body, WireCallDetail))
+        return redact_call(call) if self._redact else call
 
     async def place_call(
         self, agent_id: str, *, destination: str, is_test_call: bool, idempotency_key: str

@@ -14,11 +14,15 @@ def recording_request_ids() -> Generator[list[str]]:
     """Collect the X-Request-Id of every request the client sends inside the block (in this task): a deadline that
     cancels a request mid-flight leaves no client error behind to carry the id."""
     sent: list[str] = []
+    outer = _sent.get()
     token = _sent.set(sent)
     try:
         yield sent
     finally:
         _sent.reset(token)
+        # An enclosing block records these too.
+        if outer is not None:
+            outer.extend(sent)
 
 
 def note_request_id(request_id: str) -> None:

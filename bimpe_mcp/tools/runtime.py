@@ -32,6 +32,8 @@ READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
 # Where an error result keeps its fields for programs (namespaced, as the protocol asks of _meta keys).
 ERROR_META_KEY = "bimpe.ai/error"
+# Fields only a policy refusal has: left out of every other error.
+POLICY_FIELDS = ("rule", "setting", "retry_at")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def failure_result(info: ErrorInfo) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=info.text())],
         is_error=True,
-        _meta={ERROR_META_KEY: info.model_dump(mode="json")},
+        _meta={
+            ERROR_META_KEY: info.model_dump(mode="json", exclude={k for k in POLICY_FIELDS if not getattr(info, k)})
+        },
     )
 
 
