@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -193,6 +193,15 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, labels)) from None
+
+
+def env_text(value: object) -> str:
+    """A setting's value written as its BIMPE_* variable takes it: booleans as true/false, lists comma-separated."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in cast("tuple[object, ...]", value))
+    return str(value)
 
 
 def shown(value: object) -> str:

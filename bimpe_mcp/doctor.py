@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TextIO, TypeVar, cast
+from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
 import httpx
@@ -15,7 +15,7 @@ import httpx
 from bimpe_mcp import __version__
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import TransportError
-from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
+from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.tool_errors import ToolFailure, guarded
 from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sandbox
 
@@ -210,10 +210,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if value == Settings.model_fields[name].default:
             continue
-        if isinstance(value, tuple):
-            env[var] = ",".join(cast("tuple[str, ...]", value))
-            continue
-        env[var] = str(value).lower() if isinstance(value, bool) else str(value)
+        env[var] = env_text(value)
     return env
 
 

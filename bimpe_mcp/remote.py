@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.supervisors import Multiprocess
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ENV_VARS, ConfigError, Settings, shown
+from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
 from bimpe_mcp.state import Inbound
 
 if TYPE_CHECKING:
@@ -253,13 +254,16 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
 
 
 def worker_env(settings: Settings, serving: Serving, origin: str) -> dict[str, str]:
-    """The settings as BIMPE_* variables for the worker processes (the key is already in the environment, where it
-    came from: it never goes on a command line)."""
+    """The settings as BIMPE_* variables for the worker processes. The secrets are already in the environment, where
+    they came from (they never go on a command line); without a confirmation secret, the workers get one to share."""
     env: dict[str, str] = {}
     for var, field in ENV_VARS.items():
         value = getattr(settings, field)
-        if field != "api_key" and value is not None:
-            env[var] = str(value).lower() if isinstance(value, bool) else str(value)
+        if field not in SECRET_FIELDS and value is not None:
+            env[var] = env_text(value)
+    if settings.confirm_secret is None:
+        # One secret for every worker, so that a confirmation token one worker gave is accepted by the others.
+        env["BIMPE_CONFIRM_SECRET"] = secrets.token_urlsafe(32)
     env[SERVING_ENV] = json.dumps(asdict(serving) | {"origin": origin})
     return env
 

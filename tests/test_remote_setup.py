@@ -246,11 +246,22 @@ def kept_logging() -> Iterator[None]:
 def test_workers_get_the_settings_and_options_through_the_environment_without_the_key(
     monkeypatch: pytest.MonkeyPatch, kept_logging: None
 ) -> None:
-    settings = Settings(api_key=SecretStr(KEY), base_url="http://127.0.0.1:9", read_only=True, http_auth="passthrough")
+    settings = Settings(
+        api_key=SecretStr(KEY),
+        base_url="http://127.0.0.1:9",
+        read_only=True,
+        http_auth="passthrough",
+        allowed_destinations="+234, +14155550100",  # pyright: ignore[reportArgumentType]
+    )
     serving = remote.Serving(host="127.0.0.1", path="/x/mcp", stateless=True, json_response=True)
     env = remote.worker_env(settings, serving, "http://127.0.0.1:8000")
     assert KEY not in json.dumps(env) and "BIMPE_API_KEY" not in env
     assert env["BIMPE_READ_ONLY"] == "true" and env["BIMPE_HTTP_AUTH"] == "passthrough"
+    assert Settings.from_env(env).allowed_destinations == settings.allowed_destinations
+    shared = env["BIMPE_CONFIRM_SECRET"]
+    assert len(shared) >= 32, "workers share one confirmation secret, so any of them accepts another's token"
+    given = Settings(confirm_secret=SecretStr("s" * 20))
+    assert "BIMPE_CONFIRM_SECRET" not in remote.worker_env(given, serving, "http://127.0.0.1:8000")
     assert json.loads(env[remote.SERVING_ENV])["path"] == "/x/mcp"
     for var, value in env.items():
         monkeypatch.setenv(var, value)
