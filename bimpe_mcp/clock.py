@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import anyio
 
@@ -15,3 +16,7 @@ class Clock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+    def wall(self) -> datetime:
+        """The current date and time (UTC): what `today` and `24h` count from."""
+        return datetime.now(UTC)

@@ -11,7 +11,7 @@ from bimpe_mcp import render
 from bimpe_mcp.api.contract import check_id
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail, WireMessage
-from bimpe_mcp.models import Transcript, Turn
+from bimpe_mcp.models import Transcript, TranscriptLines, Turn
 from bimpe_mcp.tool_errors import ToolFailure
 
 SPEAKERS = {"assistant": "agent", "agent": "agent", "user": "caller", "customer": "caller", "caller": "caller"}
@@ -102,3 +102,9 @@ def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: in
         next_cursor=encode_cursor(agent_id, detail.id, index) if index < total else None,
         resource_uri=transcript_uri(agent_id, detail.id),
     )
+
+
+def as_lines(window: Transcript) -> TranscriptLines:
+    """A window as its compact lines (each made safe), for results that carry transcripts of several calls."""
+    lines = [render.safe_line(render.turn_line(window.start_turn + i, t)) for i, t in enumerate(window.turns)]
+    return TranscriptLines(total_turns=window.total_turns, lines=lines, next_cursor=window.next_cursor)

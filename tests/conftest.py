@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -61,6 +62,9 @@ class SandboxTime(Clock):
         self.slept.append(seconds)
         self.now += seconds
         self.sandbox.clock.advance(seconds)
+
+    def wall(self) -> datetime:
+        return self.sandbox.clock.now()
 
 
 @pytest.fixture

@@ -1,0 +1,50 @@
+"""Statistics of a window of calls: the arithmetic of call_stats, over calls already read (see scan.py)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from datetime import tzinfo
+
+from bimpe_mcp import render
+from bimpe_mcp.api.contract import TERMINAL
+from bimpe_mcp.api.wire import WireCall
+
+# A call that reached a conversation: answered now, or ended (an unanswered call ends busy, failed or cancelled).
+ANSWERED = frozenset({"answered", "ended"})
+# Calls that are over, which is when an end reason is due.
+OVER = TERMINAL
+
+
+def tally(values: Sequence[str | None]) -> dict[str, int]:
+    """Counts by value, largest first (ties by name); a missing value counts as "none"."""
+    counts = Counter(v or "none" for v in values)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """The 90th percentile of sorted values, by nearest rank."""
+    return values[math.ceil(0.9 * len(values)) - 1] if values else None
+
+
+def by_day_and_hour(calls: Sequence[WireCall], zone: tzinfo) -> tuple[dict[str, int], int | None, int]:
+    """Calls per local day (oldest first), and the local hour with the most calls (the earliest of a tie)."""
+    days: Counter[str] = Counter()
+    hours: Counter[int] = Counter()
+    for call in calls:
+        when = render.parse_time(call.created_on)
+        if when is None:
+            continue
+        local = when.astimezone(zone)
+        days[local.date().isoformat()] += 1
+        hours[local.hour] += 1
+    if not hours:
+        return {}, None, 0
+    hour = min(hours, key=lambda h: (-hours[h], h))
+    return dict(sorted(days.items())), hour, hours[hour]
+
+
+def answered_rate(calls: Sequence[WireCall]) -> tuple[int, float | None]:
+    answered = sum(1 for c in calls if c.status in ANSWERED)
+    return answered, round(answered / len(calls), 3) if calls else None

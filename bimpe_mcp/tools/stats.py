@@ -1,0 +1,54 @@
+"""call_stats: what a window of an agent's calls adds up to, computed here (the API has no statistics)."""
+
+from __future__ import annotations
+
+import statistics
+
+from bimpe_mcp import render, stats
+from bimpe_mcp.models import CallStats
+from bimpe_mcp.scan import scan
+from bimpe_mcp.tools.args import AgentIdArg, MaxPagesArg, SinceArg, UntilArg
+from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
+from bimpe_mcp.windows import window, zone_of
+
+
+@answers()
+async def call_stats(
+    ctx: Ctx,
+    agent_id: AgentIdArg = None,
+    since: SinceArg = None,
+    until: UntilArg = None,
+    is_test_call: bool | None = None,
+    max_pages: MaxPagesArg = 20,
+) -> Reply[CallStats]:
+    """Counts an agent's calls in a window: by status and reason, answered rate, durations, per day, busiest hour.
+
+    Omit since and until for all calls."""
+    state = state_of(ctx)
+    api = state.api()
+    agent = state.agent(agent_id)
+    detail = await api.get_agent(agent)
+    win = window(since, until, state.clock.wall(), detail.timezone)
+    walk = await scan(api, agent, win, max_pages=max_pages, is_test_call=is_test_call)
+    calls = walk.calls
+    lengths = sorted(c.duration_seconds for c in calls if c.duration_seconds is not None)
+    answered, rate = stats.answered_rate(calls)
+    per_day, hour, hour_calls = stats.by_day_and_hour(calls, zone_of(win.zone)[1])
+    result = CallStats(
+        agent_id=agent,
+        total=len(calls),
+        by_status=stats.tally([c.status for c in calls]),
+        by_end_reason=stats.tally([c.end_reason for c in calls if c.end_reason or c.status in stats.OVER]),
+        by_error_reason=stats.tally([c.error_reason for c in calls if c.error_reason]),
+        answered=answered,
+        answered_rate=rate,
+        durations=len(lengths),
+        duration_sum=sum(lengths),
+        duration_median=statistics.median(lengths) if lengths else None,
+        duration_p90=stats.p90(lengths),
+        per_day=per_day,
+        busiest_hour=hour,
+        busiest_hour_calls=hour_calls,
+        coverage=walk.coverage(win),
+    )
+    return Reply(result, render.call_stats(result))
