@@ -257,8 +257,7 @@ def call_wait(w: CallWait) -> str:
         return _text([CALL_COLUMNS, call_line(w), state])
     outcome = ", ".join(f"{k} {v}" for k, v in (("reason", w.end_reason), ("error", w.error_reason)) if v)
     lines = [CALL_COLUMNS, call_line(w), f"finished as {w.status}" + (f" ({outcome})" if outcome else "")]
-    if w.transcript is not None:
-        lines += _lines_of(w.id, w.transcript)
+    lines += _lines_of(w.id, w.transcript) if w.transcript else []
     return _text(lines)
 
 
@@ -292,8 +291,7 @@ def transcript_set(s: TranscriptSet) -> str:
         facts += [f"reason={c.end_reason}"] if c.end_reason else []
         facts += [f"error={c.error_reason}"] if c.error_reason else []
         lines.append(f"## {c.call_id} {' '.join(facts)}")
-        if c.transcript is not None:
-            lines += _lines_of(c.call_id, c.transcript)
+        lines += _lines_of(c.call_id, c.transcript) if c.transcript else []
     if s.left_out:
         lines.append(f"Left out, the overall budget (max_chars) ran out: {', '.join(s.left_out)} (ask for them again).")
     return _text(lines)

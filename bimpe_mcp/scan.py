@@ -3,6 +3,7 @@ start, the end of the log, or the page budget. The API has no date filter, so th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,8 @@ class Scan:
     calls: list[WireCall] = field(default_factory=list[WireCall])
     complete: bool = False
     oldest: datetime | None = None
+    newest: datetime | None = None
+    pages_read: int = 0
     skipped: int = 0
 
     def coverage(self, win: Window) -> Coverage:
@@ -66,8 +69,9 @@ async def scan(
     next_page = 1
     page_count = 1
     while next_page <= max_pages:
-        last = min(next_page + CONCURRENCY - 1, max_pages, max(page_count, next_page))
+        last = min(next_page + _width(result, win) - 1, max_pages, max(page_count, next_page))
         pages = await _batch(fetch, range(next_page, last + 1))
+        result.pages_read += len(pages)
         done = False
         for page in pages:
             page_count = max(page_count, page.meta.page_count)
@@ -80,6 +84,18 @@ async def scan(
     return result
 
 
+def _width(read: Scan, win: Window) -> int:
+    """How many pages to fetch together next: one first; then, with a start to reach, as many as the pages read so
+    far say it is away (at most CONCURRENCY), so that a walk seldom reads a page past the window."""
+    if not read.pages_read:
+        return 1
+    if win.since is None or read.oldest is None or read.newest is None:
+        return CONCURRENCY
+    per_page = (read.newest - read.oldest) / read.pages_read
+    ahead = (read.oldest - win.since) / per_page if per_page else CONCURRENCY
+    return max(1, min(CONCURRENCY, math.ceil(ahead)))
+
+
 def _take(page: WirePage[WireCall], win: Window, result: Scan, seen: set[str]) -> bool:
     """Add a page's calls inside the window; True when the page reaches back past the window's start."""
     past = False
@@ -90,6 +106,8 @@ def _take(page: WirePage[WireCall], win: Window, result: Scan, seen: set[str]) -
             continue
         if result.oldest is None or when < result.oldest:
             result.oldest = when
+        if result.newest is None or when > result.newest:
+            result.newest = when
         past = past or win.before(when)
         if win.contains(when) and call.id not in seen:
             seen.add(call.id)

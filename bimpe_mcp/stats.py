@@ -32,10 +32,9 @@ def by_day_and_hour(calls: Sequence[WireCall], zone: tzinfo) -> tuple[dict[str, 
     """Calls per local day (oldest first), and the local hour with the most calls (the earliest of a tie)."""
     days: Counter[str] = Counter()
     hours: Counter[int] = Counter()
-    for call in calls:
-        when = render.parse_time(call.created_on)
-        if when is None:
-            continue
+    # The scan leaves out a call without a readable created_on, so every time here is one.
+    times = [t for t in (render.parse_time(c.created_on) for c in calls) if t]
+    for when in times:
         local = when.astimezone(zone)
         days[local.date().isoformat()] += 1
         hours[local.hour] += 1
