@@ -27,6 +27,7 @@ DAY_MS = 86_400_000
 # The live agent's newest calls are still in progress, one begun every two minutes up to the start.
 IN_PROGRESS = 9
 IN_PROGRESS_GAP_MS = 120_000
+FINISHED_BEFORE_MS = 3_600_000
 FLAG_TEST = 1
 FLAG_INBOUND = 2
 _PLAN_WEIGHTS = tuple(weight for _, weight, _ in NUMBER_PLANS)
@@ -124,9 +125,12 @@ class SeededCalls:
                 continue
             first = len(self.created)
             gaps = [rng.expovariate(1.0) for _ in range(count)]
-            scale = span_ms / sum(gaps)
-            t = float(first_ms)
             in_progress = agent.index == live_index and count >= 30
+            # Finished calls fill the span up to an hour before the start (so each has ended by then); the calls
+            # still in progress follow in the last minutes.
+            finished = count - IN_PROGRESS if in_progress else count
+            scale = (span_ms - (FINISHED_BEFORE_MS if in_progress else 0)) / sum(gaps[:finished])
+            t = float(first_ms)
             for i, gap in enumerate(gaps):
                 t += gap * scale
                 live_now = in_progress and i >= count - IN_PROGRESS
