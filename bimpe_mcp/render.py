@@ -245,10 +245,7 @@ def placed_call(p: PlacedCall) -> str:
 def _lines_of(call_id: str, t: TranscriptLines) -> list[str]:
     if not t.total_turns:
         return [f"no transcript turns for call {call_id}."]
-    lines = [f"transcript turns 0-{len(t.lines) - 1} of {t.total_turns}. {UNTRUSTED}", *t.lines]
-    if t.next_cursor:
-        lines.append(f"[{t.total_turns - len(t.lines)} more turn(s): call get_transcript with cursor={t.next_cursor}]")
-    return lines
+    return [f"transcript ({t.total_turns} turn(s)). {UNTRUSTED}", *t.lines]
 
 
 def call_wait(w: CallWait) -> str:
@@ -282,7 +279,7 @@ def call_stats(s: CallStats) -> str:
 
 
 def transcript_set(s: TranscriptSet) -> str:
-    lines = [f"transcripts of {len(s.calls)} call(s) of agent {s.agent_id}:"]
+    lines = [f"transcripts of {len(s.calls)} call(s) of agent {s.agent_id}. {UNTRUSTED}"]
     for c in s.calls:
         if c.error is not None:
             lines.append(f"## {c.call_id}: not read ({c.error})")
@@ -290,8 +287,9 @@ def transcript_set(s: TranscriptSet) -> str:
         facts = [c.status or "?", _ts(c.created_on), f"{_num(c.duration_seconds)}s"]
         facts += [f"reason={c.end_reason}"] if c.end_reason else []
         facts += [f"error={c.error_reason}"] if c.error_reason else []
-        lines.append(f"## {c.call_id} {' '.join(facts)}")
-        lines += _lines_of(c.call_id, c.transcript) if c.transcript else []
+        turns = c.transcript.total_turns if c.transcript else 0
+        lines.append(f"## {c.call_id} {' '.join(facts)}; {turns} turn(s)")
+        lines += c.transcript.lines if c.transcript else []
     if s.left_out:
         lines.append(f"Left out, the overall budget (max_chars) ran out: {', '.join(s.left_out)} (ask for them again).")
     return _text(lines)

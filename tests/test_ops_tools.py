@@ -70,10 +70,12 @@ async def test_get_transcripts_reads_several_calls_within_each_budget(client: Cl
         lines = call["transcript"]["lines"]
         assert call["status"] == "ended" and lines and sum(len(line) + 1 for line in lines) <= 400
         assert call["transcript"]["total_turns"] >= len(lines)
-        assert ("next_cursor" in call["transcript"]) == (call["transcript"]["total_turns"] > len(lines))
+        cut = call["transcript"]["total_turns"] > len(lines)
+        assert ("next_cursor" in call["transcript"]) == cut
+        assert not cut or lines[-1].startswith(f"[{call['transcript']['total_turns'] - 1} "), "ends with the end"
     shown = text(result)
     assert UNTRUSTED in shown and all(f"## {i} ended" in shown for i in ids)
-    assert "get_transcript with cursor=" in shown
+    assert "left out: get_transcript with cursor=" in shown
 
 
 async def test_get_transcripts_leaves_out_what_the_overall_budget_cannot_hold_and_reports_failed_reads(
@@ -114,8 +116,14 @@ async def test_a_finished_call_with_a_long_transcript_points_to_get_transcript(
         done = await client.call_tool("wait_for_call", {"call_id": call_id, "timeout_seconds": 120})
         cursor = data(done)["transcript"]["next_cursor"]
         rest = data(await client.call_tool("get_transcript", {"cursor": cursor}))
-    assert f"call get_transcript with cursor={cursor}" in text(done)
-    assert rest["start_turn"] == len(data(done)["transcript"]["lines"])
+    transcript = data(done)["transcript"]
+    gap = next(line for line in transcript["lines"] if line.startswith("[turns "))
+    assert f"left out: get_transcript with cursor={cursor}]" in gap and gap in text(done)
+    assert sum(len(line) + 1 for line in transcript["lines"]) <= 500
+    # The start and the end of the call (where its outcome is), the turns between read on by the cursor.
+    assert transcript["lines"][0].startswith("[0 ")
+    assert transcript["lines"][-1].startswith(f"[{transcript['total_turns'] - 1} ")
+    assert gap.startswith(f"[turns {rest['start_turn']}-")
 
 
 async def test_a_finished_call_without_turns_says_so(client: Client) -> None:

@@ -15,7 +15,7 @@ from bimpe_mcp.models import CallTranscript, TranscriptSet
 from bimpe_mcp.tool_errors import translate
 from bimpe_mcp.tools.args import AgentIdArg, CallIdArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.transcripts import as_lines, transcript_window
+from bimpe_mcp.transcripts import outline
 
 CONCURRENCY = 4
 MIN_CHARS = 200
@@ -26,8 +26,8 @@ async def get_transcripts(
     ctx: Ctx,
     call_ids: Annotated[list[CallIdArg], Field(min_length=1, max_length=20)],
     agent_id: AgentIdArg = None,
-    max_chars_per_call: Annotated[int, Field(ge=MIN_CHARS, le=20_000)] = 1500,
-    max_chars: Annotated[int, Field(ge=1000, le=100_000)] = 12_000,
+    max_chars_per_call: Annotated[int, Field(ge=MIN_CHARS, le=20_000)] = 800,
+    max_chars: Annotated[int, Field(ge=1000, le=100_000)] = 8000,
 ) -> Reply[TranscriptSet]:
     """Returns the outcome and transcript start of up to 20 calls; max_chars bounds them all.
 
@@ -48,7 +48,7 @@ async def get_transcripts(
         elif budget < MIN_CHARS:
             left_out.append(call_id)
         else:
-            part = as_lines(transcript_window(got, agent, 0, None, budget))
+            part = outline(got, agent, budget)
             used += sum(len(line) + 1 for line in part.lines)
             calls.append(CallTranscript.model_validate(got.model_dump() | {"call_id": call_id, "transcript": part}))
     result = TranscriptSet(agent_id=agent, calls=calls, left_out=left_out)

@@ -15,7 +15,7 @@ from bimpe_mcp.tool_errors import ToolFailure, guarded
 from bimpe_mcp.tools.args import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
 from bimpe_mcp.tools.windowed import ListQuery, windowed_page
-from bimpe_mcp.transcripts import as_lines, decode_cursor, transcript_window
+from bimpe_mcp.transcripts import decode_cursor, outline, transcript_window
 
 POLL_SECONDS = 2.0
 # How many pages of 100 calls list_calls reads for a window; call_stats takes its budget as an argument.
@@ -160,9 +160,7 @@ async def wait_for_call(
         waited = round(clock.monotonic() - started, 1)
         finished = (detail.status or "") in TERMINAL
         if finished or waited + POLL_SECONDS > timeout_seconds:
-            budget = state.settings.transcript_chars
-            window = transcript_window(detail, agent, 0, None, budget) if finished else None
-            part = None if window is None else as_lines(window)
+            part = outline(detail, agent, state.settings.transcript_chars) if finished else None
             fields = {"finished": finished, "waited_seconds": waited, "transcript": part}
             result = CallWait.model_validate(detail.model_dump() | fields)
             return Reply(result, render.call_wait(result))
