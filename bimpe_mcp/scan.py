@@ -12,7 +12,7 @@ import anyio
 
 from bimpe_mcp import render
 from bimpe_mcp.api.client import BimpeClient
-from bimpe_mcp.api.errors import BimpeError
+from bimpe_mcp.api.errors import ApiError, BimpeError
 from bimpe_mcp.api.wire import WireCall, WirePage
 from bimpe_mcp.models import Coverage
 from bimpe_mcp.windows import Window, window
@@ -20,6 +20,7 @@ from bimpe_mcp.windows import Window, window
 PAGE_SIZE = 100
 CONCURRENCY = 4
 NEWEST_FIRST = "-created_on"
+FORBIDDEN = 403
 
 
 @dataclass
@@ -135,6 +136,11 @@ async def _batch(fetch: Callable[[int], Awaitable[WirePage[WireCall]]], numbers:
 
 
 async def agent_window(api: BimpeClient, agent: str, since: str | None, until: str | None, now: datetime) -> Window:
-    """The window `since`/`until` name, in the agent's own time zone."""
-    detail = await api.get_agent(agent)
-    return window(since, until, now, detail.timezone)
+    """The window `since`/`until` name, in the agent's own time zone (UTC when the key may not read agents)."""
+    try:
+        zone = (await api.get_agent(agent)).timezone
+    except ApiError as exc:
+        if exc.status != FORBIDDEN:
+            raise
+        zone = None
+    return window(since, until, now, zone)

@@ -286,3 +286,18 @@ async def test_unreadable_creation_times_are_left_out_and_counted() -> None:
 async def test_the_servers_own_clock_tells_the_date_in_utc() -> None:
     assert Clock().wall().tzinfo is UTC
     assert window("24h", "now", Clock().wall(), None).until is not None
+
+
+async def test_a_key_that_may_not_read_agents_counts_its_windows_in_utc(sandbox: Sandbox) -> None:
+    sandbox.add_key("sk_calls_only_00000000000", scopes={"calls:read"})
+    settings = Settings(api_key=SecretStr("sk_calls_only_00000000000"), base_url=sandbox.origin)
+    server = build_server(settings, transport=sandbox.transport(), clock=SandboxTime(sandbox))
+    async with Client(server) as client:
+        stats = data(await client.call_tool("call_stats", {"agent_id": sandbox.agents.live, "since": "today"}))
+        agent = error(await client.call_tool("get_agent", {"agent_id": sandbox.agents.live}))
+    today = datetime.combine(sandbox.clock.now().date(), time(), UTC)
+    assert stats["coverage"]["timezone"] == "UTC" and moment(stats["coverage"]["since"]) == today
+    assert agent["code"] == "missing_scope"
+    assert figures(stats) == expected_stats(
+        inside(await every_call(sandbox, sandbox.agents.live), today, None), ZoneInfo("UTC")
+    )

@@ -6,10 +6,10 @@ import statistics
 
 from bimpe_mcp import render, stats
 from bimpe_mcp.models import CallStats
-from bimpe_mcp.scan import scan
+from bimpe_mcp.scan import agent_window, scan
 from bimpe_mcp.tools.args import AgentIdArg, MaxPagesArg, SinceArg, UntilArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.windows import window, zone_of
+from bimpe_mcp.windows import zone_of
 
 
 @answers()
@@ -27,8 +27,7 @@ async def call_stats(
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)
-    detail = await api.get_agent(agent)
-    win = window(since, until, state.clock.wall(), detail.timezone)
+    win = await agent_window(api, agent, since, until, state.clock.wall())
     walk = await scan(api, agent, win, max_pages=max_pages, is_test_call=is_test_call)
     calls = walk.calls
     lengths = sorted(c.duration_seconds for c in calls if c.duration_seconds is not None)
