@@ -301,3 +301,8 @@ async def test_a_key_that_may_not_read_agents_counts_its_windows_in_utc(sandbox:
     assert figures(stats) == expected_stats(
         inside(await every_call(sandbox, sandbox.agents.live), today, None), ZoneInfo("UTC")
     )
+
+
+async def test_a_window_of_an_unknown_agent_is_not_found(client: Client) -> None:
+    info = error(await client.call_tool("list_calls", {"agent_id": "agt_nobody00000", "since": "today"}))
+    assert info["code"] == "not_found" and "list_agents" in info["next_step"]

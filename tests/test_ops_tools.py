@@ -178,3 +178,8 @@ async def test_arguments_of_the_new_tools_are_checked_before_any_request(client:
     info = error(await client.call_tool("list_calls", {"status": ["failed", "done"]}))
     assert info["code"] == "invalid_argument" and info["message"].startswith("status: ")
     assert sandbox.requests == []
+
+
+async def test_the_instructions_point_to_the_tools_for_questions_across_calls(client: Client) -> None:
+    instructions = client.instructions or ""
+    assert all(name in instructions for name in ("call_stats", "get_transcripts", "get_agent", "since/until"))
