@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from datetime import tzinfo
+from datetime import date, timedelta, tzinfo
 
 from bimpe_mcp import render
 from bimpe_mcp.api.contract import TERMINAL
@@ -15,6 +15,8 @@ from bimpe_mcp.api.wire import WireCall
 ANSWERED = frozenset({"answered", "ended"})
 # Calls that are over, which is when an end reason is due.
 OVER = TERMINAL
+# A longer window lists its days from the first call on, so that per_day stays short.
+MAX_FILLED_DAYS = 62
 
 
 def tally(values: Sequence[str | None]) -> dict[str, int]:
@@ -28,20 +30,24 @@ def p90(values: Sequence[float]) -> float | None:
     return values[math.ceil(0.9 * len(values)) - 1] if values else None
 
 
-def by_day_and_hour(calls: Sequence[WireCall], zone: tzinfo) -> tuple[dict[str, int], int | None, int]:
-    """Calls per local day (oldest first), and the local hour with the most calls (the earliest of a tie)."""
-    days: Counter[str] = Counter()
+def by_day_and_hour(
+    calls: Sequence[WireCall], zone: tzinfo, first: date | None, last: date
+) -> tuple[dict[str, int], int | None, int]:
+    """Calls per local day, oldest first, every day from `first` (else the first call's day) to `last` listed, a
+    day without calls as 0; and the local hour with the most calls (the earliest of a tie)."""
+    days: Counter[date] = Counter()
     hours: Counter[int] = Counter()
     # The scan leaves out a call without a readable created_on, so every time here is one.
     times = [t for t in (render.parse_time(c.created_on) for c in calls) if t]
     for when in times:
         local = when.astimezone(zone)
-        days[local.date().isoformat()] += 1
+        days[local.date()] += 1
         hours[local.hour] += 1
-    if not hours:
-        return {}, None, 0
-    hour = min(hours, key=lambda h: (-hours[h], h))
-    return dict(sorted(days.items())), hour, hours[hour]
+    start = first if first is not None and (last - first).days <= MAX_FILLED_DAYS else min(days, default=None)
+    end = max([last, *days])
+    every = [start + timedelta(days=n) for n in range((end - start).days + 1)] if start else []
+    hour = min(hours, key=lambda h: (-hours[h], h), default=None)
+    return {d.isoformat(): days[d] for d in every}, hour, hours[hour] if hour is not None else 0
 
 
 def answered_rate(calls: Sequence[WireCall]) -> tuple[int, float | None]:

@@ -83,8 +83,11 @@ def expected_stats(calls: list[dict[str, Any]], zone: ZoneInfo) -> dict[str, Any
 
 
 def figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """call_stats' figures, days without calls left out of per_day (a count by hand has none)."""
     keys = expected_stats([], ZoneInfo("UTC")).keys()
-    return {k: stats.get(k) for k in keys}
+    out = {k: stats.get(k) for k in keys}
+    out["per_day"] = {d: n for d, n in stats["per_day"].items() if n}
+    return out
 
 
 @pytest.mark.parametrize(("since", "until"), [("yesterday", "yesterday"), ("7d", None), (None, None), ("today", None)])
@@ -211,6 +214,7 @@ async def test_days_are_counted_in_the_agents_own_time_zone(client: Client, sand
     _, stop = local_day(sandbox, zone, 0)
     assert moment(stats["coverage"]["since"]) == start and moment(stats["coverage"]["until"]) == stop
     assert stats["coverage"]["timezone"] == str(zone) != "UTC"
+    assert list(stats["per_day"]) == [start.date().isoformat(), (stop - timedelta(days=1)).date().isoformat()]
     assert figures(stats) == expected_stats(inside(await every_call(sandbox, agent), start, stop), zone)
 
 
@@ -306,3 +310,37 @@ async def test_a_key_that_may_not_read_agents_counts_its_windows_in_utc(sandbox:
 async def test_a_window_of_an_unknown_agent_is_not_found(client: Client) -> None:
     info = error(await client.call_tool("list_calls", {"agent_id": "agt_nobody00000", "since": "today"}))
     assert info["code"] == "not_found" and "list_agents" in info["next_step"]
+
+
+async def test_call_stats_of_an_empty_window_count_zero_on_each_of_its_days(client: Client) -> None:
+    result = await client.call_tool("call_stats", {"since": "2020-01-01", "until": "2020-01-02"})
+    stats = data(result)
+    assert stats["total"] == 0 and stats["per_day"] == {"2020-01-01": 0, "2020-01-02": 0}
+    assert "answered_rate" not in stats and "busiest_hour" not in stats and "duration_median" not in stats
+    assert ": 0 call(s); window read whole" in text(result) and "busiest hour: - (0 call(s))" in text(result)
+
+
+async def test_a_long_window_lists_its_days_from_the_first_call_on(client: Client, sandbox: Sandbox) -> None:
+    stats = data(await client.call_tool("call_stats", {"since": "2020-01-01"}))
+    zone = await zone_of(sandbox, sandbox.agents.live)
+    oldest = (await every_call(sandbox, sandbox.agents.live))[-1]
+    days = list(stats["per_day"])
+    assert days[0] == day_of(oldest, zone) and days[-1] == sandbox.clock.now().astimezone(zone).date().isoformat()
+    assert len(days) == (date.fromisoformat(days[-1]) - date.fromisoformat(days[0])).days + 1, "every day listed"
+
+
+def day_of(call: dict[str, Any], zone: ZoneInfo) -> str:
+    return moment(call["created_on"]).astimezone(zone).date().isoformat()
+
+
+async def test_a_window_sorted_by_another_field_keeps_every_call_of_the_window(
+    client: Client, sandbox: Sandbox
+) -> None:
+    page = data(await client.call_tool("list_calls", {"since": "3d", "sort": "-duration_seconds", "limit": 100}))
+    start = sandbox.clock.now() - timedelta(days=3)
+    calls = inside(await every_call(sandbox, sandbox.agents.live), start, None)
+    timed = sorted((c for c in calls if c.get("duration_seconds") is not None), key=lambda c: -c["duration_seconds"])
+    untimed = [c["id"] for c in calls if c.get("duration_seconds") is None]
+    got = [c["id"] for c in page["calls"]]
+    assert [c.get("duration_seconds") for c in page["calls"][: len(timed)]] == [c["duration_seconds"] for c in timed]
+    assert got[len(timed) :] == untimed and sorted(got) == sorted(c["id"] for c in calls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from datetime import timedelta
 
 from bimpe_mcp import render, stats
 from bimpe_mcp.models import CallStats
@@ -32,7 +33,11 @@ async def call_stats(
     calls = walk.calls
     lengths = sorted(c.duration_seconds for c in calls if c.duration_seconds is not None)
     answered, rate = stats.answered_rate(calls)
-    per_day, hour, hour_calls = stats.by_day_and_hour(calls, zone_of(win.zone)[1])
+    zone = zone_of(win.zone)[1]
+    # Days before the oldest call read are unknown when the walk stopped short: those are not listed as 0.
+    first = win.since.astimezone(zone).date() if win.since and walk.complete else None
+    last = (win.until - timedelta(microseconds=1) if win.until else state.clock.wall()).astimezone(zone).date()
+    per_day, hour, hour_calls = stats.by_day_and_hour(calls, zone, first, last)
     result = CallStats(
         agent_id=agent,
         total=len(calls),
