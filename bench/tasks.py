@@ -1,11 +1,11 @@
 """Ops questions asked in chat, each answered by a scripted tool sequence against the sandbox through the MCP client:
-tool calls and characters returned (the text a model reads) per task, the current tools against the round-1 tools
+tool calls and characters returned (the text a model reads) per task, the current tools against the first tool set
 in the same run.
 
-The round-1 baseline uses only what the first tool set had: list_calls without since/until and with one status,
+The baseline uses only what the first tool set had: list_calls without since/until and with one status,
 get_call, list_agents, place_call and wait_for_call. wait_for_call now carries the transcript of a finished call;
-the baseline counts its reply as round 1 wrote it (rebuilt from the structured content without the transcript), so
-the baseline is not inflated by the new field. Questions the baseline cannot answer at all are marked so.
+the baseline counts its reply as the first tool set wrote it (rebuilt from the structured content without the
+transcript), so the baseline is not inflated by the new field.
 
 Run: python bench/tasks.py            (prints the table; exit 1 when a goal is missed)
 Goals: every question in at most 2 tool calls, none of them an error; at least 5x fewer characters on the
@@ -63,7 +63,7 @@ class Run:
     """One scripted answer: the tools it called and the characters they returned."""
 
     client: Client
-    round1: bool
+    first_set: bool
     calls: int = 0
     chars: int = 0
     names: list[str] = field(default_factory=list[str])
@@ -79,8 +79,8 @@ class Run:
 
     def _text(self, name: str, result: CallToolResult) -> str:
         shown = "".join(c.text for c in result.content if isinstance(c, TextContent))
-        if self.round1 and name == "wait_for_call" and result.structured_content:
-            # Round 1's wait_for_call carried no transcript: count its reply as round 1 wrote it.
+        if self.first_set and name == "wait_for_call" and result.structured_content:
+            # The first wait_for_call carried no transcript: count its reply as the first tool set wrote it.
             return render.call_wait(CallWait.model_validate(result.structured_content | {"transcript": None}))
         return shown
 
@@ -111,7 +111,7 @@ def day_of(call: dict[str, Any], zone: ZoneInfo) -> date:
 
 
 async def pages_back_to(run: Run, oldest: date, world: World, **filters: Any) -> list[dict[str, Any]]:
-    """Round 1: pages of 100 calls, newest first, until a page reaches back past `oldest` (the model's own date
+    """First tool set: pages of 100 calls, newest first, until a page reaches back past `oldest` (the model's own date
     filtering, over every page it had to read)."""
     out: list[dict[str, Any]] = []
     page = 1
@@ -130,7 +130,7 @@ async def failed_yesterday(run: Run, w: World) -> None:
     await run.tool("call_stats", {"since": "yesterday", "until": "yesterday"})
 
 
-async def failed_yesterday_r1(run: Run, w: World) -> None:
+async def failed_yesterday_before(run: Run, w: World) -> None:
     for status in ("failed", "busy", "cancelled"):
         await pages_back_to(run, w.today - timedelta(days=1), w, status=status)
 
@@ -144,7 +144,7 @@ async def today_summary(run: Run, w: World) -> None:
     await run.tool("get_transcripts", {"call_ids": ended})
 
 
-async def today_summary_r1(run: Run, w: World) -> None:
+async def today_summary_before(run: Run, w: World) -> None:
     calls = await pages_back_to(run, w.today, w)
     for call in calls:
         if day_of(call, w.zone) == w.today and call["status"] == "ended":
@@ -159,7 +159,7 @@ async def week_failures(run: Run, w: World) -> None:
     await run.tool("call_stats", {"since": "7d"})
 
 
-async def week_failures_r1(run: Run, w: World) -> None:
+async def week_failures_before(run: Run, w: World) -> None:
     for status in ("failed", "busy", "cancelled"):
         await pages_back_to(run, w.today - timedelta(days=7), w, status=status)
 
@@ -171,7 +171,7 @@ async def week_stats(run: Run, w: World) -> None:
     await run.tool("call_stats", {"since": "7d"})
 
 
-async def week_stats_r1(run: Run, w: World) -> None:
+async def week_stats_before(run: Run, w: World) -> None:
     await pages_back_to(run, w.today - timedelta(days=7), w)
 
 
@@ -182,7 +182,7 @@ async def per_day(run: Run, w: World) -> None:
     await run.tool("call_stats", {"since": "14d", "is_test_call": False})
 
 
-async def per_day_r1(run: Run, w: World) -> None:
+async def per_day_before(run: Run, w: World) -> None:
     await pages_back_to(run, w.today - timedelta(days=14), w, is_test_call=False)
 
 
@@ -194,7 +194,7 @@ async def last_five(run: Run, w: World) -> None:
     await run.tool("get_transcripts", {"call_ids": [c["id"] for c in recent["calls"]]})
 
 
-async def last_five_r1(run: Run, w: World) -> None:
+async def last_five_before(run: Run, w: World) -> None:
     recent = await run.tool("list_calls", {"status": "ended", "limit": 5})
     for call in recent["calls"]:
         await run.tool("get_call", {"call_id": call["id"]})
@@ -207,8 +207,9 @@ async def live_ready(run: Run, w: World) -> None:
     await run.tool("get_agent", {"agent_id": w.other_agent})
 
 
-async def live_ready_r1(run: Run, w: World) -> None:
-    # Round 1 had no agent detail: the only way to know was to try (the server refuses a live call it may not place).
+async def live_ready_before(run: Run, w: World) -> None:
+    # The first tool set had no agent detail: the only way to know was to try (the server refuses a live call it
+    # may not place).
     await run.tool("list_agents", {})
     await run.tool("place_call", {"agent_id": w.other_agent, "destination": NUMBER, "is_test_call": False})
 
@@ -221,21 +222,21 @@ async def call_and_tell(run: Run, w: World) -> None:
     await run.tool("wait_for_call", {"call_id": placed["call_id"], "timeout_seconds": 120})
 
 
-async def call_and_tell_r1(run: Run, w: World) -> None:
+async def call_and_tell_before(run: Run, w: World) -> None:
     placed = await run.tool("place_call", {"destination": NUMBER})
     await run.tool("wait_for_call", {"call_id": placed["call_id"], "timeout_seconds": 120})
     await run.tool("get_call", {"call_id": placed["call_id"]})
 
 
 TASKS: tuple[Task, ...] = (
-    Task("How many calls failed yesterday?", True, failed_yesterday, failed_yesterday_r1),
-    Task("Summarize today's calls", True, today_summary, today_summary_r1),
-    Task("Why did calls fail in the last 7 days?", True, week_failures, week_failures_r1),
-    Task("Answered rate and median duration, last 7 days?", True, week_stats, week_stats_r1),
-    Task("Live calls per day over the last 14 days?", True, per_day, per_day_r1),
-    Task("What did the last five answered callers say?", True, last_five, last_five_r1),
-    Task("Can agent X make live calls?", False, live_ready, live_ready_r1),
-    Task("Call this number and tell me what they said", False, call_and_tell, call_and_tell_r1),
+    Task("How many calls failed yesterday?", True, failed_yesterday, failed_yesterday_before),
+    Task("Summarize today's calls", True, today_summary, today_summary_before),
+    Task("Why did calls fail in the last 7 days?", True, week_failures, week_failures_before),
+    Task("Answered rate and median duration, last 7 days?", True, week_stats, week_stats_before),
+    Task("Live calls per day over the last 14 days?", True, per_day, per_day_before),
+    Task("What did the last five answered callers say?", True, last_five, last_five_before),
+    Task("Can agent X make live calls?", False, live_ready, live_ready_before),
+    Task("Call this number and tell me what they said", False, call_and_tell, call_and_tell_before),
 )
 
 
@@ -262,14 +263,14 @@ async def world_of(client: Client, sandbox: Sandbox) -> World:
     )
 
 
-async def answer(task: Task, script: Script, round1: bool) -> Run:
+async def answer(task: Task, script: Script, first_set: bool) -> Run:
     """One scripted answer on a fresh sandbox (each starts from the same seeded world)."""
     sandbox = Sandbox(SandboxConfig(seed=7, speed=0.0))
     settings = Settings(api_key=SecretStr(sandbox.keys.full), base_url=sandbox.origin, agent_id=sandbox.agents.live)
     server = build_server(settings, transport=sandbox.transport(), clock=SandboxClock(sandbox))
     async with Client(server) as client:
         world = await world_of(client, sandbox)
-        run = Run(client, round1)
+        run = Run(client, first_set)
         await script(run, world)
     return run
 
@@ -280,7 +281,7 @@ async def measure() -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| question | cross-call | calls now | chars now | calls round 1 | chars round 1 | cut |",
+        "| question | cross-call | calls now | chars now | calls before | chars before | cut |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:

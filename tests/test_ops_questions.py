@@ -1,5 +1,5 @@
 """The ops questions of bench/tasks.py, each answered in at most two tool calls against the sandbox, with far fewer
-characters than the round-1 tools needed for the questions that span calls."""
+characters than the first tool set needed for the questions that span calls."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ async def test_every_ops_question_is_answered_in_at_most_two_calls_with_far_fewe
     assert all(t.question in shown for t in TASKS) and "all cross-call tasks" in shown
 
 
-async def test_the_round_one_baseline_used_only_the_round_one_tools() -> None:
-    round1 = {"list_calls", "get_call", "list_agents", "place_call", "wait_for_call"}
+async def test_the_baseline_used_only_the_first_tool_set() -> None:
+    first_set = {"list_calls", "get_call", "list_agents", "place_call", "wait_for_call"}
     rows = await measure()
-    assert all(set(row.baseline.names) <= round1 for row in rows)
+    assert all(set(row.baseline.names) <= first_set for row in rows)
     assert {"call_stats", "get_transcripts", "get_agent"} <= {n for row in rows for n in row.current.names}
