@@ -18,5 +18,6 @@ class Clock:
         await anyio.sleep(seconds)
 
     def wall(self) -> datetime:
-        """Wall-clock time (UTC): call budgets and quiet hours are read on it."""
+        """The current date and time (UTC): what `today` and `24h` count from, and what call budgets and quiet hours
+        are read on."""
         return datetime.now(UTC)

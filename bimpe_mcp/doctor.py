@@ -22,7 +22,16 @@ from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sa
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
 
-CALL_READERS = ("list_calls", "show_calls", "get_call", "get_transcript", "wait_for_call")
+CALL_READERS = (
+    "list_calls",
+    "show_calls",
+    "get_call",
+    "get_transcript",
+    "wait_for_call",
+    "call_stats",
+    "get_transcripts",
+)
+AGENT_READERS = ("list_agents", "get_agent")
 KEY_PLACEHOLDER = "sk_..."
 VSCODE_KEY_INPUT = "bimpe-api-key"
 # Claude Code fills ${VAR} in a project's .mcp.json from its own environment when it starts the server.
@@ -93,8 +102,8 @@ class Failed:
 def _nothing_works(name: str, detail: str, settings: Settings) -> list[Check]:
     """A failure that stops every tool: the one check that failed, and place_call's own line in read-only mode."""
     if settings.read_only:
-        return [Check(name, "fail", detail, tools=("list_agents", *CALL_READERS)), NOT_SERVED]
-    return [Check(name, "fail", detail, tools=("list_agents", *CALL_READERS, "place_call"))]
+        return [Check(name, "fail", detail, tools=(*AGENT_READERS, *CALL_READERS)), NOT_SERVED]
+    return [Check(name, "fail", detail, tools=(*AGENT_READERS, *CALL_READERS, "place_call"))]
 
 
 async def _attempt(settings: Settings, work: Callable[[], Awaitable[T]]) -> T | Failed:
@@ -118,12 +127,12 @@ async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
         if not agents.refused:
             return _nothing_works("api", agents.text, settings)
         checks.append(Check("api", "ok", f"reached {base}; the key is accepted"))
-        checks.append(Check("list_agents", "fail", agents.text, tools=("list_agents",)))
+        checks.append(Check("list_agents", "fail", agents.text, tools=AGENT_READERS))
         first = None
     else:
         checks.append(Check("api", "ok", f"reached {base}; the key is accepted"))
         count = agents.meta.total_count
-        checks.append(Check("list_agents", "ok", f"works: the key sees {count} agent(s)", tools=("list_agents",)))
+        checks.append(Check("list_agents", "ok", f"works: the key sees {count} agent(s)", tools=AGENT_READERS))
         first = agents.items[0].id if agents.items else None
 
     agent = settings.agent_id

@@ -52,7 +52,7 @@ class CallPage(Paged):
 
 
 class Turn(_Out):
-    offset: str | None = Field(None, description="m:ss since the call started")
+    offset: str | None = None
     speaker: str
     text: str | None = None
     attachments: list[str] | None = None
@@ -62,7 +62,7 @@ class TranscriptPart(_Out):
     total_turns: int
     turns: list[Turn]
     truncated: bool
-    next_cursor: str | None = Field(None, description="get_transcript cursor for the rest")
+    next_cursor: str | None = None
 
 
 class Transcript(TranscriptPart):
@@ -73,9 +73,16 @@ class Transcript(TranscriptPart):
     resource_uri: str
 
 
+class TranscriptLines(_Out):
+    total_turns: int
+    lines: list[str]
+    next_cursor: str | None = None
+
+
 class CallWait(Call):
     finished: bool
     waited_seconds: float
+    transcript: TranscriptLines | None = None
 
 
 class CallDetail(Call):
@@ -105,3 +112,65 @@ class PlacedCall(_Out):
     # A preview's token, to pass back once the user agreed; `replayed` marks a repeat answered without dialling.
     confirmation_token: str | None = None
     replayed: bool | None = None
+
+
+class Coverage(_Out):
+    # The window read (in `timezone`; until exclusive), and whether it was read whole before the page budget ran out.
+    timezone: str
+    since: str | None = None
+    until: str | None = None
+    complete: bool
+    reached: str | None = None
+
+
+class CallList(CallPage):
+    coverage: Coverage | None = None
+
+
+class CallStats(_Out):
+    agent_id: str
+    total: int
+    by_status: dict[str, int]
+    by_end_reason: dict[str, int]
+    by_error_reason: dict[str, int]
+    answered: int
+    answered_rate: float | None = None
+    durations: int
+    duration_sum: float
+    duration_median: float | None = None
+    duration_p90: float | None = None
+    per_day: dict[str, int]
+    busiest_hour: int | None = None
+    busiest_hour_calls: int
+    coverage: Coverage
+
+
+class CallTranscript(_Out):
+    call_id: str
+    status: str | None = None
+    end_reason: str | None = None
+    error_reason: str | None = None
+    duration_seconds: float | None = None
+    created_on: str | None = None
+    transcript: TranscriptLines | None = None
+    error: str | None = None
+
+
+class TranscriptSet(_Out):
+    agent_id: str
+    calls: list[CallTranscript]
+    left_out: list[str]
+
+
+class Channel(_Out):
+    type: str | None = None
+    name: str | None = None
+    is_connected: bool | None = None
+
+
+class AgentReadiness(Agent):
+    is_default: bool
+    channels: list[Channel]
+    phone_numbers: list[str]
+    can_place_live_calls: bool
+    live_calls_blocked_by: list[str]

@@ -37,7 +37,10 @@ def compact(schema: dict[str, Any], *, drop_null_defaults: bool = False, nulls_o
         else:
             out[key] = value
     if isinstance(out.get("$defs"), dict):
-        out = _inline_single_use(out)
+        inlined = _inline_single_use(out)
+        if inlined != out:
+            # A definition put in place may now sit in `anyOf: [X, {type: null}]`: compact again to fold it.
+            return compact(inlined, drop_null_defaults=drop_null_defaults, nulls_omitted=nulls_omitted)
     folded = _fold_nullable(out)
     if nulls_omitted and isinstance(folded.get("type"), list) and "null" in folded["type"]:
         kinds = [k for k in cast("list[str]", folded["type"]) if k != "null"]

@@ -11,12 +11,16 @@ from bimpe_mcp import render
 from bimpe_mcp.api.contract import check_id
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail, WireMessage
-from bimpe_mcp.models import Transcript, Turn
+from bimpe_mcp.models import Transcript, TranscriptLines, Turn
 from bimpe_mcp.tool_errors import ToolFailure
 
 SPEAKERS = {"assistant": "agent", "agent": "agent", "user": "caller", "customer": "caller", "caller": "caller"}
 TRANSCRIPT_TEMPLATE = "bimpe://agents/{agent_id}/calls/{call_id}/transcript"
 CUT_MARK = " …[cut]"
+# An outline's share of its budget for the start of a call (the rest goes to its end), and the room its gap line takes.
+HEAD_SHARE = 50
+GAP_CHARS = 120
+UNBOUNDED = 10**9
 SPEAKER_CHARS = 24
 
 
@@ -102,3 +106,27 @@ def transcript_window(detail: WireCallDetail, agent_id: str, start: int, end: in
         next_cursor=encode_cursor(agent_id, detail.id, index) if index < total else None,
         resource_uri=transcript_uri(agent_id, detail.id),
     )
+
+
+def _lines(window: Transcript) -> list[str]:
+    return [render.safe_line(render.turn_line(window.start_turn + i, t)) for i, t in enumerate(window.turns)]
+
+
+def outline(detail: WireCallDetail, agent_id: str, max_chars: int) -> TranscriptLines:
+    """A transcript as its compact lines within `max_chars`: all of it when it fits, else its start and its end
+    (where a call's outcome is said), the turns between named with the cursor that reads them."""
+    every = _lines(transcript_window(detail, agent_id, 0, None, UNBOUNDED))
+    if sum(len(line) + 1 for line in every) <= max_chars:
+        return TranscriptLines(total_turns=len(every), lines=every)
+    head = transcript_window(detail, agent_id, 0, None, max_chars * HEAD_SHARE // 100)
+    room = max_chars - sum(len(line) + 1 for line in _lines(head)) - GAP_CHARS
+    # The last turns that fit the room left, keeping at least one turn between the start and the end.
+    first = len(every)
+    while first - 1 > head.end_turn and len(every[first - 1]) + 1 <= room:
+        room -= len(every[first - 1]) + 1
+        first -= 1
+    # With no room for the whole last turn, its start is shown: the end of a call is where its outcome is said.
+    tail = every[first:] or [every[-1][: max(0, room - len(CUT_MARK) - 1)] + CUT_MARK]
+    first = min(first, len(every) - 1)
+    gap = f"[turns {head.end_turn}-{first - 1} left out: get_transcript with cursor={head.next_cursor}]"
+    return TranscriptLines(total_turns=len(every), lines=[*_lines(head), gap, *tail], next_cursor=head.next_cursor)

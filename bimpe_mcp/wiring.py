@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,7 +116,8 @@ def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport
     # Imported here so that a server on the real API never loads the emulator.
     from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 
-    box = Sandbox(SandboxConfig(speed=settings.sandbox_speed))
+    # The seeded calls lead up to the sandbox's start: starting it now gives `today` and `yesterday` real answers.
+    box = Sandbox(SandboxConfig(speed=settings.sandbox_speed, start=datetime.now(UTC).replace(microsecond=0)))
     update = {
         "api_key": SecretStr(box.keys.full),
         "base_url": box.origin,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,19 +54,22 @@ class SandboxTime(Clock):
         self.sandbox = sandbox
         self.now = 0.0
         self.slept: list[float] = []
-        # Wall-clock time at `now == 0`; a test sets it to put the server at a chosen hour.
-        self.start = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+        # Wall-clock time at `now == 0` if a test sets it to put the server at a chosen hour; else the sandbox's.
+        self.start: datetime | None = None
 
     def monotonic(self) -> float:
         return self.now
-
-    def wall(self) -> datetime:
-        return self.start + timedelta(seconds=self.now)
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
         self.sandbox.clock.advance(seconds)
+
+    def wall(self) -> datetime:
+        """The sandbox's date and time, so that `today` is the sandbox's today (unless a test chose a start)."""
+        if self.start is not None:
+            return self.start + timedelta(seconds=self.now)
+        return self.sandbox.clock.now()
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ CALLS: dict[str, dict[str, Any]] = {
     "wait_for_call": {"call_id": "call_zzzzzzzz"},
     "place_call": {"destination": "+14155550100"},
     "show_calls": {},
+    "call_stats": {},
+    "get_transcripts": {"call_ids": ["call_zzzzzzzz"]},
+    "get_agent": {},
 }
 
 
@@ -51,7 +54,8 @@ async def test_a_misspelt_filter_is_refused_with_the_name_it_meant(client: Clien
     result = await client.call_tool("list_calls", {"agentId": sandbox.agents.other_team, "status": "ended"})
     info = error(result)
     assert info["message"] == (
-        "unknown argument agentId; list_calls takes agent_id, page, limit, status, is_test_call, search, sort"
+        "unknown argument agentId; list_calls takes agent_id, page, limit, status, is_test_call, search, sort, since, "
+        "until"
     )
     assert "use agent_id, not agentId" in info["next_step"]
     assert text(result).startswith("invalid_argument: unknown argument agentId; list_calls takes agent_id")

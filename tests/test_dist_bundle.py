@@ -28,7 +28,18 @@ from tests.support import assert_no_secret, data
 PLACEHOLDER = re.compile(r"\$\{user_config\.([A-Za-z0-9_]+)\}")
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHONS = ["3.11", "3.12", "3.13"]
-TOOLS = {"list_agents", "list_calls", "get_call", "get_transcript", "wait_for_call", "show_calls", "place_call"}
+TOOLS = {
+    "list_agents",
+    "list_calls",
+    "get_call",
+    "get_transcript",
+    "wait_for_call",
+    "show_calls",
+    "call_stats",
+    "get_transcripts",
+    "get_agent",
+    "place_call",
+}
 
 
 def build(out_dir: Path, *pythons: str) -> Path:

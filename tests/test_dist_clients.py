@@ -21,7 +21,18 @@ from bimpe_mcp.tool_errors import ErrorCode
 from tests.dist_support import ROOT, console_script, node_tool, readme_block
 from tests.support import assert_no_secret, child_env
 
-TOOLS = {"list_agents", "list_calls", "get_call", "get_transcript", "wait_for_call", "show_calls", "place_call"}
+TOOLS = {
+    "list_agents",
+    "list_calls",
+    "get_call",
+    "get_transcript",
+    "wait_for_call",
+    "show_calls",
+    "call_stats",
+    "get_transcripts",
+    "get_agent",
+    "place_call",
+}
 README_PATH = "/absolute/path/to/.venv/bin/bimpe-mcp"
 
 

@@ -69,6 +69,9 @@ def test_doctor_json_names_each_tools_fate_and_gives_configs_with_an_absolute_co
         "get_call": "ok",
         "get_transcript": "ok",
         "wait_for_call": "ok",
+        "get_agent": "ok",
+        "call_stats": "ok",
+        "get_transcripts": "ok",
         "place_call": "unknown",
     }
     assert set(report["tools"]) == {t.name for t in tool_set(read_only=False)}, "the doctor names every tool"
@@ -198,7 +201,7 @@ async def test_a_key_without_the_agents_scope_reaches_the_api_but_fails_list_age
     settings = on(sandbox, "sk_calls_only_00000000000", agent_id=sandbox.agents.live)
     checks = by_name(await diagnose(settings, transport=sandbox.transport()))
     assert checks["api"].status == "ok"
-    assert checks["list_agents"].status == "fail" and checks["list_agents"].tools == ("list_agents",)
+    assert checks["list_agents"].status == "fail" and checks["list_agents"].tools == ("list_agents", "get_agent")
     assert checks["calls"].status == "ok"
 
 
@@ -209,11 +212,14 @@ async def test_an_expired_key_fails_at_the_api_with_what_to_do(sandbox: Sandbox)
     assert "auth_failed" in checks["api"].detail and "create a new key" in checks["api"].detail
     assert checks["api"].tools == (
         "list_agents",
+        "get_agent",
         "list_calls",
         "show_calls",
         "get_call",
         "get_transcript",
         "wait_for_call",
+        "call_stats",
+        "get_transcripts",
         "place_call",
     )
     assert "calls" not in checks

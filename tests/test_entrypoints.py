@@ -95,7 +95,7 @@ def test_settings_read_the_environment_and_flags_win() -> None:
 
 async def test_prompts_guide_support_work_and_check_their_arguments(client_both: Client) -> None:
     prompts = {p.name: p for p in (await client_both.list_prompts()).prompts}
-    assert set(prompts) == {"review_failed_calls", "summarize_call"}
+    assert set(prompts) == {"review_failed_calls", "summarize_call", "daily_report"}
     review = await client_both.get_prompt("review_failed_calls", {"limit": "5"})
     body = review.messages[0].content
     assert getattr(body, "text", "").count("list_calls") >= 1 and "limit=5" in getattr(body, "text", "")

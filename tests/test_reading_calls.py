@@ -45,7 +45,8 @@ async def test_list_calls_applies_and_echoes_every_filter(client: Client) -> Non
     assert page["calls"], "the seeded data has failed live calls"
     assert all(c["status"] == "failed" and c["is_test_call"] is False for c in page["calls"])
     assert all("error_reason" in c for c in page["calls"])
-    assert "filters: sort=-duration_seconds status=failed is_test_call=False" in text(result)
+    # Values as JSON spells them, the spelling the arguments take.
+    assert "filters: sort=-duration_seconds status=failed is_test_call=false" in text(result)
 
 
 async def test_list_calls_search_matches_a_phone_number(client: Client) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -94,3 +94,22 @@ def test_a_definition_used_once_whose_keywords_clash_with_its_use_is_kept_apart(
     values: list[Any] = [{"only": {"name": "a"}}, {"only": {}}, {"only": {"name": 2}}]
     for value in values:
         assert valid(published, value) == valid(Holder.model_json_schema(), value)
+
+
+class Optional(BaseModel):
+    kind: Literal["a", "b"] | None = None
+    extra: Once | None = None
+
+
+def test_an_optional_definition_put_in_place_is_folded_like_any_optional_value() -> None:
+    generated = Optional.model_json_schema()
+    kept = compact(generated)
+    assert kept["properties"]["extra"]["type"] == ["object", "null"] and "$defs" not in kept
+    assert kept["properties"]["kind"]["enum"] == ["a", "b", None]
+    values: list[Any] = [{}, {"extra": None, "kind": None}, {"extra": {"size": 1}, "kind": "a"}, {"kind": "c"}]
+    for value in values:
+        assert valid(kept, value) == valid(generated, value)
+    # For results serialized without nulls, an optional value is present or absent, never null.
+    omitted = compact(generated, nulls_omitted=True)["properties"]
+    assert omitted["extra"] == {"properties": {"size": {"type": "integer"}}, "required": ["size"], "type": "object"}
+    assert omitted["kind"] == {"enum": ["a", "b"], "type": "string"}

@@ -117,6 +117,9 @@ async def test_every_tool_is_annotated_and_has_flat_object_schemas(make_server: 
         "wait_for_call",
         "show_calls",
         "place_call",
+        "call_stats",
+        "get_transcripts",
+        "get_agent",
     }
     for tool in tools:
         assert tool.title and tool.description, tool.name

@@ -24,6 +24,7 @@ from bimpe_mcp.api.errors import ApiError, BimpeError, ProtocolError, TransportE
 from bimpe_mcp.api.wire import (
     PageMeta,
     WireAgent,
+    WireAgentDetail,
     WireCall,
     WireCallDetail,
     WireChannel,
@@ -81,6 +82,9 @@ class BimpeClient:
     async def list_agents(self, *, page: int = 1, limit: int = 20, search: str | None = None) -> WirePage[WireAgent]:
         query = {"page": page, "limit": limit, "search": search}
         return await self._send("GET", ("agents",), lambda body: _page(body, WireAgent, page, limit), query=query)
+
+    async def get_agent(self, agent_id: str) -> WireAgentDetail:
+        return await self._send("GET", ("agents", check_id("agent_id", agent_id)), lambda b: _one(b, WireAgentDetail))
 
     async def list_channels(self, agent_id: str) -> list[WireChannel]:
         def read(body: dict[str, Any]) -> list[WireChannel]:

@@ -82,6 +82,10 @@ class WireAgent(_Wire):
     business_name: str | None = None
 
 
+class WireAgentDetail(WireAgent):
+    channels: list[WireChannel] | None = None
+
+
 class WireMakeCallResult(_Wire):
     status: str
     call_id: str | None = None

@@ -24,6 +24,10 @@ from .data import (
 from .records import B36_DIGITS, STATUS_RANK, Agent, CallRow, CallStatus, PhoneNumber
 
 DAY_MS = 86_400_000
+# The live agent's newest calls are still in progress, one begun every two minutes up to the start.
+IN_PROGRESS = 9
+IN_PROGRESS_GAP_MS = 120_000
+FINISHED_BEFORE_MS = 3_600_000
 FLAG_TEST = 1
 FLAG_INBOUND = 2
 _PLAN_WEIGHTS = tuple(weight for _, weight, _ in NUMBER_PLANS)
@@ -121,12 +125,18 @@ class SeededCalls:
                 continue
             first = len(self.created)
             gaps = [rng.expovariate(1.0) for _ in range(count)]
-            scale = span_ms / sum(gaps)
-            t = float(first_ms)
             in_progress = agent.index == live_index and count >= 30
+            # Finished calls fill the span up to an hour before the start (so each has ended by then); the calls
+            # still in progress follow in the last minutes.
+            finished = count - IN_PROGRESS if in_progress else count
+            scale = (span_ms - (FINISHED_BEFORE_MS if in_progress else 0)) / sum(gaps[:finished])
+            t = float(first_ms)
             for i, gap in enumerate(gaps):
                 t += gap * scale
-                self._add_call(rng, agent, int(t), test_share, in_progress and i >= count - 9)
+                live_now = in_progress and i >= count - IN_PROGRESS
+                # Calls still in progress began minutes ago, not days: every earlier day holds finished calls only.
+                when = start_ms - 120_000 - (count - 1 - i) * IN_PROGRESS_GAP_MS if live_now else int(t)
+                self._add_call(rng, agent, when, test_share, live_now)
             self.per_agent[agent.index] = array("i", range(first, len(self.created)))
         self.count = len(self.created)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from mcp.server.mcpserver.tools import Tool
 
-from bimpe_mcp.tools.agents import list_agents
+from bimpe_mcp.tools.agents import get_agent, list_agents
+from bimpe_mcp.tools.bulk import get_transcripts
 from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, wait_for_call
 from bimpe_mcp.tools.placing import place_call
 from bimpe_mcp.tools.runtime import READ, WRITE, publish
+from bimpe_mcp.tools.stats import call_stats
 from bimpe_mcp.tools.views import show_calls_tool
 
 
@@ -20,6 +22,9 @@ def tool_set(*, read_only: bool) -> list[Tool]:
         publish(get_transcript, "Get transcript", READ),
         publish(wait_for_call, "Wait for call", READ),
         show_calls_tool(),
+        publish(call_stats, "Call stats", READ),
+        publish(get_transcripts, "Get transcripts", READ),
+        publish(get_agent, "Get agent", READ),
     ]
     if read_only:
         return tools

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field
 
 from bimpe_mcp import render
-from bimpe_mcp.models import Agent, AgentPage, paging
-from bimpe_mcp.tools.args import LimitArg, PageArg
+from bimpe_mcp.models import Agent, AgentPage, AgentReadiness, Channel, paging
+from bimpe_mcp.tools.args import AgentIdArg, LimitArg, PageArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
 
 
@@ -28,3 +29,37 @@ async def list_agents(
         **paging(wire.meta),
     )
     return Reply(result, render.agent_page(result))
+
+
+TELEPHONY = frozenset({"telephony", "voice"})
+E164_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+@answers()
+async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadiness]:
+    """Returns an agent's status, language, time zone, channels, phone numbers and whether it can place live calls."""
+    state = state_of(ctx)
+    api = state.api()
+    agent = state.agent(agent_id)
+    detail = await api.get_agent(agent)
+    channels = [Channel.model_validate(c) for c in await api.list_channels(agent)]
+    phones = [m.group(0) for c in channels if c.type in TELEPHONY for m in E164_IN_TEXT.finditer(c.name or "")]
+    settings = state.settings
+    blocked: list[str] = []
+    if settings.read_only:
+        blocked.append("this server is read-only")
+    if not settings.allow_live_calls:
+        blocked.append("live calls are disabled on this server (BIMPE_ALLOW_LIVE_CALLS)")
+    if not any(c.type in TELEPHONY and c.is_connected for c in channels):
+        blocked.append("no connected telephony channel: link a phone number to the agent in the dashboard")
+    result = AgentReadiness.model_validate(
+        detail.model_dump()
+        | {
+            "is_default": agent == settings.agent_id,
+            "channels": channels,
+            "phone_numbers": list(dict.fromkeys(phones)),
+            "can_place_live_calls": not blocked,
+            "live_calls_blocked_by": blocked,
+        }
+    )
+    return Reply(result, render.agent_readiness(result))

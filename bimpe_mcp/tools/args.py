@@ -28,3 +28,6 @@ CallIdArg = Annotated[str, Field(description="From list_calls"), _refuse_empty("
 MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Transcript budget in characters")]
 PageArg = Annotated[int, Field(ge=1)]
 LimitArg = Annotated[int, Field(ge=1, le=100)]
+SinceArg = Annotated[str | None, Field(max_length=40, description="ISO date/time, today, yesterday, 24h, 7d")]
+UntilArg = Annotated[str | None, Field(max_length=40, description="Same forms, exclusive")]
+MaxPagesArg = Annotated[int, Field(ge=1, le=50)]

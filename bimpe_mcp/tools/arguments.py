@@ -24,12 +24,18 @@ def argument_failure(tool: Tool, exc: ValidationError) -> ToolFailure:
     problems: list[str] = []
     unknown: list[str] = []
     hints: list[str] = []
+    fields_done: set[str] = set()
     for err in exc.errors(include_url=False, include_input=False):
-        name = ".".join(str(part) for part in err["loc"])
+        # A union's branches (one value or a list) add a tag to the location: the field is what a model named.
+        tagged = any("[" in str(part) for part in err["loc"])
+        name = ".".join(str(part) for part in err["loc"] if "[" not in str(part))
         if err["type"] == "extra_forbidden":
             unknown.append(name)
             continue
         field = name or "arguments"
+        if tagged and field.split(".")[0] in fields_done:
+            continue
+        fields_done.add(field.split(".")[0])
         problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
         about = properties.get(field, {}).get("description")
         if about and f"{field}: {about}" not in hints:

@@ -3,20 +3,33 @@ waiting for a call to end."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from bimpe_mcp import render
 from bimpe_mcp.api.contract import TERMINAL
-from bimpe_mcp.models import Call, CallDetail, CallPage, CallStatus, CallWait, Transcript, TranscriptPart, paging
+from bimpe_mcp.models import Call, CallDetail, CallList, CallStatus, CallWait, Transcript, TranscriptPart, paging
+from bimpe_mcp.scan import agent_window
 from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.tools.args import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg
+from bimpe_mcp.tools.args import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.transcripts import decode_cursor, transcript_window
+from bimpe_mcp.tools.windowed import ListQuery, windowed_page
+from bimpe_mcp.transcripts import decode_cursor, outline, transcript_window
 
 POLL_SECONDS = 2.0
+# How many pages of 100 calls list_calls reads for a window; call_stats takes its budget as an argument.
+WINDOW_PAGES = 20
 SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
+
+
+# Published by hand, naming the statuses once: the generated schema spells them out for each form.
+StatusesArg = Annotated[
+    CallStatus | list[CallStatus] | None,
+    WithJsonSchema(
+        {"type": ["string", "array"], "items": {"enum": list(get_args(CallStatus))}, "description": "One or a list"}
+    ),
+]
 
 
 @answers()
@@ -25,7 +38,7 @@ async def list_calls(
     agent_id: AgentIdArg = None,
     page: PageArg = 1,
     limit: LimitArg = 20,
-    status: CallStatus | None = None,
+    status: StatusesArg = None,
     is_test_call: Annotated[bool | None, Field(description="true: test calls only; false: live only")] = None,
     search: Annotated[str | None, Field(max_length=255, description="Phone number or call id text")] = None,
     sort: Annotated[
@@ -35,27 +48,36 @@ async def list_calls(
             description="created_on, ended_at, duration_seconds or status (created_at: created_on); - descends",
         ),
     ] = "-created_on",
-) -> Reply[CallPage]:
+    since: SinceArg = None,
+    until: UntilArg = None,
+) -> Reply[CallList]:
     """Lists an agent's calls a page at a time, newest first: status, numbers, timings, end or error reason.
 
-    Call ids from here feed get_call."""
+    since/until: a time window. Call ids feed get_call."""
     # The API's docs show -created_at, but calls have created_on: send the field's own name, and echo what was sent.
     sort = sort.replace("created_at", "created_on")
+    statuses = None if status is None else [status] if isinstance(status, str) else list(dict.fromkeys(status))
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)
-    wire = await api.list_calls(
-        agent, page=page, limit=limit, search=search, sort=sort, status=status, is_test_call=is_test_call
-    )
-    filters = {"status": status, "is_test_call": is_test_call, "search": search}
+    filters = {"status": status, "is_test_call": is_test_call, "search": search, "since": since, "until": until}
     applied: dict[str, Any] = {"sort": sort} | {k: v for k, v in filters.items() if v is not None}
-    result = CallPage(
-        agent_id=agent,
-        calls=[Call.model_validate(c) for c in wire.items],
-        applied_filters=applied,
-        **paging(wire.meta),
-        skipped_records=wire.skipped,
-    )
+    query = ListQuery(agent, page, limit, statuses, is_test_call, search, sort, applied)
+    if since is None and until is None and (statuses is None or len(statuses) == 1):
+        one = statuses[0] if statuses else None
+        wire = await api.list_calls(
+            agent, page=page, limit=limit, search=search, sort=sort, status=one, is_test_call=is_test_call
+        )
+        result = CallList(
+            agent_id=agent,
+            calls=[Call.model_validate(c) for c in wire.items],
+            applied_filters=applied,
+            **paging(wire.meta),
+            skipped_records=wire.skipped,
+        )
+    else:
+        win = await agent_window(api, agent, since, until, state.clock.wall())
+        result = await windowed_page(api, query, win, WINDOW_PAGES)
     return Reply(result, render.call_page(result))
 
 
@@ -124,9 +146,9 @@ async def wait_for_call(
     agent_id: AgentIdArg = None,
     timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 25,
 ) -> Reply[CallWait]:
-    """Waits until a call is over (ended, busy, failed or cancelled) or timeout_seconds pass, with progress.
+    """Waits until a call is over or timeout_seconds pass, with progress.
 
-    If finished is false, call it again: each wait stays short so hosts do not time out."""
+    Once finished: outcome and transcript. If finished is false, call it again."""
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)
@@ -138,7 +160,9 @@ async def wait_for_call(
         waited = round(clock.monotonic() - started, 1)
         finished = (detail.status or "") in TERMINAL
         if finished or waited + POLL_SECONDS > timeout_seconds:
-            result = CallWait.model_validate(detail.model_dump() | {"finished": finished, "waited_seconds": waited})
+            part = outline(detail, agent, state.settings.transcript_chars) if finished else None
+            fields = {"finished": finished, "waited_seconds": waited, "transcript": part}
+            result = CallWait.model_validate(detail.model_dump() | fields)
             return Reply(result, render.call_wait(result))
         await ctx.report_progress(waited, float(timeout_seconds), f"call {call_id} is {detail.status}")
         await clock.sleep(POLL_SECONDS)
