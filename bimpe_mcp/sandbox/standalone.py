@@ -30,7 +30,8 @@ def _loopback_address(host: str) -> str:
 
 
 class SandboxServer:
-    """A sandbox behind uvicorn. `run()` writes the base URL and demo keys, then serves until `stop()`."""
+    """A sandbox behind uvicorn. `run()` writes the base URL and demo keys once it accepts connections, then serves
+    until `stop()`."""
 
     def __init__(
         self,
@@ -75,9 +76,6 @@ class SandboxServer:
             host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
             origin = f"http://{host}:{self.port}"
             self.sandbox.origin = origin
-            out = self._out or sys.stdout
-            out.write(self.banner(origin))
-            out.flush()
             config = uvicorn.Config(
                 self.sandbox.app, log_config=None, log_level="warning", access_log=False, lifespan="off"
             )
@@ -98,6 +96,10 @@ class SandboxServer:
                     tg.start_soon(server.serve, [sock])
                     with anyio.fail_after(STARTUP_DEADLINE_SECONDS):
                         await ready.wait()
+                    # Announced only now that it accepts connections: whoever reads the banner may connect at once.
+                    out = self._out or sys.stdout
+                    out.write(self.banner(origin))
+                    out.flush()
                     task_status.started(origin)
             except anyio.get_cancelled_exc_class():
                 # Cancelled from outside: close the listening socket and open connections before leaving.

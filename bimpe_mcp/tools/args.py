@@ -25,7 +25,7 @@ AgentIdArg = Annotated[
     _refuse_empty("omit agent_id to use the default agent"),
 ]
 CallIdArg = Annotated[str, Field(description="From list_calls"), _refuse_empty("pass an id from list_calls")]
-MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Transcript budget in characters")]
+MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Budget in characters")]
 PageArg = Annotated[int, Field(ge=1)]
 LimitArg = Annotated[int, Field(ge=1, le=100)]
 SinceArg = Annotated[str | None, Field(max_length=40, description="ISO date/time, today, yesterday, 24h, 7d")]

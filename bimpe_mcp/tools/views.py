@@ -17,7 +17,7 @@ NEWEST_FIRST = "-created_on"
 async def show_calls(ctx: Ctx, agent_id: AgentIdArg = None, page: PageArg = 1) -> Reply[CallPage]:
     """Shows the user an agent's calls: a sortable table, outcomes per day, transcripts on click.
 
-    Returns the same 100-call page as list_calls (newest first)."""
+    Returns list_calls' pages of 100 calls."""
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)
