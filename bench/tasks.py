@@ -35,7 +35,7 @@ from bimpe_mcp.models import CallWait
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server import build_server
 
-NUMBER = "+447700900123"
+NUMBER = "+447400900123"
 CUT_GOAL = 5.0
 CALLS_GOAL = 2
 

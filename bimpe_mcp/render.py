@@ -336,12 +336,16 @@ def transcript_set(s: TranscriptSet) -> str:
     return _text(lines)
 
 
-def agent_readiness(a: AgentReadiness) -> str:
+def agent_readiness(a: AgentReadiness, *, confirmed: bool) -> str:
+    """An agent's detail; `confirmed` says that each live call waits for the user's confirmation."""
     default = " (the default agent)" if a.is_default else ""
     channels = ", ".join(
         f"{c.type or '?'} {c.name or '-'} [{'connected' if c.is_connected else 'not connected'}]" for c in a.channels
     )
-    live = "yes" if a.can_place_live_calls else "no: " + "; ".join(a.live_calls_blocked_by)
+    if not a.can_place_live_calls:
+        live = "no: " + "; ".join(a.live_calls_blocked_by)
+    else:
+        live = "yes, each once the user confirms it" if confirmed else "yes"
     return _text(
         [
             f"agent {a.id}{default}: {a.name or '-'} [{a.status or '-'}] {a.language or '-'} {a.timezone or '-'} "

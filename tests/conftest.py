@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -45,6 +45,10 @@ def no_backoff() -> Iterator[None]:
 def sandbox() -> Sandbox:
     """A fresh sandbox with a frozen clock (speed 0): tests move time with `sandbox.clock.advance(...)`."""
     return Sandbox(SandboxConfig(seed=7, speed=0.0))
+
+
+# A wall-clock time a test may put the server at (`sandbox_time.start = NOON`) to read times it can name.
+NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 class SandboxTime(Clock):

@@ -13,7 +13,7 @@ from mcp.types import Implementation, TextResourceContents
 
 from bimpe_mcp.policy.redact import mask_number
 from bimpe_mcp.sandbox import Fault, Sandbox
-from tests.conftest import ServerFactory
+from tests.conftest import NOON, SandboxTime, ServerFactory
 from tests.support import data, error
 
 pytestmark = pytest.mark.anyio
@@ -33,8 +33,9 @@ async def recent(client: Client) -> list[dict[str, Any]]:
 
 
 async def test_each_decision_is_one_line_in_the_file_and_in_the_recent_resource(
-    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path, mode: str
+    make_server: ServerFactory, sandbox: Sandbox, sandbox_time: SandboxTime, tmp_path: Path, mode: str
 ) -> None:
+    sandbox_time.start = NOON
     log = tmp_path / "audit.jsonl"
     server = make_server(allow_live_calls=True, audit_log=str(log))
     async with Client(server, mode=mode, client_info=HOST) as client:  # pyright: ignore[reportArgumentType]

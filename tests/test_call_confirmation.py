@@ -11,7 +11,7 @@ from mcp.types import ElicitRequestParams, ElicitResult
 
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS
 from bimpe_mcp.sandbox import Fault, Sandbox
-from tests.conftest import SandboxTime, ServerFactory
+from tests.conftest import NOON, SandboxTime, ServerFactory
 from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
@@ -120,6 +120,7 @@ async def test_a_client_that_cannot_ask_gets_a_preview_and_only_its_token_dials(
 async def test_a_token_confirms_only_its_own_call_once_and_for_a_few_minutes(
     make_server: ServerFactory, sandbox: Sandbox, sandbox_time: SandboxTime
 ) -> None:
+    sandbox_time.start = NOON
     async with Client(make_server(allow_live_calls=True, confirm="token")) as client:
 
         async def token_for(args: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from bimpe_mcp.policy.gate import RESULTS_KEPT, Policy
 from bimpe_mcp.policy.numbers import read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.sandbox import Sandbox
-from tests.conftest import SandboxTime, ServerFactory
+from tests.conftest import NOON, SandboxTime, ServerFactory
 from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
@@ -102,6 +102,7 @@ async def test_an_allow_list_admits_its_numbers_and_country_codes_only(
 async def test_an_hourly_test_call_budget_refuses_until_the_hour_has_passed(
     make_server: ServerFactory, sandbox: Sandbox, sandbox_time: SandboxTime
 ) -> None:
+    sandbox_time.start = NOON
     async with Client(make_server(max_test_calls_per_hour=2, max_test_calls_per_day=3)) as client:
         first = data(await place(client, US))
         sandbox_time.now += 600

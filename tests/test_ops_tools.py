@@ -15,7 +15,7 @@ from tests.sandbox_support import all_calls, api
 from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
-NUMBER = "+447700900123"
+NUMBER = "+447400900123"
 
 
 async def ended_calls(sandbox: Sandbox) -> list[dict[str, Any]]:
@@ -43,15 +43,29 @@ async def test_get_agent_says_live_calls_work_when_the_server_allows_them_and_a_
     make_server: ServerFactory, sandbox: Sandbox
 ) -> None:
     async with Client(make_server(allow_live_calls=True)) as client:
-        ready = data(await client.call_tool("get_agent", {}))
+        answer = await client.call_tool("get_agent", {})
         bare = data(await client.call_tool("get_agent", {"agent_id": sandbox.agents.no_channel}))
-        placed = data(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
+        live = {"destination": NUMBER, "is_test_call": False}
+        preview = data(await client.call_tool("place_call", live))
+        placed = data(
+            await client.call_tool("place_call", live | {"confirmation_token": preview["confirmation_token"]})
+        )
+    ready = data(answer)
     assert ready["can_place_live_calls"] is True and ready["live_calls_blocked_by"] == []
+    assert "live calls: yes, each once the user confirms it" in text(answer)
+    assert preview["status"] == "confirmation_required"
     assert placed["status"] == "initiated", "what get_agent promised holds"
     assert bare["is_default"] is False and bare["phone_numbers"] == [] and bare["can_place_live_calls"] is False
     assert bare["live_calls_blocked_by"] == [
         "no connected telephony channel: link a phone number to the agent in the dashboard"
     ]
+
+
+async def test_get_agent_without_confirmation_says_plainly_that_live_calls_work(make_server: ServerFactory) -> None:
+    async with Client(make_server(allow_live_calls=True, confirm="off")) as client:
+        result = await client.call_tool("get_agent", {})
+    assert "live calls: yes" in text(result).splitlines()
+    assert data(result)["can_place_live_calls"] is True
 
 
 async def test_get_agent_on_a_read_only_server_says_no_call_can_be_placed(make_server: ServerFactory) -> None:

@@ -117,7 +117,7 @@ async def test_out_of_range_arguments_are_readable_tool_errors(client_both: Clie
     info = error(await client_both.call_tool("list_calls", {"sort": "created_on; drop", "status": "done"}))
     assert info["code"] == "invalid_argument"
     assert "sort: " in info["message"] and "status: " in info["message"]
-    assert "created_on, ended_at, duration_seconds or status" in info["next_step"], "the field's description guides"
+    assert "A leading - sorts descending" in info["next_step"], "the field's description guides"
     assert "errors.pydantic.dev" not in info["message"]
     assert sandbox.requests == []
 

@@ -30,7 +30,18 @@ HASHED_TOKEN = "team-token-hashed-5f18a2c6d9b0"
 FAILED_DESTINATION = "+15005550003"
 """A scripted destination: the test call fails at once, so it never holds one of the sandbox's test-call slots."""
 ERAS = ["legacy", "auto"]
-TOOLS = {"list_agents", "list_calls", "show_calls", "get_call", "get_transcript", "place_call", "wait_for_call"}
+TOOLS = {
+    "list_agents",
+    "get_agent",
+    "list_calls",
+    "show_calls",
+    "call_stats",
+    "get_call",
+    "get_transcript",
+    "get_transcripts",
+    "place_call",
+    "wait_for_call",
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +118,10 @@ async def every_tool(client: Client, agent: str) -> set[str]:
     assert (await call("show_calls", {"agent_id": agent}))["calls"][0]["id"] == call_id
     assert (await call("get_call", {"agent_id": agent, "call_id": call_id}))["id"] == call_id
     assert (await call("get_transcript", {"agent_id": agent, "call_id": call_id}))["call_id"] == call_id
+    bulk = await call("get_transcripts", {"agent_id": agent, "call_ids": [c["id"] for c in listed["calls"]]})
+    assert [c["call_id"] for c in bulk["calls"]] == [c["id"] for c in listed["calls"]]
+    assert (await call("get_agent", {"agent_id": agent}))["id"] == agent
+    assert (await call("call_stats", {"agent_id": agent, "since": "7d"}))["agent_id"] == agent
     placed = await call("place_call", {"agent_id": agent, "destination": FAILED_DESTINATION, "is_test_call": True})
     waited = await call("wait_for_call", {"agent_id": agent, "call_id": placed["call_id"], "timeout_seconds": 5})
     assert waited["finished"] is True and waited["status"] == "failed"

@@ -62,4 +62,4 @@ async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadine
             "live_calls_blocked_by": blocked,
         }
     )
-    return Reply(result, render.agent_readiness(result))
+    return Reply(result, render.agent_readiness(result, confirmed=settings.confirm != "off"))
