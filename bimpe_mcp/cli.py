@@ -312,10 +312,10 @@ def _serve(opts: argparse.Namespace) -> int:
     if opts.transport == "http":
         return _serve_http(opts, settings)
     _begin(settings)
-    checked, transport = with_sandbox(settings)
+    checked, transport, clock = with_sandbox(settings)
     from bimpe_mcp.server import build_server
 
-    server = build_server(checked, transport=transport)
+    server = build_server(checked, transport=transport, clock=clock)
     if sys.stdin.isatty():
         sys.stderr.write(banner(settings))
     from bimpe_mcp.stdio import serve_stdio

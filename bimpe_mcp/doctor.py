@@ -259,7 +259,7 @@ def run_doctor(opts: argparse.Namespace) -> int:
         checks = [Check("configuration", "fail", str(exc))]
         _write(out, checks, None, as_json=opts.json)
         return 2
-    checked, transport = with_sandbox(settings)
+    checked, transport, _ = with_sandbox(settings)
     unused_key = settings.sandbox and settings.configured
     checks = anyio.run(lambda: diagnose(checked, transport=transport, unused_key=unused_key))
     _write(out, checks, client_configs(settings, launch_command()), as_json=opts.json)

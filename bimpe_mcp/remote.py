@@ -236,8 +236,8 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
     from bimpe_mcp.server import build_server
     from bimpe_mcp.wiring import with_sandbox
 
-    checked, transport = with_sandbox(settings)
-    server = build_server(checked, transport=transport, inbound=inbound(settings, origin))
+    checked, transport, clock = with_sandbox(settings)
+    server = build_server(checked, transport=transport, clock=clock, inbound=inbound(settings, origin))
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
     app = server.streamable_http_app(
         streamable_http_path=serving.path,

@@ -13,16 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from pydantic import SecretStr
 
+from bimpe_mcp.clock import Clock
 from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
 
 if TYPE_CHECKING:
     import httpx
     from stamina.instrumentation import RetryDetails
+
+    from bimpe_mcp.sandbox import Sandbox
 
 FLAG_HELP = {
     "base_url": "API origin (default https://api.bimpe.ai)",
@@ -108,11 +111,31 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     return settings
 
 
-def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport | None]:
-    """In sandbox mode: the in-process emulator's transport, its demo key, and its agent with a live channel as the
-    default agent. Otherwise the settings as they are, on the network."""
+class Backend(NamedTuple):
+    """What the server talks to: its settings, the transport to the API (None: the network) and the clock that
+    says what time it is there."""
+
+    settings: Settings
+    transport: httpx.AsyncBaseTransport | None
+    clock: Clock
+
+
+class SandboxClock(Clock):
+    """Real seconds for waits, the sandbox's date and time for `today`, budgets and quiet hours: at a sandbox speed
+    other than 1 the two part, and the sandbox's calls are dated on its own clock."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def wall(self) -> datetime:
+        return self._sandbox.clock.now()
+
+
+def with_sandbox(settings: Settings) -> Backend:
+    """In sandbox mode: the in-process emulator's transport and clock, its demo key, and its agent with a live
+    channel as the default agent. Otherwise the settings as they are, on the network."""
     if not settings.sandbox:
-        return settings, None
+        return Backend(settings, None, Clock())
     # Imported here so that a server on the real API never loads the emulator.
     from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 
@@ -123,7 +146,7 @@ def with_sandbox(settings: Settings) -> tuple[Settings, httpx.AsyncBaseTransport
         "base_url": box.origin,
         "agent_id": settings.agent_id or box.agents.live,
     }
-    return settings.model_copy(update=update), box.transport()
+    return Backend(settings.model_copy(update=update), box.transport(), SandboxClock(box))
 
 
 def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:

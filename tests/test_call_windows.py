@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ from bimpe_mcp.scan import _batch as scan_batch  # pyright: ignore[reportPrivate
 from bimpe_mcp.scan import _take as scan_take  # pyright: ignore[reportPrivateUsage]
 from bimpe_mcp.server import build_server
 from bimpe_mcp.windows import Window, window
+from bimpe_mcp.wiring import with_sandbox
 from tests.conftest import SandboxTime, ServerFactory
 from tests.sandbox_support import all_calls, api, obj
 from tests.support import data, error, text
@@ -344,3 +346,18 @@ async def test_a_window_sorted_by_another_field_keeps_every_call_of_the_window(
     got = [c["id"] for c in page["calls"]]
     assert [c.get("duration_seconds") for c in page["calls"][: len(timed)]] == [c["duration_seconds"] for c in timed]
     assert got[len(timed) :] == untimed and sorted(got) == sorted(c["id"] for c in calls)
+
+
+async def test_on_the_embedded_sandbox_today_is_the_sandboxs_today_whatever_its_speed() -> None:
+    """At a sandbox speed other than 1 the sandbox's clock runs ahead of the real one; windows follow the sandbox."""
+    backend = with_sandbox(Settings(sandbox=True, sandbox_speed=20))
+    assert backend.transport is not None
+    async with httpx.AsyncClient(transport=backend.transport, base_url=backend.settings.base_url) as http:
+        moved = (await http.post("/_sandbox/clock/advance", json={"seconds": 3 * 86400})).json()
+    ahead = datetime.fromisoformat(moved["now"].replace("Z", "+00:00"))
+    server = build_server(backend.settings, transport=backend.transport, clock=backend.clock)
+    async with Client(server) as client:
+        stats = data(await client.call_tool("call_stats", {"since": "24h"}))
+    since = datetime.fromisoformat(stats["coverage"]["since"])
+    assert abs((since - (ahead - timedelta(hours=24))).total_seconds()) < 60
+    assert since - datetime.now(UTC) > timedelta(days=1), "counted from the sandbox's time, days ahead of the real one"
