@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.types import Implementation, TextResourceContents
 
-from bimpe_mcp.policy.redact import mask_number
+from bimpe_mcp.api.redact import mask_number
 from bimpe_mcp.sandbox import Fault, Sandbox
 from tests.conftest import NOON, SandboxTime, ServerFactory
 from tests.support import data, error

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from bimpe_mcp import __version__
 from bimpe_mcp.api.contract import API_PREFIX, check_id
 from bimpe_mcp.api.errors import ApiError, BimpeError, ProtocolError, TransportError, note_request_id
+from bimpe_mcp.api.redact import redact_call
 from bimpe_mcp.api.wire import (
     PageMeta,
     WireAgent,
@@ -31,7 +32,6 @@ from bimpe_mcp.api.wire import (
     WireMakeCallResult,
     WirePage,
 )
-from bimpe_mcp.policy.redact import redact_call
 
 USER_AGENT = f"bimpe-mcp/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

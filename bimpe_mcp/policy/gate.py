@@ -14,8 +14,8 @@ from bimpe_mcp.policy.audit import AuditLog
 from bimpe_mcp.policy.budget import Budget
 from bimpe_mcp.policy.numbers import Destination, read_number
 from bimpe_mcp.policy.quiet import quiet_until
-from bimpe_mcp.policy.rules import matches, quiet_window
 from bimpe_mcp.policy.tokens import TokenError, Tokens
+from bimpe_mcp.policy_settings import matches, quiet_window
 from bimpe_mcp.tool_errors import ToolFailure
 
 Route = Literal["none", "elicit", "token", "unavailable"]

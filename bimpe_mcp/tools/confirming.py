@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 
 from bimpe_mcp import render
 from bimpe_mcp.api.errors import recording_request_ids
+from bimpe_mcp.api.redact import mask_number
 from bimpe_mcp.models import PlacedCall
 from bimpe_mcp.policy.gate import fingerprint, stamp
 from bimpe_mcp.policy.numbers import Destination
-from bimpe_mcp.policy.redact import mask_number
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, call_digest
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tool_errors import ToolFailure, guarded
