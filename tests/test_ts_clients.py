@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bimpe_mcp.tools.runtime import ERROR_META_KEY
@@ -136,6 +137,11 @@ PATHS = [
     ErrorPath("malformed_call_id", "get_call", {"call_id": "call/../x"}, "invalid_argument", "check call_id"),
     ErrorPath("transcript_of_nothing", "get_transcript", {}, "invalid_argument", "call_id", "give call_id or cursor"),
     ErrorPath("foreign_cursor", "get_transcript", {"cursor": "not-a-cursor"}, "invalid_argument", "next_cursor"),
+    ErrorPath("premium_rate", "place_call", {"destination": "+19005550100"}, "policy_refused", "another number"),
+    ErrorPath("unreadable_window", "call_stats", {"since": "last tuesday"}, "invalid_argument", "ISO 8601", "since"),
+    ErrorPath("no_call_ids", "get_transcripts", {"call_ids": []}, "invalid_argument", "Correct", "call_ids"),
+    ErrorPath("agent_not_found", "get_agent", {"agent_id": "@other_team"}, "not_found", "list_agents"),
+    ErrorPath("unknown_status", "list_calls", {"status": ["ended", "nope"]}, "invalid_argument", "One or a list"),
 ]
 
 
@@ -206,26 +212,29 @@ class SdkHost:
 
     def run(self, profile: str) -> None:
         paths = [p for p in PATHS if p.profile == profile]
-        server: dict[str, Any] = {
-            "command": console_script(),
-            "args": [],
-            "env": child_env(**profile_env(self.sandbox, profile)),
-        }
         calls = [{"tool": p.tool, "arguments": arguments_of(p, self.sandbox), "fault": p.fault} for p in paths]
-        plan = {"server": server, "control": self.sandbox.control, "calls": calls}
-        run = subprocess.run(
-            [node_tool("node"), str(SDK_HOST)],
-            input=json.dumps(plan),
-            capture_output=True,
-            text=True,
-            env=node_env(),
-            timeout=600,
-        )
-        assert run.returncode == 0, run.stderr
-        assert_no_secret(run.stdout + run.stderr)
-        answer: dict[str, Any] = json.loads(run.stdout)
-        assert answer["protocolVersion"] == "2025-11-25"
-        self.outcomes.update(zip([p.name for p in paths], answer["results"], strict=True))
+        results = host_results(self.sandbox, profile_env(self.sandbox, profile), calls)
+        self.outcomes.update(zip([p.name for p in paths], results, strict=True))
+
+
+def host_results(sandbox: StandaloneSandbox, env: dict[str, str], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the TypeScript SDK 1.x client hands back for each call, over stdio on the 2025-11-25 handshake."""
+    server: dict[str, Any] = {"command": console_script(), "args": [], "env": child_env(**env)}
+    plan = {"server": server, "control": sandbox.control, "calls": calls}
+    run = subprocess.run(
+        [node_tool("node"), str(SDK_HOST)],
+        input=json.dumps(plan),
+        capture_output=True,
+        text=True,
+        env=node_env(),
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert_no_secret(run.stdout + run.stderr)
+    answer: dict[str, Any] = json.loads(run.stdout)
+    assert answer["protocolVersion"] == "2025-11-25"
+    results: list[dict[str, Any]] = answer["results"]
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +251,49 @@ def test_a_typescript_sdk_1x_host_gets_every_failure_as_a_tool_error_with_our_co
     outcome = sdk_host.outcome(path)
     assert "thrown" not in outcome, f"the SDK threw instead of returning the tool error: {outcome}"
     assert_the_model_reads_it(outcome["result"], path)
+
+
+def ended_calls(sandbox: StandaloneSandbox, agent: str) -> list[str]:
+    """Ids of the agent's newest ended calls, read straight from the sandbox's API."""
+    answer = httpx.get(
+        f"{sandbox.origin}/api/v1/console/agents/{agent}/calls",
+        params={"status": "ended", "limit": 2},
+        headers={"Authorization": f"Bearer {sandbox.keys['full']}"},
+    )
+    answer.raise_for_status()
+    return [call["id"] for call in answer.json()["data"]]
+
+
+def test_a_typescript_sdk_1x_host_accepts_every_tools_answer_against_its_output_schema(
+    sandbox: StandaloneSandbox,
+) -> None:
+    """The SDK checks each result's structured content against the tool's outputSchema and throws -32602 when they
+    disagree: every tool, the windows, the statistics and a live call's preview (this client cannot be asked, so
+    the confirmation is a token) come back as results the host accepts."""
+    agent = sandbox.agents["live"]
+    first, second = ended_calls(sandbox, agent)
+    plan = {
+        "list_agents": {},
+        "get_agent": {},
+        "list_calls": {"since": "7d", "status": ["ended", "failed"]},
+        "show_calls": {},
+        "call_stats": {"since": "7d"},
+        "get_call": {"call_id": first},
+        "get_transcript": {"call_id": first},
+        "get_transcripts": {"call_ids": [first, second]},
+        "wait_for_call": {"call_id": first, "timeout_seconds": 1},
+        "place_call": {"destination": NUMBER, "is_test_call": False},
+    }
+    env = profile_env(sandbox, "full") | {"BIMPE_ALLOW_LIVE_CALLS": "true"}
+    calls = [{"tool": tool, "arguments": arguments, "fault": None} for tool, arguments in plan.items()]
+    outcomes = dict(zip(plan, host_results(sandbox, env, calls), strict=True))
+    for tool, outcome in outcomes.items():
+        assert "thrown" not in outcome, f"{tool}: the SDK refused the result: {outcome}"
+        assert outcome["result"].get("isError") is not True, (tool, outcome)
+        assert outcome["result"]["structuredContent"], tool
+    assert outcomes["wait_for_call"]["result"]["structuredContent"]["finished"] is True
+    preview = outcomes["place_call"]["result"]["structuredContent"]
+    assert preview["status"] == "confirmation_required" and preview["confirmation_token"]
 
 
 class Servers:
