@@ -19,7 +19,7 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ConfigError, Settings, shown
+from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
 from bimpe_mcp.wiring import add_setting_flags, launch_command, log_retries, settings_from, with_sandbox
 
 log = logging.getLogger("bimpe_mcp")
@@ -251,6 +251,12 @@ def _unknown_arguments(extra: list[str], command: Parser) -> str:
     flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
     if any(KEY_FLAG.search(flag) for flag in flags) or any(KEY_SHAPED.search(arg) for arg in extra):
         named = next((flag for flag in flags if KEY_FLAG.search(flag)), "unexpected argument")
+        var = f"BIMPE_{named.lstrip('-').replace('-', '_').upper()}"
+        if ENV_VARS.get(var) in SECRET_FIELDS and var != "BIMPE_API_KEY":
+            return (
+                f"{named}: {var} is a secret and is never taken on the command line, where other users and the "
+                f"shell history can read it; set {var} in the environment (or in the client's env block)"
+            )
         return (
             f"{named}: an API key is never taken on the command line, where other users and the shell history "
             "can read it; set BIMPE_API_KEY in the environment (or in the client's env block)"

@@ -46,6 +46,8 @@ MISTAKES = [
     (["--sandbox", "--token", KEY], "--token: an API key is never taken on the command line"),
     ([KEY], "an API key is never taken on the command line: set BIMPE_API_KEY instead"),
     (["--sandbox", KEY], "an API key is never taken on the command line"),
+    (["--confirm-secret", "s" * 20], "--confirm-secret: BIMPE_CONFIRM_SECRET is a secret and is never taken on the"),
+    ([f"--confirm-secret={KEY}"], "set BIMPE_CONFIRM_SECRET in the environment"),
     (["--sandbox", "extra"], "unexpected argument: options start with --"),
     (["--timeout", "-5"], "bimpe-mcp: --timeout: must be a number greater than 0 and at most 300 (got '-5')"),
     (["--max-retries", "many"], "--max-retries: must be a whole number from 0 to 10 (got 'many')"),
