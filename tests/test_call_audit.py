@@ -84,3 +84,27 @@ async def test_an_unwritable_audit_file_is_reported_once_and_calls_go_on(
         assert len(await recent(client)) == 2
     err = capsys.readouterr().err
     assert err.count("BIMPE_AUDIT_LOG cannot be written") == 1 and str(tmp_path) not in err
+
+
+async def test_an_attempt_whose_arguments_fail_the_schema_is_recorded_as_refused(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    async with Client(make_server(audit_log=str(log)), client_info=HOST) as client:
+        malformed = error(
+            await client.call_tool("place_call", {"destination": "0803 123\n4567", "is_test_call": False})
+        )
+        unknown = error(await client.call_tool("place_call", {"destination": US, "agent": "agt_x"}))
+        shown = await recent(client)
+    assert malformed["code"] == unknown["code"] == "invalid_argument"
+    written = lines(log)
+    assert written == shown
+    assert [(e["decision"], e["rule"], e["error"]) for e in written] == [
+        ("refused", "invalid_argument", "invalid_argument")
+    ] * 2
+    assert [e["destination"] for e in written] == [mask_number("08031234567"), mask_number(US)]
+    assert [e["is_test_call"] for e in written] == [False, True]
+    assert {e["agent_id"] for e in written} == {sandbox.agents.live} and {e["client"] for e in written} == {
+        "audit-host"
+    }
+    assert not [r for r in sandbox.requests if r.method == "POST"], "nothing was dialled"

@@ -7,6 +7,7 @@ from mcp.server.mcpserver.tools import Tool
 from bimpe_mcp.tools.agents import get_agent, list_agents
 from bimpe_mcp.tools.bulk import get_transcripts
 from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, wait_for_call
+from bimpe_mcp.tools.confirming import AuditedTool
 from bimpe_mcp.tools.placing import place_call
 from bimpe_mcp.tools.runtime import READ, WRITE, publish
 from bimpe_mcp.tools.stats import call_stats
@@ -28,4 +29,4 @@ def tool_set(*, read_only: bool) -> list[Tool]:
     ]
     if read_only:
         return tools
-    return [*tools, publish(place_call, "Place call", WRITE)]
+    return [*tools, publish(place_call, "Place call", WRITE, AuditedTool)]

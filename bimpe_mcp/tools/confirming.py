@@ -3,6 +3,7 @@ each attempt."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from mcp.server.mcpserver import Elicit
 from pydantic import BaseModel, Field
 
 from bimpe_mcp import render
+from bimpe_mcp.api.contract import ID_PATTERN
 from bimpe_mcp.api.errors import recording_request_ids
 from bimpe_mcp.api.redact import mask_number
 from bimpe_mcp.models import PlacedCall
@@ -19,7 +21,7 @@ from bimpe_mcp.policy.numbers import Destination
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, call_digest
 from bimpe_mcp.state import AppState
 from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.tools.runtime import Ctx, Reply, state_of
+from bimpe_mcp.tools.runtime import CheckedTool, Ctx, Reply, state_of
 
 if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient
@@ -161,3 +163,24 @@ class Attempt:
                 self.entry.setdefault("request_id", sent[-1] if sent else None)
                 self.entry["time"] = stamp(self.state.clock.wall())
                 self.state.policy.audit.record(self.entry)
+
+
+class AuditedTool(CheckedTool):
+    """place_call as published: an attempt whose arguments fail the schema is in the audit trail too, refused with
+    rule invalid_argument (its destination masked to the digits it holds)."""
+
+    def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
+        state = state_of(context)
+        destination, is_test_call, agent = (arguments.get(k) for k in ("destination", "is_test_call", "agent_id"))
+        attempt = Attempt(
+            state, context, destination if isinstance(destination, str) else "", is_test_call is not False, None
+        )
+        known = isinstance(agent, str) and re.fullmatch(ID_PATTERN, agent) is not None
+        attempt.entry.update(
+            decision="refused",
+            rule=failure.info.code,
+            error=failure.info.code,
+            agent_id=agent if known else state.settings.agent_id,
+            time=stamp(state.clock.wall()),
+        )
+        state.policy.audit.record(attempt.entry)

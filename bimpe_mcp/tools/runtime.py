@@ -123,14 +123,25 @@ class CheckedTool(Tool):
         try:
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:
-            return failure_result(argument_failure(self, exc).info)
+            failure = argument_failure(self, exc)
+            self.refused(arguments, context, failure)
+            return failure_result(failure.info)
         return await super().run(arguments, context, convert_result)
 
+    def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
+        """Told of arguments that failed the tool's model, before the error is answered (a tool whose attempts
+        are recorded records this one too)."""
 
-def publish(fn: Callable[..., Awaitable[CallToolResult]], title: str, annotations: ToolAnnotations) -> Tool:
-    """A tool function as the SDK's Tool, with its schemas made smaller without changing their meaning."""
+
+def publish(
+    fn: Callable[..., Awaitable[CallToolResult]],
+    title: str,
+    annotations: ToolAnnotations,
+    kind: type[CheckedTool] = CheckedTool,
+) -> Tool:
+    """A tool function as the SDK's Tool (of `kind`), with its schemas made smaller without changing their meaning."""
     description = inspect.cleandoc(fn.__doc__ or "")
-    tool = CheckedTool.from_function(fn, title=title, description=description, annotations=annotations)
+    tool = kind.from_function(fn, title=title, description=description, annotations=annotations)
     # The SDK offers no hook for the published schemas, so the generated ones are replaced on the Tool it built.
     # Its argument model ignores unknown arguments, so a misspelt filter would go unapplied without a word: the
     # strict model refuses them (both in our argument check and in the SDK's own validation) and publishes
