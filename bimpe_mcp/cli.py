@@ -20,7 +20,7 @@ import anyio
 
 from bimpe_mcp import __version__
 from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
-from bimpe_mcp.wiring import add_setting_flags, launch_command, log_retries, settings_from, with_sandbox
+from bimpe_mcp.wiring import add_setting_flags, configure_logging, launch_command, settings_from, with_sandbox
 
 log = logging.getLogger("bimpe_mcp")
 
@@ -291,19 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _configure_logging(level: str) -> None:
-    # Before the server is built: MCPServer calls logging.basicConfig, which is a no-op once a handler exists.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-    log_retries()
-
-
 def _begin(settings: Settings) -> None:
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     if settings.sandbox and settings.configured:
         sys.stderr.write(
             f"{PROG}: --sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used\n"

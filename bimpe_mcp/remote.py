@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from uvicorn.supervisors import Multiprocess
 from bimpe_mcp import __version__
 from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
 from bimpe_mcp.state import Inbound
+from bimpe_mcp.wiring import configure_logging, with_sandbox
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -234,7 +234,6 @@ async def healthz(_: Request) -> Response:
 def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
     """The ASGI application: MCP at `serving.path` behind the configured auth, and GET /healthz without it."""
     from bimpe_mcp.server import build_server
-    from bimpe_mcp.wiring import with_sandbox
 
     checked, transport, clock = with_sandbox(settings)
     server = build_server(checked, transport=transport, clock=clock, inbound=inbound(settings, origin))
@@ -266,15 +265,6 @@ def worker_env(settings: Settings, serving: Serving, origin: str) -> dict[str, s
         env["BIMPE_CONFIRM_SECRET"] = secrets.token_urlsafe(32)
     env[SERVING_ENV] = json.dumps(asdict(serving) | {"origin": origin})
     return env
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 def worker_app() -> ASGIApp:

@@ -164,6 +164,19 @@ def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) 
     )
 
 
+def configure_logging(level: str) -> None:
+    """Log lines on stderr only (stdout carries the stdio protocol), httpx's request lines from WARNING up, and
+    scheduled retries as our own INFO lines. Called before the server is built: MCPServer calls
+    logging.basicConfig, which is a no-op once a handler exists."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    log_retries()
+
+
 def log_retries() -> None:
     """Scheduled retries as one INFO line each on the bimpe_mcp logger, instead of stamina's default WARNING (or,
     with structlog installed, lines on stdout, where the stdio protocol runs)."""

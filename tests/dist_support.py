@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every tool the server publishes: one committed snapshot each (tests/test_tool_list.py keeps them in step).
+TOOLS = frozenset(path.stem for path in (ROOT / "tests" / "snapshots" / "tools").glob("*.json"))
 NODE_BIN = ROOT / ".ci" / "node" / "node_modules" / ".bin"
 
 

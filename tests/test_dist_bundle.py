@@ -22,24 +22,12 @@ from mcp.types import TextResourceContents
 from bimpe_mcp import __version__
 from bimpe_mcp.sandbox import SandboxConfig, SandboxKeys, SandboxServer
 from bimpe_mcp.transcripts import transcript_uri
-from tests.dist_support import ROOT, node_tool
+from tests.dist_support import ROOT, TOOLS, node_tool
 from tests.support import assert_no_secret, data
 
 PLACEHOLDER = re.compile(r"\$\{user_config\.([A-Za-z0-9_]+)\}")
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHONS = ["3.11", "3.12", "3.13"]
-TOOLS = {
-    "list_agents",
-    "list_calls",
-    "get_call",
-    "get_transcript",
-    "wait_for_call",
-    "show_calls",
-    "call_stats",
-    "get_transcripts",
-    "get_agent",
-    "place_call",
-}
 
 
 def build(out_dir: Path, *pythons: str) -> Path:

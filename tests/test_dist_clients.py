@@ -18,21 +18,9 @@ from pydantic_ai.messages import ToolCallPart, ToolReturnPart
 from pydantic_ai.models.test import TestModel
 
 from bimpe_mcp.tool_errors import ErrorCode
-from tests.dist_support import ROOT, console_script, node_tool, readme_block
+from tests.dist_support import ROOT, TOOLS, console_script, node_tool, readme_block
 from tests.support import assert_no_secret, child_env
 
-TOOLS = {
-    "list_agents",
-    "list_calls",
-    "get_call",
-    "get_transcript",
-    "wait_for_call",
-    "show_calls",
-    "call_stats",
-    "get_transcripts",
-    "get_agent",
-    "place_call",
-}
 README_PATH = "/absolute/path/to/.venv/bin/bimpe-mcp"
 
 

@@ -19,21 +19,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from bimpe_mcp import __version__
-from tests.dist_support import ROOT, readme_block
+from tests.dist_support import ROOT, TOOLS, readme_block
 
 INSTALLERS = ("pipx==1.18.4", "uv==0.13.9")
-TOOLS = {
-    "list_agents",
-    "list_calls",
-    "get_call",
-    "get_transcript",
-    "wait_for_call",
-    "show_calls",
-    "call_stats",
-    "get_transcripts",
-    "get_agent",
-    "place_call",
-}
 # Installs fetch from PyPI (or the pip cache) on a shared machine: generous, but bounded.
 INSTALL_SECONDS = 900
 

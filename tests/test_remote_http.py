@@ -22,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic_ai.mcp import MCPToolset
 
 from bimpe_mcp import __version__
+from tests.dist_support import TOOLS
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import assert_no_secret, data
 
@@ -30,18 +31,6 @@ HASHED_TOKEN = "team-token-hashed-5f18a2c6d9b0"
 FAILED_DESTINATION = "+15005550003"
 """A scripted destination: the test call fails at once, so it never holds one of the sandbox's test-call slots."""
 ERAS = ["legacy", "auto"]
-TOOLS = {
-    "list_agents",
-    "get_agent",
-    "list_calls",
-    "show_calls",
-    "call_stats",
-    "get_call",
-    "get_transcript",
-    "get_transcripts",
-    "place_call",
-    "wait_for_call",
-}
 
 
 @pytest.fixture(scope="module")
