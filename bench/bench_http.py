@@ -8,13 +8,16 @@ straight to the sandbox as the floor, in one run. The sandbox runs in its own pr
 
 Each client alternates list_calls (a page of 20) and get_call (one call with its transcript); the floor sends the
 two requests those tools send. Clients, server and sandbox share this machine's cores, as they would on one host.
+The calls are sent in rounds, each a floor block then an MCP block, so that a change in the machine's load during
+the run weighs on both sides alike; the figures are over all rounds.
 
-Run: python bench/bench_http.py [--calls N] [--clients N] [--mode legacy|auto] [--stateful]
+Run: python bench/bench_http.py [--calls N] [--rounds N] [--clients N] [--mode legacy|auto] [--stateful]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -22,7 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,28 +88,27 @@ def started(argv: list[str], env: dict[str, str], pattern: str, stream: str) -> 
 
 
 async def run_clients(
-    clients: int, calls: int, open_one: Callable[[], Any], call: Callable[[Any, int], Awaitable[None]]
+    sessions: list[Any], calls: int, call: Callable[[Any, int], Awaitable[None]]
 ) -> tuple[float, list[float], int]:
-    """`clients` concurrent workers sharing `calls` calls: (seconds, latencies, errors)."""
+    """One worker per open session, sharing `calls` calls: (seconds, latencies, errors)."""
     latencies: list[float] = []
     errors = 0
     left = iter(range(calls))
 
-    async def worker() -> None:
+    async def worker(session: Any) -> None:
         nonlocal errors
-        async with open_one() as session:
-            for number in left:
-                began = time.perf_counter()
-                try:
-                    await call(session, number)
-                except Exception:  # noqa: BLE001 - counted, and the run goes on
-                    errors += 1
-                latencies.append(time.perf_counter() - began)
+        for number in left:
+            began = time.perf_counter()
+            try:
+                await call(session, number)
+            except Exception:  # noqa: BLE001 - counted, and the run goes on
+                errors += 1
+            latencies.append(time.perf_counter() - began)
 
     began = time.perf_counter()
     async with anyio.create_task_group() as tg:
-        for _ in range(clients):
-            tg.start_soon(worker)
+        for session in sessions:
+            tg.start_soon(worker, session)
     return time.perf_counter() - began, latencies, errors
 
 
@@ -124,7 +127,8 @@ def summary(name: str, seconds: float, latencies: list[float], errors: int) -> d
     return figures
 
 
-async def direct(origin: str, agent: str, call_ids: list[str], clients: int, calls: int) -> dict[str, float]:
+def direct(origin: str, agent: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
+    """The floor: the API requests the two tools send, straight to the sandbox with httpx."""
     key = SandboxKeys().full
     base = f"{origin}{API_PREFIX}/agents/{agent}/calls"
 
@@ -138,7 +142,7 @@ async def direct(origin: str, agent: str, call_ids: list[str], clients: int, cal
             answer = await http.get(base, params={"page": 1, "limit": 20, "sort": "-created_on"})
         answer.raise_for_status()
 
-    return summary("floor", *await run_clients(clients, calls, open_one, call))
+    return open_one, call
 
 
 def mcp_calls(url: str, mode: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
@@ -152,6 +156,54 @@ def mcp_calls(url: str, mode: str, call_ids: list[str]) -> tuple[Callable[[], An
             result = await client.call_tool("list_calls", {"limit": 20})
         if result.is_error:
             raise RuntimeError(str(result.content)[:200])
+
+    return open_one, call
+
+
+def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
+    """The same tool calls from a lean MCP client: JSON-RPC over httpx, the floor's own HTTP library, on the
+    handshake era (initialize once, then tools/call). It checks each result's isError and structuredContent but not
+    the outputSchema, so the difference from the floor is the MCP server's hop alone."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    numbers = iter(range(1, 1 << 62))
+
+    async def rpc(http: httpx.AsyncClient, method: str, params: dict[str, Any], *, notify: bool = False) -> Any:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if not notify:
+            message["id"] = next(numbers)
+        answer = await http.post(url, json=message)
+        answer.raise_for_status()
+        if notify:
+            return None
+        text = answer.text
+        if answer.headers.get("content-type", "").startswith("text/event-stream"):
+            text = next(line[5:] for line in reversed(text.splitlines()) if line.startswith("data:"))
+        reply = json.loads(text)
+        if "error" in reply:
+            raise RuntimeError(str(reply["error"])[:200])
+        return reply["result"]
+
+    @asynccontextmanager
+    async def open_one() -> AsyncGenerator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+            hello = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            }
+            version = (await rpc(http, "initialize", hello))["protocolVersion"]
+            http.headers["MCP-Protocol-Version"] = version
+            await rpc(http, "notifications/initialized", {}, notify=True)
+            yield http
+
+    async def call(http: httpx.AsyncClient, number: int) -> None:
+        if number % 2:
+            arguments: dict[str, Any] = {"name": "get_call", "arguments": {"call_id": call_ids[number % len(call_ids)]}}
+        else:
+            arguments = {"name": "list_calls", "arguments": {"limit": 20}}
+        result = await rpc(http, "tools/call", arguments)
+        if result.get("isError") or "structuredContent" not in result:
+            raise RuntimeError(str(result.get("content"))[:200])
 
     return open_one, call
 
@@ -179,19 +231,32 @@ async def bench(url: str, origin: str, server_pid: int, opts: argparse.Namespace
         listed = await client.call_tool("list_calls", {"limit": 50})
         assert listed.structured_content is not None
         call_ids = [row["id"] for row in listed.structured_content["calls"]]
-    open_one, call = mcp_calls(url, opts.mode, call_ids)
-    await run_clients(opts.clients, WARMUP_CALLS, open_one, call)
-    before = rss_kib(server_pid)
-    pids = {"server": family(server_pid), "sandbox": [opts.sandbox_pid], "clients": [os.getpid()]}
-    cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    floor = await direct(origin, agent, call_ids, opts.clients, opts.calls)
-    middle = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    mcp = summary("mcp", *await run_clients(opts.clients, opts.calls, open_one, call))
-    end = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    after = rss_kib(server_pid)
-    for phase, (start, stop) in {"floor": (cpu, middle), "mcp": (middle, end)}.items():
-        spent = ", ".join(f"{name} {stop[name] - start[name]:.1f} s" for name in pids)
-        print(f"cpu during {phase}: {spent}")
+    lean = opts.client == "lean"
+    mcp = lean_calls(url, call_ids) if lean else mcp_calls(url, opts.mode, call_ids)
+    plans = {"floor": direct(origin, agent, call_ids), "mcp": mcp}
+    async with AsyncExitStack() as stack:
+        # Every client connects once, before the clock starts: the figures are those of a steady load.
+        sessions = {
+            phase: [await stack.enter_async_context(open_one()) for _ in range(opts.clients)]
+            for phase, (open_one, _) in plans.items()
+        }
+        await run_clients(sessions["mcp"], WARMUP_CALLS, plans["mcp"][1])
+        before = rss_kib(server_pid)
+        pids = {"server": family(server_pid), "sandbox": [opts.sandbox_pid], "clients": [os.getpid()]}
+        cpu = {phase: dict.fromkeys(pids, 0.0) for phase in plans}
+        runs: dict[str, tuple[float, list[float], int]] = {phase: (0.0, [], 0) for phase in plans}
+        for _ in range(opts.rounds):
+            for phase, (_, call) in plans.items():
+                start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                seconds, latencies, errors = await run_clients(sessions[phase], opts.calls // opts.rounds, call)
+                for name, pid in pids.items():
+                    cpu[phase][name] += cpu_seconds(pid) - start[name]
+                total = runs[phase]
+                runs[phase] = (total[0] + seconds, total[1] + latencies, total[2] + errors)
+        after = rss_kib(server_pid)
+    floor, mcp = summary("floor", *runs["floor"]), summary("mcp", *runs["mcp"])
+    for phase, spent in cpu.items():
+        print(f"cpu during {phase}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items()))
     growth = (after - before) / before
     print(f"memory: server RSS {before / 1024:.1f} MiB after warm-up, {after / 1024:.1f} MiB after ({growth:+.1%})")
     ratio, spread = mcp["rate"] / floor["rate"], mcp["p99"] / mcp["p50"]
@@ -203,8 +268,12 @@ async def bench(url: str, origin: str, server_pid: int, opts: argparse.Namespace
 def main() -> None:
     parser = argparse.ArgumentParser(description="HTTP benchmark: MCP clients against the direct API floor")
     parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5, help="floor and MCP blocks, alternated")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy")
+    parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy", help="protocol era of the SDK client")
+    parser.add_argument(
+        "--client", choices=["sdk", "lean"], default="sdk", help="mcp.Client, or JSON-RPC over httpx (handshake era)"
+    )
     parser.add_argument("--stateful", action="store_true", help="serve with sessions (default: --stateless)")
     parser.add_argument("--json-response", action="store_true", help="serve JSON responses instead of SSE")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
@@ -220,7 +289,8 @@ def main() -> None:
     os.environ["BENCH_AGENT"] = info["agents"]["live"]
     opts.sandbox_pid = sandbox.pid
     shape = ("stateful" if opts.stateful else "stateless") + (", JSON responses" if opts.json_response else ", SSE")
-    print(f"{opts.clients} clients, {opts.calls} calls, {opts.mode} era, {shape}")
+    era = "handshake era, lean client" if opts.client == "lean" else f"{opts.mode} era, mcp.Client"
+    print(f"{opts.clients} clients, {opts.calls} calls in {opts.rounds} rounds, {era}, {shape}")
     try:
         anyio.run(bench, url, origin, server.pid, opts)
     finally:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.request_state import RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from bimpe_mcp import __version__, logs
@@ -59,6 +62,16 @@ def instructions(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def shared_request_state(settings: Settings) -> RequestStateSecurity | None:
+    """How a 2026-07-28 retry's sealed state (a confirmation question's answer, resumed) is protected. With
+    BIMPE_CONFIRM_SECRET set, under a key derived from it, so that the retry may reach any replica sharing the
+    secret; without it, the SDK's key held by this process alone."""
+    if settings.confirm_secret is None:
+        return None
+    secret = settings.confirm_secret.get_secret_value().encode()
+    return RequestStateSecurity(keys=[hmac.new(secret, b"bimpe-mcp request state", hashlib.sha256).digest()])
+
+
 def build_server(
     settings: Settings,
     *,
@@ -109,6 +122,7 @@ def build_server(
         extensions=[calls_app()],
         token_verifier=inbound.verifier if inbound else None,
         auth=inbound.auth if inbound else None,
+        request_state_security=shared_request_state(settings),
     )
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)

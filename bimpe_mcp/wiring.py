@@ -152,16 +152,25 @@ def with_sandbox(settings: Settings) -> Backend:
 def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     """The pooled HTTP client to the API (or to the in-process sandbox through `transport`)."""
     # Imported here: start-up (spawn to tools/list answered) never pays for the HTTP stack.
+    from http.cookiejar import DefaultCookiePolicy
+
     import httpx
 
-    return httpx.AsyncClient(
+    if transport is None:
+        from bimpe_mcp.api.network import NetworkTransport
+
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        transport = NetworkTransport(settings.base_url, connections=64)
+    client = httpx.AsyncClient(
         base_url=settings.base_url,
         transport=transport,
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)),
-        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         follow_redirects=False,
     )
+    # No cookie is ever kept: each request carries its own key, and in passthrough mode one client's cookies would
+    # reach the next client's requests.
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 def configure_logging(level: str) -> None:

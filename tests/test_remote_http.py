@@ -9,6 +9,7 @@ standalone sandbox. One server per configuration, shared by the tests of this mo
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import ElicitRequestParams, ElicitResult
 from pydantic_ai.mcp import MCPToolset
 
 from bimpe_mcp import __version__
@@ -277,6 +279,66 @@ async def test_two_stateless_workers_serve_a_handshake_era_client_across_both(
         if len(seen) >= 2:
             break
     assert len(seen) == 2, workers.log()
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in the client: each request goes to the next replica in turn. Keeps (replica, JSON-RPC
+    method, tool) of every request sent."""
+
+    def __init__(self, origins: list[str]) -> None:
+        self.ports = [int(origin.rsplit(":", 1)[1]) for origin in origins]
+        self.sent: list[tuple[int, str, str]] = []
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self.ports[len(self.sent) % len(self.ports)]
+        body: dict[str, Any] = json.loads(request.content or b"{}")
+        params: dict[str, Any] = body.get("params") or {}
+        self.sent.append((port, str(body.get("method", request.method)), str(params.get("name", ""))))
+        request.url = request.url.copy_with(port=port)
+        request.headers["Host"] = f"127.0.0.1:{port}"
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_confirmation_asked_by_one_replica_is_resumed_by_another_sharing_the_secret(
+    sandbox: StandaloneSandbox,
+) -> None:
+    secret = "replicas-share-this-secret-7c2e91b04d5a"
+    env = api_env(
+        sandbox,
+        BIMPE_API_KEY=sandbox.keys["full"],
+        BIMPE_ALLOW_LIVE_CALLS="true",
+        BIMPE_CONFIRM="elicit",
+        BIMPE_CONFIRM_SECRET=secret,
+    )
+    replicas = [HttpServer(env, "--stateless", "--json-response") for _ in range(2)]
+    asked: list[str] = []
+
+    async def human(_: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    try:
+        balancer = RoundRobin([replica.origin for replica in replicas])
+        http = httpx2.AsyncClient(transport=balancer, timeout=60)
+        link = streamable_http_client(replicas[0].url, http_client=http)
+        async with http, Client(link, mode="auto", elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+            placed = data(await client.call_tool("place_call", {"destination": "+14155550100", "is_test_call": False}))
+    finally:
+        logs = [replica.log() for replica in replicas]
+        for replica in replicas:
+            replica.stop()
+    assert placed["status"] == "initiated" and placed["is_test_call"] is False
+    assert len(asked) == 1 and "LIVE call to +1 415-555-0100" in asked[0]
+    # The question came from one replica, and the answer reached the other, which dialled.
+    (first, retry) = [port for port, method, tool in balancer.sent if (method, tool) == ("tools/call", "place_call")]
+    assert first != retry
+    for log in logs:
+        assert secret not in log
 
 
 def test_no_token_reaches_the_log(tokens: HttpServer) -> None:

@@ -322,7 +322,7 @@ def _page(body: dict[str, Any], model: type[M], page: int, limit: int) -> WirePa
         )
     if not data:
         meta = meta.model_copy(update={"has_next_page": False})
-    return WirePage[M](items=items, meta=meta, skipped=skipped)
+    return WirePage(items=items, meta=meta, skipped=skipped)
 
 
 def _one(body: dict[str, Any], model: type[M]) -> M:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
@@ -95,8 +96,10 @@ class WireMakeCallResult(_Wire):
 T = TypeVar("T")
 
 
-class WirePage(BaseModel, Generic[T]):
-    """One page of a list: the items that parsed, and how many records were skipped as unreadable."""
+@dataclass
+class WirePage(Generic[T]):
+    """One page of a list: the items that parsed, and how many records were skipped as unreadable (built from
+    already-validated parts, so a plain dataclass: a generic model would build a class on every page)."""
 
     items: list[T]
     meta: PageMeta
