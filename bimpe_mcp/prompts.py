@@ -17,16 +17,21 @@ from bimpe_mcp.api.contract import ID_RE
 from bimpe_mcp.state import AppState
 
 
+def _agent_named(agent_id: str) -> str:
+    """How a prompt names the agent it is about: an id from list_agents, or (empty) the default agent."""
+    if agent_id and not ID_RE.fullmatch(agent_id):
+        raise MCPError(code=INVALID_PARAMS, message="agent_id must be an id from list_agents")
+    return f"agent {agent_id}" if agent_id else "the default agent"
+
+
 def review_failed_calls(
     agent_id: Annotated[str, Field(description="Agent to review; empty for the default agent")] = "",
     limit: Annotated[str, Field(description="How many recent failed calls to look at")] = "10",
 ) -> list[UserMessage]:
     """Find an agent's recent failed and busy calls, read why each went wrong, and suggest fixes."""
-    if agent_id and not ID_RE.fullmatch(agent_id):
-        raise MCPError(code=INVALID_PARAMS, message="agent_id must be an id from list_agents")
+    who = _agent_named(agent_id)
     if not limit.isdigit() or not 1 <= int(limit) <= 100:
         raise MCPError(code=INVALID_PARAMS, message="limit must be a whole number from 1 to 100")
-    who = f"agent {agent_id}" if agent_id else "the default agent"
     return [
         UserMessage(
             f"Review the {limit} most recent failed calls of {who}. Call list_calls once with "
@@ -65,11 +70,9 @@ def daily_report(
     day: Annotated[str, Field(description="yesterday, today or a date (YYYY-MM-DD)")] = "yesterday",
 ) -> list[UserMessage]:
     """Report one day of an agent's calls: volume, answered rate, durations, busiest hour, and why calls failed."""
-    if agent_id and not ID_RE.fullmatch(agent_id):
-        raise MCPError(code=INVALID_PARAMS, message="agent_id must be an id from list_agents")
+    who = _agent_named(agent_id)
     if not DAY.fullmatch(day):
         raise MCPError(code=INVALID_PARAMS, message="day must be yesterday, today or a date as YYYY-MM-DD")
-    who = f"agent {agent_id}" if agent_id else "the default agent"
     agent_arg = f", agent_id={agent_id}" if agent_id else ""
     return [
         UserMessage(

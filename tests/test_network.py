@@ -14,11 +14,13 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
 
 from bimpe_mcp.config import Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxServer
 from bimpe_mcp.server import build_server
+from bimpe_mcp.state import AppState
 from tests.support import data, error
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +33,7 @@ PAGE: dict[str, Any] = {
 }
 
 
-def server_on(origin: str, key: str, agent: str = "agent_1", **overrides: Any) -> Any:
+def server_on(origin: str, key: str, agent: str = "agent_1", **overrides: Any) -> MCPServer[AppState]:
     values: dict[str, Any] = {"api_key": SecretStr(key), "base_url": origin, "agent_id": agent} | overrides
     return build_server(Settings(**values))
 
@@ -150,3 +152,33 @@ async def test_cookies_set_by_the_api_are_never_sent_back() -> None:
     assert len(received) == 3
     assert not [head for head in received if b"\ncookie:" in head.lower()]
     assert all(f"authorization: Bearer {KEY}".lower().encode() in head.lower() for head in received)
+
+
+async def page_reply(stream: SocketStream, _: bytes) -> bool:
+    await stream.send(answer(json.dumps(PAGE).encode()))
+    return True
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+async def test_the_proxy_the_environment_names_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    async with scripted_api(page_reply) as (proxy, through):
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(variable, proxy)
+        async with Client(server_on("http://api.bimpe.invalid", KEY)) as client:
+            assert data(await client.call_tool("list_calls", {}))["calls"] == []
+    (head,) = through
+    assert head.startswith(b"GET http://api.bimpe.invalid/api/v1/console/agents/agent_1/calls?")
+
+
+async def test_a_host_in_no_proxy_is_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with scripted_api(page_reply) as (proxy, through), scripted_api(page_reply) as (origin, direct):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        async with Client(server_on(origin, KEY)) as client:
+            assert data(await client.call_tool("list_calls", {}))["calls"] == []
+    assert through == []
+    (head,) = direct
+    assert head.startswith(b"GET /api/v1/console/agents/agent_1/calls?")

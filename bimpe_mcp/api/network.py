@@ -16,7 +16,8 @@ without scanning. `httpx_aiohttp` adapts one to the other. What this module adds
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,13 +40,25 @@ def precise(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
         kind = httpx.ConnectError
     elif isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         kind = httpx.RemoteProtocolError
-    elif isinstance(cause, httpx.TransportError):
-        return cause
+    elif isinstance(exc, httpx.TransportError) and not isinstance(cause, aiohttp.ClientError):
+        return exc  # already httpx's own word for it
     elif isinstance(cause, aiohttp.InvalidURL):
         kind = httpx.UnsupportedProtocol
     else:
         kind = httpx.ReadError
     return kind(f"{type(cause).__name__} on {request.method} {request.url.path}", request=request)
+
+
+@contextmanager
+def _named(request: httpx.Request) -> Generator[None]:
+    """Failures inside, re-raised as the `precise` httpx error (an httpx error already precise goes on as it is)."""
+    try:
+        yield
+    except _FAILURES as exc:
+        named = precise(exc, request)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 class _Body(httpx.AsyncByteStream):
@@ -56,17 +69,13 @@ class _Body(httpx.AsyncByteStream):
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _named(self._request):
             async for chunk in self._inner:
                 yield chunk
-        except _FAILURES as exc:
-            raise precise(exc, self._request) from exc
 
     async def aclose(self) -> None:
-        try:
+        with _named(self._request):
             await self._inner.aclose()
-        except _FAILURES as exc:
-            raise precise(exc, self._request) from exc
 
 
 def proxy_for(origin: str) -> httpx.Proxy | None:
@@ -92,10 +101,8 @@ class NetworkTransport(httpx.AsyncBaseTransport):
         return aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
+        with _named(request):
             response = await self._inner.handle_async_request(request)
-        except _FAILURES as exc:
-            raise precise(exc, request) from exc
         if isinstance(response.stream, httpx.AsyncByteStream):
             response.stream = _Body(response.stream, request)
         return response
