@@ -23,9 +23,9 @@ import stamina
 from mcp import Client
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 from tests.virtual_time import VirtualTimeLoop
 
 RETRIES = 8

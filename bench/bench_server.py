@@ -26,9 +26,9 @@ import httpx
 from mcp import Client
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 
 BARE_SERVER = textwrap.dedent(
     """

@@ -28,12 +28,12 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from pydantic import SecretStr
 
-from bimpe_mcp import render
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.config import Settings
-from bimpe_mcp.models import CallWait
+from bimpe_mcp.core import render
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.models import CallWait
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 
 NUMBER = "+447400900123"
 CUT_GOAL = 5.0

@@ -1,3 +1,3 @@
-from bimpe_mcp.cli import main
+from bimpe_mcp.cli.main import main
 
 raise SystemExit(main())

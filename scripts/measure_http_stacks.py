@@ -23,15 +23,15 @@ SHARED = ("h11", "idna", "anyio")
 STARTUP = """
 import sys, time
 t = time.perf_counter()
-from bimpe_mcp.config import Settings
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 build_server(Settings())
 print(time.perf_counter() - t, "httpx2" in sys.modules, "httpx" in sys.modules)
 """
 FIRST_REQUEST = """
 import sys, time
-from bimpe_mcp.config import Settings
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 build_server(Settings())
 t = time.perf_counter()
 import httpx

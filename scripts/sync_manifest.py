@@ -21,8 +21,8 @@ import anyio
 from mcp import Client
 from mcp.types import TextContent
 
-from bimpe_mcp.config import Settings
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
 

@@ -11,10 +11,11 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-from bimpe_mcp.server import build_server
-from bimpe_mcp.state import AppState, Clock
+from bimpe_mcp.server.build import build_server
+from bimpe_mcp.tools.state import AppState
 from tests.support import assert_no_secret
 
 

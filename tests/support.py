@@ -8,7 +8,7 @@ from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 
-from bimpe_mcp.render import safe_line
+from bimpe_mcp.core.render import safe_line
 from bimpe_mcp.sandbox import SandboxKeys
 from bimpe_mcp.tools.runtime import ERROR_META_KEY
 

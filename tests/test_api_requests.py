@@ -14,9 +14,9 @@ from mcp import Client
 from pydantic import SecretStr
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Fault, RecordedRequest, Sandbox
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 from tests.support import data, error
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,9 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import TextContent, TextResourceContents
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 from bimpe_mcp.ui import CALLS_URI
 from tests.app_support import APPS, HostileApi, ViewHost, view_host
 from tests.conftest import SandboxTime, ServerFactory

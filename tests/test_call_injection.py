@@ -14,9 +14,9 @@ from mcp import Client
 from mcp.types import ElicitRequestParams, ElicitResult
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
 from tests.conftest import SandboxTime
 from tests.support import data, text
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.config import ConfigError, Settings
-from bimpe_mcp.doctor import settings_env
-from bimpe_mcp.models import PlacedCall
+from bimpe_mcp.cli.doctor import settings_env
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.models import PlacedCall
+from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.policy.budget import Budget
 from bimpe_mcp.policy.gate import RESULTS_KEPT, Policy
 from bimpe_mcp.policy.numbers import read_number

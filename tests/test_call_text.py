@@ -9,9 +9,9 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
-from bimpe_mcp.render import CALL_COLUMNS
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.render import CALL_COLUMNS
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 from tests.support import data, text
 
 pytestmark = pytest.mark.anyio

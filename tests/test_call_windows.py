@@ -17,15 +17,15 @@ from pydantic import SecretStr
 
 from bimpe_mcp.api.errors import TransportError
 from bimpe_mcp.api.wire import PageMeta, WireCall, WirePage
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.reading.scan import Scan
+from bimpe_mcp.reading.scan import _batch as scan_batch  # pyright: ignore[reportPrivateUsage]
+from bimpe_mcp.reading.scan import _take as scan_take  # pyright: ignore[reportPrivateUsage]
+from bimpe_mcp.reading.windows import Window, window
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig
-from bimpe_mcp.scan import Scan
-from bimpe_mcp.scan import _batch as scan_batch  # pyright: ignore[reportPrivateUsage]
-from bimpe_mcp.scan import _take as scan_take  # pyright: ignore[reportPrivateUsage]
-from bimpe_mcp.server import build_server
-from bimpe_mcp.windows import Window, window
-from bimpe_mcp.wiring import with_sandbox
+from bimpe_mcp.server.backend import with_sandbox
+from bimpe_mcp.server.build import build_server
 from tests.conftest import SandboxTime, ServerFactory
 from tests.sandbox_support import all_calls, api, obj
 from tests.support import data, error, text

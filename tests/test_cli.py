@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bimpe_mcp.cli import bind_problem, main, parse
-from bimpe_mcp.config import ENV_VARS
+from bimpe_mcp.cli.main import bind_problem, main, parse
+from bimpe_mcp.core.settings import ENV_VARS
 from tests.dist_support import console_script
 from tests.support import child_env
 
@@ -247,8 +247,8 @@ def test_a_bad_policy_setting_is_one_line_naming_the_flag_or_variable(
 def test_policy_flags_reach_the_settings_and_the_confirmation_secret_has_no_flag(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bimpe_mcp.cli import parse
-    from bimpe_mcp.wiring import settings_from
+    from bimpe_mcp.cli.flags import settings_from
+    from bimpe_mcp.cli.main import parse
 
     opts = parse(["serve", "--blocked-destinations", "+234", "--confirm", "token", "--confirm-test-calls", "--redact"])
     settings = settings_from(opts)

@@ -12,8 +12,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import LoggingLevel, LoggingMessageNotificationParams
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 from tests.support import assert_no_secret, data
 
 pytestmark = pytest.mark.anyio

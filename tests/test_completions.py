@@ -12,10 +12,10 @@ from mcp import Client
 from mcp.types import ResourceTemplateReference
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
-from bimpe_mcp.resources import CALL_TEMPLATE, COMPLETION_PAGES
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
-from bimpe_mcp.server import build_server
+from bimpe_mcp.server.build import build_server
+from bimpe_mcp.server.resources import CALL_TEMPLATE, COMPLETION_PAGES
 from tests.conftest import ServerFactory
 from tests.support import data
 

@@ -20,8 +20,8 @@ from mcp.client.stdio import stdio_client
 from mcp.types import TextResourceContents
 
 from bimpe_mcp import __version__
+from bimpe_mcp.reading.transcript_windows import transcript_uri
 from bimpe_mcp.sandbox import SandboxConfig, SandboxKeys, SandboxServer
-from bimpe_mcp.transcripts import transcript_uri
 from tests.dist_support import ROOT, TOOLS, node_tool
 from tests.support import assert_no_secret, data
 

@@ -17,7 +17,7 @@ from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ToolCallPart, ToolReturnPart
 from pydantic_ai.models.test import TestModel
 
-from bimpe_mcp.tool_errors import ErrorCode
+from bimpe_mcp.core.failures import ErrorCode
 from tests.dist_support import ROOT, TOOLS, console_script, node_tool, readme_block
 from tests.support import assert_no_secret, child_env
 

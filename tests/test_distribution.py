@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ENV_VARS, Settings
+from bimpe_mcp.core.settings import ENV_VARS, Settings
 from tests.conftest import ServerFactory
 from tests.dist_support import ROOT, node_tool, readme_block
 

@@ -12,12 +12,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from pydantic import SecretStr
 
-from bimpe_mcp.cli import main
-from bimpe_mcp.config import ENV_VARS, Settings
-from bimpe_mcp.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
+from bimpe_mcp.cli.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
+from bimpe_mcp.cli.launch import install_origin
+from bimpe_mcp.cli.main import main
+from bimpe_mcp.core.settings import ENV_VARS, Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
 from bimpe_mcp.tools import tool_set
-from bimpe_mcp.wiring import install_origin
 from tests.dist_support import ROOT, console_script
 from tests.support import SECRETS, assert_no_secret, child_env
 

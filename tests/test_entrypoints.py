@@ -19,8 +19,8 @@ from mcp.client.stdio import stdio_client
 from pydantic import SecretStr
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli import banner
-from bimpe_mcp.config import ConfigError, Settings
+from bimpe_mcp.cli.main import banner
+from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.sandbox import Fault, SandboxConfig, SandboxKeys, SandboxServer
 from tests.dist_support import console_script
 from tests.support import child_env, data, error

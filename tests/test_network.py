@@ -17,10 +17,10 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxServer
-from bimpe_mcp.server import build_server
-from bimpe_mcp.state import AppState
+from bimpe_mcp.server.build import build_server
+from bimpe_mcp.tools.state import AppState
 from tests.support import data, error
 
 pytestmark = pytest.mark.anyio

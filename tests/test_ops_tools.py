@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp import Client, MCPError
 
-from bimpe_mcp.render import UNTRUSTED
+from bimpe_mcp.core.render import UNTRUSTED
 from bimpe_mcp.sandbox import Sandbox
 from tests.conftest import ServerFactory
 from tests.sandbox_support import all_calls, api

@@ -17,16 +17,17 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
-from bimpe_mcp import remote
 from bimpe_mcp.api.client import BimpeClient
-from bimpe_mcp.cli import build_parsers, main, parse
-from bimpe_mcp.config import ENV_VARS, Settings
-from bimpe_mcp.doctor import settings_env
-from bimpe_mcp.protocol import secret_of
+from bimpe_mcp.cli.doctor import settings_env
+from bimpe_mcp.cli.main import build_parsers, main, parse
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.settings import ENV_VARS, Settings
+from bimpe_mcp.reading.watch import Watcher
 from bimpe_mcp.sandbox import Sandbox
-from bimpe_mcp.server import build_server
-from bimpe_mcp.state import AppState, Clock, Connector, Inbound
-from bimpe_mcp.watch import Watcher
+from bimpe_mcp.server import http as remote
+from bimpe_mcp.server.build import Inbound, build_server
+from bimpe_mcp.server.protocol import secret_of
+from bimpe_mcp.tools.state import AppState, Connector
 from tests.support import error
 from tests.test_subscriptions import listen_once, subscribe
 

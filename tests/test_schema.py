@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 
-from bimpe_mcp.schema import compact
+from bimpe_mcp.tools.schema import compact
 
 
 class Leaf(BaseModel):

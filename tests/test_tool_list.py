@@ -13,8 +13,8 @@ from mcp.types import Tool
 from pydantic import BaseModel
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import Settings
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 from tests.conftest import ServerFactory
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

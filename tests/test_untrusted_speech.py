@@ -13,9 +13,9 @@ from mcp import Client
 from mcp.types import TextResourceContents
 from pydantic import SecretStr
 
-from bimpe_mcp.config import Settings
-from bimpe_mcp.render import CALL_COLUMNS, UNTRUSTED
-from bimpe_mcp.server import build_server
+from bimpe_mcp.core.render import CALL_COLUMNS, UNTRUSTED
+from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.server.build import build_server
 from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio

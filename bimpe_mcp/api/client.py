@@ -59,6 +59,28 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
+def http_client(base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    """The one pooled HTTP client to the API (or to the in-process sandbox through `transport`)."""
+    from http.cookiejar import DefaultCookiePolicy
+
+    if transport is None:
+        # Imported here: aiohttp is loaded only by a server that talks to the network.
+        from bimpe_mcp.api.network import NetworkTransport
+
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        transport = NetworkTransport(base_url, connections=64)
+    client = httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        follow_redirects=False,
+    )
+    # No cookie is ever kept: each request carries its own key, and in passthrough mode one client's cookies would
+    # reach the next client's requests.
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return client
+
+
 class BimpeClient:
     """Typed access to the endpoints the server uses. One instance per process, built in the server lifespan."""
 

@@ -7,16 +7,16 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Literal
 
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.config import Settings
-from bimpe_mcp.models import PlacedCall
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.failures import ToolFailure
+from bimpe_mcp.core.models import PlacedCall
+from bimpe_mcp.core.setting_values import quiet_window
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.policy.audit import AuditLog
 from bimpe_mcp.policy.budget import Budget
-from bimpe_mcp.policy.numbers import Destination, read_number
+from bimpe_mcp.policy.numbers import Destination, matches, read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.policy.tokens import TokenError, Tokens
-from bimpe_mcp.policy_settings import matches, quiet_window
-from bimpe_mcp.tool_errors import ToolFailure
 
 Route = Literal["none", "elicit", "token", "unavailable"]
 RESULTS_KEPT = 1000

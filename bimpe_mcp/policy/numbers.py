@@ -51,3 +51,11 @@ def read_number(raw: str) -> Destination:
 
 def _refused(base: Destination, why: str) -> Destination:
     return Destination(base.e164, base.country_code, base.region, base.display, base.zones, why)
+
+
+def matches(entries: tuple[str, ...], e164: str, country_code: int) -> str | None:
+    """The entry that covers a number, if any."""
+    for entry in entries:
+        if entry == e164 or entry == f"+{country_code}":
+            return entry
+    return None

@@ -5,13 +5,12 @@ from __future__ import annotations
 from mcp.server.mcpserver.tools import Tool
 
 from bimpe_mcp.tools.agents import get_agent, list_agents
-from bimpe_mcp.tools.bulk import get_transcripts
-from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, wait_for_call
+from bimpe_mcp.tools.call_stats import call_stats
+from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, show_calls_tool, wait_for_call
 from bimpe_mcp.tools.confirming import AuditedTool
 from bimpe_mcp.tools.placing import place_call
 from bimpe_mcp.tools.runtime import READ, WRITE, publish
-from bimpe_mcp.tools.stats import call_stats
-from bimpe_mcp.tools.views import show_calls_tool
+from bimpe_mcp.tools.transcripts import get_transcripts
 
 
 def tool_set(*, read_only: bool) -> list[Tool]:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from bimpe_mcp import render
-from bimpe_mcp.models import Agent, AgentPage, AgentReadiness, Channel, paging
-from bimpe_mcp.tools.args import AgentIdArg, LimitArg, PageArg
+from bimpe_mcp.core import render
+from bimpe_mcp.core.models import Agent, AgentPage, AgentReadiness, Channel, paging
+from bimpe_mcp.tools.arguments import AgentIdArg, LimitArg, PageArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
 
 

@@ -1,21 +1,33 @@
-"""Tools that read an agent's calls: pages of the call log, one call with its transcript, more of a transcript, and
-waiting for a call to end."""
+"""Tools that read an agent's calls: pages of the call log, one call with its transcript, more of a transcript,
+waiting for a call to end, and the calls shown as an interactive view (MCP Apps) to hosts that render one."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, get_args
 
+from mcp.server.mcpserver.tools import Tool
 from pydantic import Field, WithJsonSchema
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import TERMINAL
-from bimpe_mcp.models import Call, CallDetail, CallList, CallStatus, CallWait, Transcript, TranscriptPart, paging
-from bimpe_mcp.scan import agent_window
-from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.tools.args import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
-from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.tools.windowed import ListQuery, windowed_page
-from bimpe_mcp.transcripts import decode_cursor, outline, transcript_window
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import ToolFailure, guarded
+from bimpe_mcp.core.models import (
+    Call,
+    CallDetail,
+    CallList,
+    CallPage,
+    CallStatus,
+    CallWait,
+    Transcript,
+    TranscriptPart,
+    paging,
+)
+from bimpe_mcp.reading.listing import ListQuery, windowed_page
+from bimpe_mcp.reading.scan import agent_window
+from bimpe_mcp.reading.transcript_windows import decode_cursor, outline, transcript_window
+from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
+from bimpe_mcp.tools.runtime import READ, Ctx, Reply, answers, publish, state_of
+from bimpe_mcp.ui import CALLS_URI
 
 POLL_SECONDS = 2.0
 # How many pages of 100 calls list_calls reads for a window; call_stats takes its budget as an argument.
@@ -166,3 +178,32 @@ async def wait_for_call(
             return Reply(result, render.call_wait(result))
         await ctx.report_progress(waited, float(timeout_seconds), f"call {call_id} is {detail.status}")
         await clock.sleep(POLL_SECONDS)
+
+
+NEWEST_FIRST = "-created_on"
+
+
+@answers()
+async def show_calls(ctx: Ctx, agent_id: AgentIdArg = None, page: PageArg = 1) -> Reply[CallPage]:
+    """Shows the user an agent's calls: a sortable table, outcomes per day, transcripts on click.
+
+    Returns list_calls' pages of 100 calls."""
+    state = state_of(ctx)
+    api = state.api()
+    agent = state.agent(agent_id)
+    wire = await api.list_calls(agent, page=page, limit=100, sort=NEWEST_FIRST)
+    result = CallPage(
+        agent_id=agent,
+        calls=[Call.model_validate(c) for c in wire.items],
+        applied_filters={"sort": NEWEST_FIRST},
+        **paging(wire.meta),
+        skipped_records=wire.skipped,
+    )
+    return Reply(result, render.call_page(result))
+
+
+def show_calls_tool() -> Tool:
+    """show_calls as published: a read tool bound to the calls view."""
+    tool = publish(show_calls, "Show calls", READ)
+    tool.meta = {"ui": {"resourceUri": CALLS_URI}}
+    return tool

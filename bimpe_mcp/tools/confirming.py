@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Elicit
 from pydantic import BaseModel, Field
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import ID_PATTERN
 from bimpe_mcp.api.errors import recording_request_ids
 from bimpe_mcp.api.redact import mask_number
-from bimpe_mcp.models import PlacedCall
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import ToolFailure, guarded
+from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.gate import fingerprint, stamp
 from bimpe_mcp.policy.numbers import Destination
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, call_digest
-from bimpe_mcp.state import AppState
-from bimpe_mcp.tool_errors import ToolFailure, guarded
 from bimpe_mcp.tools.runtime import CheckedTool, Ctx, Reply, state_of
+from bimpe_mcp.tools.state import AppState
 
 if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient

@@ -9,11 +9,11 @@ from mcp.server.mcpserver import AcceptedElicitation, ElicitationResult, Resolve
 from pydantic import Field
 
 from bimpe_mcp.api.contract import E164_PATTERN
-from bimpe_mcp.models import PlacedCall
+from bimpe_mcp.core.failures import ToolFailure
+from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.gate import fingerprint, refused
 from bimpe_mcp.policy.tokens import call_digest
-from bimpe_mcp.tool_errors import ToolFailure
-from bimpe_mcp.tools.args import AgentIdArg
+from bimpe_mcp.tools.arguments import AgentIdArg
 from bimpe_mcp.tools.confirming import Approval, Attempt, ask_human, can_elicit, preview
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
 

@@ -16,11 +16,11 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bimpe_mcp.render import json_text
-from bimpe_mcp.schema import compact
-from bimpe_mcp.state import AppState
-from bimpe_mcp.tool_errors import ErrorInfo, ToolFailure, guarded
+from bimpe_mcp.core.failures import ErrorInfo, ToolFailure, guarded
+from bimpe_mcp.core.render import json_text
 from bimpe_mcp.tools.arguments import argument_failure
+from bimpe_mcp.tools.schema import compact
+from bimpe_mcp.tools.state import AppState
 
 Ctx = Context[AppState, Any]
 M = TypeVar("M", bound=BaseModel)

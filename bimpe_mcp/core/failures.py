@@ -8,7 +8,6 @@ from typing import Literal, TypeVar
 import anyio
 from pydantic import BaseModel, Field
 
-from bimpe_mcp import render
 from bimpe_mcp.api.errors import (
     ApiError,
     BimpeError,
@@ -17,6 +16,7 @@ from bimpe_mcp.api.errors import (
     TransportError,
     recording_request_ids,
 )
+from bimpe_mcp.core import render
 
 T = TypeVar("T")
 

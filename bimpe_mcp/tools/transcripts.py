@@ -7,15 +7,15 @@ from typing import Annotated
 import anyio
 from pydantic import Field
 
-from bimpe_mcp import render
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail
-from bimpe_mcp.models import CallTranscript, TranscriptSet
-from bimpe_mcp.tool_errors import translate
-from bimpe_mcp.tools.args import AgentIdArg, CallIdArg
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import translate
+from bimpe_mcp.core.models import CallTranscript, TranscriptSet
+from bimpe_mcp.reading.transcript_windows import outline
+from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.transcripts import outline
 
 CONCURRENCY = 4
 MIN_CHARS = 200

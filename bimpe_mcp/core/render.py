@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from bimpe_mcp.api.contract import TERMINAL
-from bimpe_mcp.models import (
+from bimpe_mcp.core.models import (
     AgentPage,
     AgentReadiness,
     Call,

@@ -1,4 +1,4 @@
-"""Parsing of the policy settings (destination lists, quiet hours), so that a bad value fails at start-up."""
+"""Settings whose values need parsing (destination lists, quiet hours), so that a bad value fails at start-up."""
 
 from __future__ import annotations
 
@@ -36,14 +36,6 @@ def destination_list(raw: str) -> tuple[str, ...]:
     if not entries:
         raise ValueError("lists no number or country code (leave it unset for no list)")
     return entries
-
-
-def matches(entries: tuple[str, ...], e164: str, country_code: int) -> str | None:
-    """The entry that covers a number, if any."""
-    for entry in entries:
-        if entry == e164 or entry == f"+{country_code}":
-            return entry
-    return None
 
 
 def quiet_window(raw: str) -> tuple[time, time]:

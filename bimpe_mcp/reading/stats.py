@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta, tzinfo
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import TERMINAL
 from bimpe_mcp.api.wire import WireCall
+from bimpe_mcp.core import render
 
 # A call that reached a conversation: answered now, or ended (an unanswered call ends busy, failed or cancelled).
 ANSWERED = frozenset({"answered", "ended"})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 from datetime import timedelta
 
-from bimpe_mcp import render, stats
-from bimpe_mcp.models import CallStats
-from bimpe_mcp.scan import agent_window, scan
-from bimpe_mcp.tools.args import AgentIdArg, MaxPagesArg, SinceArg, UntilArg
+from bimpe_mcp.core import render
+from bimpe_mcp.core.models import CallStats
+from bimpe_mcp.reading import stats
+from bimpe_mcp.reading.scan import agent_window, scan
+from bimpe_mcp.reading.windows import zone_of
+from bimpe_mcp.tools.arguments import AgentIdArg, MaxPagesArg, SinceArg, UntilArg
 from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
-from bimpe_mcp.windows import zone_of
 
 
 @answers()

@@ -34,9 +34,10 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.supervisors import Multiprocess
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
-from bimpe_mcp.state import Inbound
-from bimpe_mcp.wiring import configure_logging, with_sandbox
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
+from bimpe_mcp.server.backend import with_sandbox
+from bimpe_mcp.server.build import Inbound
+from bimpe_mcp.server.log_setup import configure_logging
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +50,7 @@ MAX_BODY_BYTES = 1024 * 1024
 """Request bodies over this size are refused with 413: no tool takes more than a few kilobytes of arguments."""
 SERVING_ENV = "BIMPE_HTTP_SERVING"
 """How the parent tells each uvicorn worker process what to serve (the transport options, as JSON; no secret)."""
-WORKER_FACTORY = "bimpe_mcp.remote:worker_app"
+WORKER_FACTORY = "bimpe_mcp.server.http:worker_app"
 _HEX = re.compile(r"[0-9a-f]{64}")
 MIN_TOKEN_CHARS = 16
 
@@ -233,7 +234,7 @@ async def healthz(_: Request) -> Response:
 
 def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
     """The ASGI application: MCP at `serving.path` behind the configured auth, and GET /healthz without it."""
-    from bimpe_mcp.server import build_server
+    from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
     server = build_server(checked, transport=transport, clock=clock, inbound=inbound(settings, origin))

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bimpe_mcp import render
-from bimpe_mcp.tool_errors import ToolFailure
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import ToolFailure
 
 FORMS = (
     "an ISO 8601 date or date-time (2026-07-01, 2026-07-01T14:00, ...Z), today, yesterday, now, "

@@ -19,8 +19,11 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
-from bimpe_mcp.wiring import add_setting_flags, configure_logging, launch_command, settings_from, with_sandbox
+from bimpe_mcp.cli.flags import add_setting_flags, settings_from
+from bimpe_mcp.cli.launch import launch_command
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
+from bimpe_mcp.server.backend import with_sandbox
+from bimpe_mcp.server.log_setup import configure_logging
 
 log = logging.getLogger("bimpe_mcp")
 
@@ -280,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if opts.command == "sandbox":
             return _run_sandbox(opts)
         if opts.command == "doctor":
-            from bimpe_mcp.doctor import run_doctor
+            from bimpe_mcp.cli.doctor import run_doctor
 
             return run_doctor(opts)
         return _serve(opts)
@@ -308,12 +311,12 @@ def _serve(opts: argparse.Namespace) -> int:
         return _serve_http(opts, settings)
     _begin(settings)
     checked, transport, clock = with_sandbox(settings)
-    from bimpe_mcp.server import build_server
+    from bimpe_mcp.server.build import build_server
 
     server = build_server(checked, transport=transport, clock=clock)
     if sys.stdin.isatty():
         sys.stderr.write(banner(settings))
-    from bimpe_mcp.stdio import serve_stdio
+    from bimpe_mcp.server.stdio import serve_stdio
 
     anyio.run(serve_stdio, server)
     return 0
@@ -379,7 +382,7 @@ def bind_problem(exc: OSError, host: str, port_number: int) -> str:
 def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
     """Check, bind, then announce the address once serving: a refusal or a failure to bind is reported before any
     announcement."""
-    from bimpe_mcp import remote
+    from bimpe_mcp.server import http as remote
 
     host: str = opts.host or "127.0.0.1"
     path: str = opts.path or remote.DEFAULT_PATH

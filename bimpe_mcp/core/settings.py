@@ -10,7 +10,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bimpe_mcp.api.contract import ID_PATTERN
-from bimpe_mcp.policy_settings import destination_list, quiet_window
+from bimpe_mcp.core.setting_values import destination_list, quiet_window
 
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 

@@ -10,12 +10,12 @@ from datetime import datetime
 
 import anyio
 
-from bimpe_mcp import render
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import ApiError, BimpeError
 from bimpe_mcp.api.wire import WireCall, WirePage
-from bimpe_mcp.models import Coverage
-from bimpe_mcp.windows import Window, window
+from bimpe_mcp.core import render
+from bimpe_mcp.core.models import Coverage
+from bimpe_mcp.reading.windows import Window, window
 
 PAGE_SIZE = 100
 CONCURRENCY = 4

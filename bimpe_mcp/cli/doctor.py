@@ -13,11 +13,13 @@ import anyio
 import httpx
 
 from bimpe_mcp import __version__
-from bimpe_mcp.api.client import BimpeClient
+from bimpe_mcp.api.client import BimpeClient, http_client
 from bimpe_mcp.api.errors import TransportError
-from bimpe_mcp.config import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
-from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.wiring import http_client, launch_command, settings_from, with_sandbox
+from bimpe_mcp.cli.flags import settings_from
+from bimpe_mcp.cli.launch import launch_command
+from bimpe_mcp.core.failures import ToolFailure, guarded
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
+from bimpe_mcp.server.backend import with_sandbox
 
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
@@ -84,7 +86,7 @@ async def diagnose(
         checks.append(
             Check("api key", "warn", f"BIMPE_API_KEY is set ({mask(key)}) but does not start with sk_ like team keys")
         )
-    async with http_client(settings, transport) as http:
+    async with http_client(settings.base_url, settings.timeout_seconds, transport) as http:
         # No retries: the report shows the API's first answer, and a retryable one says so.
         api = BimpeClient(http, key, max_retries=0, retry_after_cap=settings.retry_after_cap_seconds)
         checks += await _probe(api, settings)

@@ -34,9 +34,9 @@ from mcp.types import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from bimpe_mcp.logs import LOG_LEVEL_META_KEY, Route, level_named
-from bimpe_mcp.state import AppState
-from bimpe_mcp.watch import SESSION_WATCHES, Watch, WatchLimitError
+from bimpe_mcp.core.log_routes import LOG_LEVEL_META_KEY, Route, level_named
+from bimpe_mcp.reading.watch import SESSION_WATCHES, Watch, WatchLimitError
+from bimpe_mcp.tools.state import AppState
 
 Ctx = ServerRequestContext[AppState, Any]
 SESSION_KEY = "bimpe_mcp.session"

@@ -7,12 +7,12 @@ import binascii
 import re
 from datetime import datetime
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import check_id
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail, WireMessage
-from bimpe_mcp.models import Transcript, TranscriptLines, Turn
-from bimpe_mcp.tool_errors import ToolFailure
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import ToolFailure
+from bimpe_mcp.core.models import Transcript, TranscriptLines, Turn
 
 SPEAKERS = {"assistant": "agent", "agent": "agent", "user": "caller", "customer": "caller", "caller": "caller"}
 TRANSCRIPT_TEMPLATE = "bimpe://agents/{agent_id}/calls/{call_id}/transcript"

@@ -9,9 +9,9 @@ from typing import Any
 
 from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.wire import WireCall
-from bimpe_mcp.models import Call, CallList
-from bimpe_mcp.scan import scan
-from bimpe_mcp.windows import Window
+from bimpe_mcp.core.models import Call, CallList
+from bimpe_mcp.reading.scan import scan
+from bimpe_mcp.reading.windows import Window
 
 
 @dataclass(frozen=True)

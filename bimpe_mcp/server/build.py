@@ -6,28 +6,43 @@ import hashlib
 import hmac
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from bimpe_mcp import __version__, logs
-from bimpe_mcp.config import Settings
+from bimpe_mcp import __version__
+from bimpe_mcp.core import log_routes as logs
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.policy.gate import restrictions
 from bimpe_mcp.policy.gate import summary as policy_summary
-from bimpe_mcp.prompts import prompt_check, register_prompts
-from bimpe_mcp.protocol import listen_watches, log_routes, register_protocol
-from bimpe_mcp.resources import register_resources
-from bimpe_mcp.state import AppState, Clock, Connector, Inbound
+from bimpe_mcp.reading.watch import Watcher
+from bimpe_mcp.server.prompts import prompt_check, register_prompts
+from bimpe_mcp.server.protocol import listen_watches, log_routes, register_protocol
+from bimpe_mcp.server.resources import register_resources
 from bimpe_mcp.tools import tool_set
+from bimpe_mcp.tools.state import AppState, Connector
 from bimpe_mcp.ui import calls_app
-from bimpe_mcp.watch import Watcher
 
 if TYPE_CHECKING:
     import httpx
+    from mcp.server.auth.provider import TokenVerifier
+    from mcp.server.auth.settings import AuthSettings
 
 NAME = "bimpe-mcp"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """How HTTP clients authenticate: the SDK's token verifier and auth settings, and whether each bearer token is
+    that client's own API key (`--auth passthrough`)."""
+
+    verifier: TokenVerifier
+    auth: AuthSettings
+    passthrough: bool = False
 
 
 def instructions(settings: Settings) -> str:

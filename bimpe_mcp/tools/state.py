@@ -5,20 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.config import Settings
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.failures import ToolFailure, guarded, not_configured
+from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.policy.gate import Policy
-from bimpe_mcp.tool_errors import ToolFailure, guarded, not_configured
-from bimpe_mcp.wiring import http_client
 
 if TYPE_CHECKING:
     import httpx
-    from mcp.server.auth.provider import TokenVerifier
-    from mcp.server.auth.settings import AuthSettings
 
     from bimpe_mcp.api.client import BimpeClient
     from bimpe_mcp.api.wire import WireCallDetail
-    from bimpe_mcp.watch import Watcher
+    from bimpe_mcp.reading.watch import Watcher
 
 
 def request_key() -> str:
@@ -58,10 +55,10 @@ class Connector:
         return self._client
 
     def _build(self, key: str) -> BimpeClient:
-        from bimpe_mcp.api.client import BimpeClient
+        from bimpe_mcp.api.client import BimpeClient, http_client
 
         if self._http is None:
-            self._http = http_client(self._settings, self._transport)
+            self._http = http_client(self._settings.base_url, self._settings.timeout_seconds, self._transport)
         settings = self._settings
         return BimpeClient(
             self._http,
@@ -74,16 +71,6 @@ class Connector:
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """How HTTP clients authenticate: the SDK's token verifier and auth settings, and whether each bearer token is
-    that client's own API key (`--auth passthrough`)."""
-
-    verifier: TokenVerifier
-    auth: AuthSettings
-    passthrough: bool = False
 
 
 @dataclass

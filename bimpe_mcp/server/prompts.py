@@ -14,7 +14,7 @@ from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from bimpe_mcp.api.contract import ID_RE
-from bimpe_mcp.state import AppState
+from bimpe_mcp.tools.state import AppState
 
 
 def _agent_named(agent_id: str) -> str:

@@ -19,14 +19,14 @@ from mcp.types import (
     ResourceTemplateReference,
 )
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import ID_RE
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail, WirePage
-from bimpe_mcp.models import Call
-from bimpe_mcp.state import AppState
-from bimpe_mcp.tool_errors import ToolFailure, guarded
-from bimpe_mcp.transcripts import TRANSCRIPT_TEMPLATE, transcript_window
+from bimpe_mcp.core import render
+from bimpe_mcp.core.failures import ToolFailure, guarded
+from bimpe_mcp.core.models import Call
+from bimpe_mcp.reading.transcript_windows import TRANSCRIPT_TEMPLATE, transcript_window
+from bimpe_mcp.tools.state import AppState
 
 if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient

@@ -15,13 +15,13 @@ from typing import Self
 import anyio
 import anyio.abc
 
-from bimpe_mcp import render
 from bimpe_mcp.api.contract import ID_PATTERN, TERMINAL
 from bimpe_mcp.api.wire import WireCallDetail
-from bimpe_mcp.clock import Clock
-from bimpe_mcp.logs import Route
-from bimpe_mcp.tool_errors import ToolFailure
-from bimpe_mcp.transcripts import transcript_window
+from bimpe_mcp.core import render
+from bimpe_mcp.core.clock import Clock
+from bimpe_mcp.core.failures import ToolFailure
+from bimpe_mcp.core.log_routes import Route
+from bimpe_mcp.reading.transcript_windows import transcript_window
 
 log = logging.getLogger(__name__)
 

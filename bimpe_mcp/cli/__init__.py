@@ -1,0 +1,1 @@
+"""The command line: `serve`, `sandbox` and `doctor`, the settings as flags, and the command a client runs."""
