@@ -1,7 +1,12 @@
-"""Write the tools and prompts of manifest.json from what the server serves, so the two never drift apart.
+"""Write the tools and prompts of manifest.json from what the server serves, and the bundle's environment and the
+README's settings table from the settings' declarations, so that none of them drifts apart.
 
-    python scripts/sync_manifest.py           # rewrite manifest.json
-    python scripts/sync_manifest.py --check   # exit 1, naming what differs, when manifest.json is stale
+    python scripts/sync_manifest.py           # rewrite manifest.json and the README's settings table
+    python scripts/sync_manifest.py --check   # exit 1, naming what differs, when either is stale
+
+The bundle passes each `user_config` entry to the server as the BIMPE_* variable of the setting of the same name.
+The README's table, between its settings:begin and settings:end markers, has a row per setting; a per-day limit
+shares the row of its per-hour twin when the two say the same.
 
 A bundle's prompt text is a template with ${arguments.NAME} placeholders and no conditionals, so it is the server's
 own prompt text with each required argument as a placeholder and each optional argument at its default: an
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,10 +27,14 @@ import anyio
 from mcp import Client
 from mcp.types import TextContent
 
-from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.core.settings import SETTINGS, Settings, env_text
 from bimpe_mcp.server.build import build_server
 
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "manifest.json"
+README = ROOT / "README.md"
+TABLE = re.compile(r"(<!-- settings:begin -->\n)(.*?)\n?(<!-- settings:end -->)", re.DOTALL)
+HEADER = ["| variable | flag | default | meaning |", "| --- | --- | --- | --- |"]
 
 
 def first_line(text: str | None) -> str:
@@ -49,20 +59,65 @@ async def served() -> dict[str, list[dict[str, Any]]]:
     return {"tools": tools, "prompts": prompts}
 
 
+def default_words(field: str) -> str:
+    """A setting's default as the README writes it: the value as its variable takes it, or the words of no value."""
+    value: object = Settings.model_fields[field].default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = "" if value is None else env_text(value)
+    return f"`{text}`" if text else SETTINGS[field].unset
+
+
+def settings_table() -> str:
+    """The README's table of the settings: variable, flag, default and meaning, in the order of the fields."""
+    rows: list[list[str]] = []
+    for field, setting in SETTINGS.items():
+        row = [f"`{setting.env}`", f"`{setting.flag}`" if setting.flag else "(none)", default_words(field), setting.doc]
+        twin = f"`{setting.env.removesuffix('_PER_DAY')}_PER_HOUR`"
+        if rows and setting.env.endswith("_PER_DAY") and rows[-1][0] == twin and rows[-1][2:] == row[2:]:
+            rows[-1][:2] = [f"{twin}, `_PER_DAY`", f"{rows[-1][1]}, `-per-day`"]
+            continue
+        rows.append(row)
+    return "\n".join([*HEADER, *(f"| {' | '.join(row)} |" for row in rows)])
+
+
+def bundle_env(user_config: dict[str, Any]) -> dict[str, str]:
+    """The bundle's server environment: each `user_config` entry as its setting's BIMPE_* variable."""
+    unknown = [name for name in user_config if name not in SETTINGS]
+    if unknown:
+        raise SystemExit(f"manifest.json: user_config {', '.join(unknown)} is no setting of the server")
+    return {setting.env: f"${{user_config.{field}}}" for field, setting in SETTINGS.items() if field in user_config}
+
+
+def with_table(readme: str) -> str:
+    if not TABLE.search(readme):
+        raise SystemExit("README.md lacks the settings:begin and settings:end markers")
+    return TABLE.sub(lambda m: m.group(1) + settings_table() + "\n" + m.group(3), readme)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report whether manifest.json is up to date")
+    parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
     opts = parser.parse_args()
     manifest: dict[str, Any] = json.loads(MANIFEST.read_text(encoding="utf-8"))
     fresh = anyio.run(served)
     stale = [key for key, value in fresh.items() if manifest.get(key) != value]
+    config: dict[str, Any] = manifest["server"]["mcp_config"]
+    env = bundle_env(manifest["user_config"])
+    stale += ["server.mcp_config.env"] if config.get("env") != env else []
+    readme = README.read_text(encoding="utf-8")
+    fresh_readme = with_table(readme)
     if opts.check:
         if stale:
             sys.stderr.write(f"manifest.json: {' and '.join(stale)} differ from the server's; run {__file__}\n")
-            return 1
-        return 0
+        if fresh_readme != readme:
+            sys.stderr.write(f"README.md: the settings table differs from the settings' declarations; run {__file__}\n")
+        return 1 if stale or fresh_readme != readme else 0
     manifest.update(fresh)
+    if config.get("env") != env:
+        config["env"] = env
     MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    README.write_text(fresh_readme, encoding="utf-8")
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli.flags import add_setting_flags, settings_from
+from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, settings_from
 from bimpe_mcp.cli.launch import launch_command
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
 from bimpe_mcp.server.backend import with_sandbox
@@ -33,7 +33,7 @@ DEFAULT_HTTP_PORT = 8000
 # Options of the HTTP transport: given with stdio, they would be silently ignored, so they are refused.
 HTTP_ONLY = ("host", "port")
 HTTP_FLAGS = {"path": "--path", "stateless": "--stateless", "json_response": "--json-response",
-              "workers": "--workers", "http_auth": "--auth"}  # fmt: skip
+              "workers": "--workers", **flags_of("transport")}  # fmt: skip
 SERVE_ONLY = ("--transport", "--host", "--port", *HTTP_FLAGS.values())
 KEY_FLAG = re.compile(r"(?i)key|token|secret|passw|bearer|auth")
 KEY_SHAPED = re.compile(r"(?i)^(sk|pk|rk)[_-]|^[A-Za-z0-9_-]{24,}$")
@@ -168,9 +168,8 @@ def add_transport_flags(parser: argparse.ArgumentParser) -> None:
                        "stream)")  # fmt: skip
     group.add_argument("--workers", type=workers, default=None, metavar="N",
                        help="HTTP: uvicorn worker processes (default 1; more needs --stateless)")  # fmt: skip
-    group.add_argument("--auth", dest="http_auth", choices=["none", "tokens", "passthrough"], default=None,
-                       help="HTTP: none (loopback only), tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE) or "
-                       "passthrough (each client's bearer token is its own API key) [env BIMPE_HTTP_AUTH]")  # fmt: skip
+    for field in flag_fields("transport"):
+        add_setting_flag(group, field)
 
 
 def build_parsers() -> tuple[Parser, dict[str, Parser]]:

@@ -1,11 +1,15 @@
-"""Settings: the one place the environment is read. The API key is a SecretStr and never reaches a repr or a log."""
+"""Settings: the one place the environment is read. The API key is a SecretStr and never reaches a repr or a log.
+
+Each setting is declared once, on its field: a `Setting` in its annotation names its variable and flag and explains
+it. The variables, the flags, the words of an error and the documented tables are all read from there."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -19,42 +23,27 @@ ConfirmMode = Literal["auto", "elicit", "token", "off"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 HttpAuth = Literal["none", "tokens", "passthrough"]
 
-# Environment variable -> settings field. Flags mirror every entry except the key, which never goes on argv.
-ENV_VARS: dict[str, str] = {
-    "BIMPE_API_KEY": "api_key",
-    "BIMPE_BASE_URL": "base_url",
-    "BIMPE_AGENT_ID": "agent_id",
-    "BIMPE_TIMEOUT": "timeout_seconds",
-    "BIMPE_DEADLINE": "deadline_seconds",
-    "BIMPE_MAX_RETRIES": "max_retries",
-    "BIMPE_RETRY_AFTER_CAP": "retry_after_cap_seconds",
-    "BIMPE_ALLOW_LIVE_CALLS": "allow_live_calls",
-    "BIMPE_READ_ONLY": "read_only",
-    "BIMPE_TEXT_FORMAT": "text_format",
-    "BIMPE_TRANSCRIPT_CHARS": "transcript_chars",
-    "BIMPE_LOG_LEVEL": "log_level",
-    "BIMPE_SANDBOX": "sandbox",
-    "BIMPE_SANDBOX_SPEED": "sandbox_speed",
-    "BIMPE_HTTP_AUTH": "http_auth",
-    "BIMPE_HTTP_TOKENS_FILE": "http_tokens_file",
-    "BIMPE_HTTP_ALLOWED_HOSTS": "http_allowed_hosts",
-    "BIMPE_HTTP_ALLOWED_ORIGINS": "http_allowed_origins",
-    "BIMPE_ALLOWED_DESTINATIONS": "allowed_destinations",
-    "BIMPE_BLOCKED_DESTINATIONS": "blocked_destinations",
-    "BIMPE_MAX_LIVE_CALLS_PER_HOUR": "max_live_calls_per_hour",
-    "BIMPE_MAX_LIVE_CALLS_PER_DAY": "max_live_calls_per_day",
-    "BIMPE_MAX_TEST_CALLS_PER_HOUR": "max_test_calls_per_hour",
-    "BIMPE_MAX_TEST_CALLS_PER_DAY": "max_test_calls_per_day",
-    "BIMPE_QUIET_HOURS": "quiet_hours",
-    "BIMPE_CONFIRM": "confirm",
-    "BIMPE_CONFIRM_TEST_CALLS": "confirm_test_calls",
-    "BIMPE_CONFIRM_SECRET": "confirm_secret",
-    "BIMPE_AUDIT_LOG": "audit_log",
-    "BIMPE_REDACT": "redact",
-}
-BOOLEAN_FIELDS = frozenset({"allow_live_calls", "read_only", "sandbox", "confirm_test_calls", "redact"})
-# Settings that are secrets: read from the environment only, never from a flag (argv is visible to other users).
-SECRET_FIELDS = frozenset({"api_key", "confirm_secret"})
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How a setting is named and explained outside the code, declared on its field of `Settings`.
+
+    `env` is its BIMPE_* variable; `flag` its command-line flag (None: read from the environment only, as every
+    secret is). `help` explains the flag (its `[env ...]` suffix is added), and `metavar` names its value; a flag of a
+    `Literal` setting without a metavar offers the words as choices. `group` is the help section of the flag:
+    "transport" puts it among the HTTP options of `serve` alone. `doc` and `unset` are the README's meaning and the
+    default in words when the default is no value; `accepts` says what a value must be when the type cannot.
+    """
+
+    env: str
+    flag: str | None = None
+    metavar: str | None = None
+    help: str = ""
+    doc: str = ""
+    unset: str = "unset"
+    accepts: str | None = None
+    group: Literal["settings", "transport"] = "settings"
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -71,37 +60,295 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    api_key: SecretStr | None = None
-    base_url: str = DEFAULT_BASE_URL
-    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
-    deadline_seconds: float = Field(default=45.0, gt=0, le=600)
-    max_retries: int = Field(default=2, ge=0, le=10)
-    retry_after_cap_seconds: float = Field(default=10.0, ge=0, le=300)
-    allow_live_calls: bool = False
-    read_only: bool = False
-    text_format: TextFormat = "compact"
-    transcript_chars: int = Field(default=6000, ge=500, le=100_000)
-    log_level: LogLevel = "WARNING"
-    sandbox: bool = False
-    sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
-    # Streamable HTTP only: who may call (see remote.py), and the Host and Origin values a request may carry.
-    http_auth: HttpAuth = "none"
-    http_tokens_file: str | None = None
-    http_allowed_hosts: str | None = None
-    http_allowed_origins: str | None = None
-    allowed_destinations: tuple[str, ...] | None = None
-    blocked_destinations: tuple[str, ...] = ()
-    max_live_calls_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
-    max_live_calls_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
-    max_test_calls_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
-    max_test_calls_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
-    quiet_hours: str | None = None
-    confirm: ConfirmMode = "auto"
-    confirm_test_calls: bool = False
-    confirm_secret: SecretStr | None = None
-    audit_log: str | None = None
-    redact: bool = False
+    api_key: Annotated[
+        SecretStr | None,
+        Setting(env="BIMPE_API_KEY", doc="team API key (`sk_...`); without it every tool answers `not_configured`"),
+    ] = None
+    base_url: Annotated[
+        str,
+        Setting(
+            env="BIMPE_BASE_URL",
+            flag="--base-url",
+            metavar="URL",
+            help="API origin (default https://api.bimpe.ai)",
+            doc="API origin, without `/api/v1/console`",
+        ),
+    ] = DEFAULT_BASE_URL
+    agent_id: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_AGENT_ID",
+            flag="--agent-id",
+            metavar="ID",
+            help="default agent for tools called without agent_id",
+            doc="agent used when a tool is called without `agent_id`",
+            accepts="an agent id as list_agents shows it (letters, digits, _ and -)",
+        ),
+    ] = Field(default=None, pattern=ID_PATTERN)
+    timeout_seconds: Annotated[
+        float,
+        Setting(
+            env="BIMPE_TIMEOUT",
+            flag="--timeout",
+            metavar="SECONDS",
+            help="per-request timeout in seconds (default 15)",
+            doc="seconds for one HTTP request",
+        ),
+    ] = Field(default=15.0, gt=0, le=300)
+    deadline_seconds: Annotated[
+        float,
+        Setting(
+            env="BIMPE_DEADLINE",
+            flag="--deadline",
+            metavar="SECONDS",
+            help="overall deadline of one tool call in seconds (default 45)",
+            doc="seconds for one whole tool call, retries included",
+        ),
+    ] = Field(default=45.0, gt=0, le=600)
+    max_retries: Annotated[
+        int,
+        Setting(
+            env="BIMPE_MAX_RETRIES",
+            flag="--max-retries",
+            metavar="N",
+            help="retries of a failed request: reads, and writes with an idempotency key (default 2)",
+            doc="retries of reads, and of writes that carry an idempotency key",
+        ),
+    ] = Field(default=2, ge=0, le=10)
+    retry_after_cap_seconds: Annotated[
+        float,
+        Setting(
+            env="BIMPE_RETRY_AFTER_CAP",
+            flag="--retry-after-cap",
+            metavar="SECONDS",
+            help="longest Retry-After waited out inside a call before answering rate_limited (default 10)",
+            doc="longest `Retry-After` waited out inside a call; longer waits are handed back as `rate_limited`",
+        ),
+    ] = Field(default=10.0, ge=0, le=300)
+    allow_live_calls: Annotated[
+        bool,
+        Setting(
+            env="BIMPE_ALLOW_LIVE_CALLS",
+            flag="--allow-live-calls",
+            help="let place_call make live calls",
+            doc="let `place_call` make live calls over the agent's own number",
+        ),
+    ] = False
+    read_only: Annotated[
+        bool,
+        Setting(
+            env="BIMPE_READ_ONLY",
+            flag="--read-only",
+            help="serve no tool that changes anything",
+            doc="serve no tool that changes anything (`place_call` is not listed)",
+        ),
+    ] = False
+    text_format: Annotated[
+        TextFormat,
+        Setting(
+            env="BIMPE_TEXT_FORMAT",
+            flag="--text-format",
+            metavar="FORMAT",
+            help="text content of tool results: compact (default) or json",
+            doc="text content of results: `compact` lines, or `json` (the structured content serialized)",
+        ),
+    ] = "compact"
+    transcript_chars: Annotated[
+        int,
+        Setting(
+            env="BIMPE_TRANSCRIPT_CHARS",
+            flag="--transcript-chars",
+            metavar="N",
+            help="transcript size budget of get_call and get_transcript (default 6000)",
+            doc="transcript budget of `get_call` and `get_transcript`",
+        ),
+    ] = Field(default=6000, ge=500, le=100_000)
+    log_level: Annotated[
+        LogLevel,
+        Setting(
+            env="BIMPE_LOG_LEVEL",
+            flag="--log-level",
+            metavar="LEVEL",
+            help="stderr log level: DEBUG, INFO, WARNING (default) or ERROR",
+            doc="log level; logs go to stderr only",
+        ),
+    ] = "WARNING"
+    sandbox: Annotated[
+        bool,
+        Setting(
+            env="BIMPE_SANDBOX",
+            flag="--sandbox",
+            help="serve the embedded sandbox with its demo key: synthetic data, no real phone rings",
+            doc="serve on the embedded sandbox with its demo key (no real phone rings)",
+        ),
+    ] = False
+    sandbox_speed: Annotated[
+        float,
+        Setting(
+            env="BIMPE_SANDBOX_SPEED",
+            flag="--sandbox-speed",
+            metavar="N",
+            help="sandbox seconds per real second (default 1: a test call ends 1 to 3 minutes after it is placed, as "
+            "on the real API; 20 makes that 3 to 10 seconds). Only with --sandbox",
+            doc="sandbox seconds per real second; `20` ends a test call in 3 to 10 seconds",
+        ),
+    ] = Field(default=1.0, gt=0, le=1000)
+    # Streamable HTTP only: who may call (see server/http.py), and the Host and Origin values a request may carry.
+    http_auth: Annotated[
+        HttpAuth,
+        Setting(
+            env="BIMPE_HTTP_AUTH",
+            flag="--auth",
+            help="HTTP: none (loopback only), tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE) or passthrough (each "
+            "client's bearer token is its own API key)",
+            doc="HTTP only: `none` (loopback only), `tokens` or `passthrough` (see [Deployment](#deployment))",
+            group="transport",
+        ),
+    ] = "none"
+    http_tokens_file: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_HTTP_TOKENS_FILE",
+            doc="with `--auth tokens`: one bearer token, or `sha256:<hex>` of one, per line",
+        ),
+    ] = None
+    http_allowed_hosts: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_HTTP_ALLOWED_HOSTS",
+            doc="HTTP: comma-separated `Host` values accepted (`name`, `name:port`, `name:*`); others get 421",
+            unset="the bind address and localhost",
+        ),
+    ] = None
+    http_allowed_origins: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_HTTP_ALLOWED_ORIGINS",
+            doc="HTTP: comma-separated `Origin` values accepted from browsers; others get 403",
+            unset="`http://` + the bind address and localhost",
+        ),
+    ] = None
+    allowed_destinations: Annotated[
+        tuple[str, ...] | None,
+        Setting(
+            env="BIMPE_ALLOWED_DESTINATIONS",
+            flag="--allowed-destinations",
+            metavar="LIST",
+            help="comma-separated E.164 numbers and country codes (+234): only these may be called",
+            doc="the only numbers and country codes `place_call` may ring (see [Safety](#safety))",
+        ),
+    ] = None
+    blocked_destinations: Annotated[
+        tuple[str, ...],
+        Setting(
+            env="BIMPE_BLOCKED_DESTINATIONS",
+            flag="--blocked-destinations",
+            metavar="LIST",
+            help="comma-separated E.164 numbers and country codes never called",
+            doc="numbers and country codes never rung",
+        ),
+    ] = ()
+    max_live_calls_per_hour: Annotated[
+        int | None,
+        Setting(
+            env="BIMPE_MAX_LIVE_CALLS_PER_HOUR",
+            flag="--max-live-calls-per-hour",
+            metavar="N",
+            help="live calls per hour this server process may place (default: no limit)",
+            doc="live calls this server process may place",
+            unset="no limit",
+        ),
+    ] = Field(default=None, ge=0, le=1_000_000)
+    max_live_calls_per_day: Annotated[
+        int | None,
+        Setting(
+            env="BIMPE_MAX_LIVE_CALLS_PER_DAY",
+            flag="--max-live-calls-per-day",
+            metavar="N",
+            help="live calls per day this server process may place (default: no limit)",
+            doc="live calls this server process may place",
+            unset="no limit",
+        ),
+    ] = Field(default=None, ge=0, le=1_000_000)
+    max_test_calls_per_hour: Annotated[
+        int | None,
+        Setting(
+            env="BIMPE_MAX_TEST_CALLS_PER_HOUR",
+            flag="--max-test-calls-per-hour",
+            metavar="N",
+            help="test calls per hour this server process may place (default: no limit)",
+            doc="test calls this server process may place",
+            unset="no limit",
+        ),
+    ] = Field(default=None, ge=0, le=1_000_000)
+    max_test_calls_per_day: Annotated[
+        int | None,
+        Setting(
+            env="BIMPE_MAX_TEST_CALLS_PER_DAY",
+            flag="--max-test-calls-per-day",
+            metavar="N",
+            help="test calls per day this server process may place (default: no limit)",
+            doc="test calls this server process may place",
+            unset="no limit",
+        ),
+    ] = Field(default=None, ge=0, le=1_000_000)
+    quiet_hours: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_QUIET_HOURS",
+            flag="--quiet-hours",
+            metavar="HH:MM-HH:MM",
+            help="no live calls in this window of the destination's local time, e.g. 21:00-08:00",
+            doc="no live calls in this window of the destination's local time, e.g. `21:00-08:00`",
+        ),
+    ] = None
+    confirm: Annotated[
+        ConfirmMode,
+        Setting(
+            env="BIMPE_CONFIRM",
+            flag="--confirm",
+            metavar="MODE",
+            help="how a human confirms a live call: auto (default), elicit, token or off",
+            doc="how a human confirms a live call: `auto`, `elicit`, `token` or `off`",
+        ),
+    ] = "auto"
+    confirm_test_calls: Annotated[
+        bool,
+        Setting(
+            env="BIMPE_CONFIRM_TEST_CALLS",
+            flag="--confirm-test-calls",
+            help="confirm test calls too",
+            doc="confirm test calls too",
+        ),
+    ] = False
+    confirm_secret: Annotated[
+        SecretStr | None,
+        Setting(
+            env="BIMPE_CONFIRM_SECRET",
+            doc="HMAC secret of confirmation tokens and key of a pending question's sealed state, shared by replicas "
+            "(16 characters or more)",
+            unset="random per process",
+        ),
+    ] = None
+    audit_log: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_AUDIT_LOG",
+            flag="--audit-log",
+            metavar="PATH",
+            help="file that gets one JSON line per place_call attempt",
+            doc="file that gets one JSON line per `place_call` attempt",
+        ),
+    ] = None
+    redact: Annotated[
+        bool,
+        Setting(
+            env="BIMPE_REDACT",
+            flag="--redact",
+            help="mask phone numbers and e-mail addresses in results",
+            doc="mask phone numbers and e-mail addresses in transcripts, call lists and resources",
+        ),
+    ] = False
 
     @field_validator("allowed_destinations", "blocked_destinations", mode="before")
     @classmethod
@@ -195,6 +442,24 @@ class Settings(BaseModel):
             raise ConfigError(_describe(exc, labels)) from None
 
 
+def _declared() -> dict[str, Setting]:
+    found: dict[str, Setting] = {}
+    for field, info in Settings.model_fields.items():
+        found[field] = next(item for item in info.metadata if isinstance(item, Setting))
+    return found
+
+
+# Settings field -> its declaration, in the order of the fields.
+SETTINGS: dict[str, Setting] = _declared()
+# Environment variable -> settings field.
+ENV_VARS: dict[str, str] = {setting.env: field for field, setting in SETTINGS.items()}
+BOOLEAN_FIELDS = frozenset(field for field, info in Settings.model_fields.items() if info.annotation is bool)
+# Settings that are secrets: read from the environment only, never from a flag (argv is visible to other users).
+SECRET_FIELDS = frozenset(
+    field for field, info in Settings.model_fields.items() if SecretStr in (info.annotation, *get_args(info.annotation))
+)
+
+
 def env_text(value: object) -> str:
     """A setting's value written as its BIMPE_* variable takes it: booleans as true/false, lists comma-separated."""
     if isinstance(value, bool):
@@ -221,21 +486,27 @@ def _parse_bool(var: str, raw: str) -> bool:
     raise ConfigError(f"{var}: must be true or false (got {shown(raw)})")
 
 
+def choices(field: str) -> tuple[str, ...]:
+    """The words a setting typed as a `Literal` takes, in their declared order; () for any other setting."""
+    annotation = Settings.model_fields[field].annotation
+    return tuple(str(word) for word in get_args(annotation)) if get_origin(annotation) is Literal else ()
+
+
+def in_words(words: tuple[str, ...]) -> str:
+    """`a, b or c`."""
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
+
+
 def accepts(field: str) -> str:
-    """What a setting accepts, in words."""
+    """What a setting accepts, in words: its declaration's, else read from its type and its constraints."""
     info = Settings.model_fields[field]
+    declared = SETTINGS[field].accepts
+    if declared is not None:
+        return declared
     if field in BOOLEAN_FIELDS:
         return "true or false"
-    if field == "agent_id":
-        return "an agent id as list_agents shows it (letters, digits, _ and -)"
-    if field == "text_format":
-        return "compact or json"
-    if field == "confirm":
-        return "auto, elicit, token or off"
-    if field == "log_level":
-        return "DEBUG, INFO, WARNING or ERROR"
-    if field == "http_auth":
-        return "none, tokens or passthrough"
+    if choices(field):
+        return in_words(choices(field))
     kind = "a whole number" if info.annotation is int else "a number"
     limits: dict[str, object] = {}
     for rule in info.metadata:
