@@ -17,7 +17,6 @@ from bimpe_mcp import __version__
 from bimpe_mcp.core import log_routes as logs
 from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.settings import Settings
-from bimpe_mcp.policy.gate import restrictions
 from bimpe_mcp.policy.gate import summary as policy_summary
 from bimpe_mcp.reading.watch import Watcher
 from bimpe_mcp.server.prompts import prompt_check, register_prompts
@@ -117,11 +116,6 @@ def build_server(
             if connector is not None:
                 await connector.aclose()
 
-    tools = tool_set(read_only=settings.read_only)
-    limits = restrictions(settings)
-    for tool in tools:
-        if tool.name == "place_call" and limits:
-            tool.description = f"{tool.description}\n{limits}"
     # Resource updates for 2026-07-28 listen streams go through this bus; the SDK's listen handler reads it.
     bus = InMemorySubscriptionBus()
     mcp = MCPServer[AppState](
@@ -131,7 +125,7 @@ def build_server(
         instructions=instructions(settings),
         website_url="https://github.com/bimpeai/bimpe-mcp",
         lifespan=lifespan,
-        tools=tools,
+        tools=tool_set(read_only=settings.read_only, settings=settings),
         subscriptions=bus,
         middleware=[log_routes, listen_watches(bus), prompt_check],
         extensions=[calls_app()],

@@ -16,9 +16,7 @@ from typing import Any, cast
 
 from mcp import MCPError
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
-from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 from mcp.types import (
@@ -35,25 +33,12 @@ from mcp.types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bimpe_mcp.core.log_routes import LOG_LEVEL_META_KEY, Route, level_named
+from bimpe_mcp.core.sdk import connection_of, lowlevel
 from bimpe_mcp.reading.watch import SESSION_WATCHES, Watch, WatchLimitError
 from bimpe_mcp.tools.state import AppState
 
 Ctx = ServerRequestContext[AppState, Any]
 SESSION_KEY = "bimpe_mcp.session"
-
-
-def lowlevel(mcp: MCPServer[Any]) -> Server[Any]:
-    # MCPServer keeps its lowlevel Server private (the SDK's own in-memory transport reaches it the same way, noting
-    # that it is to become public). Only there can the spec methods MCPServer does not serve be registered, so that
-    # the capabilities sent at initialize, which the SDK derives from the registered handlers, name them.
-    return mcp._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-
-
-def connection_of(ctx: Ctx) -> Connection:
-    # Lowlevel handlers reach their connection only through the request's session, which keeps it private. The
-    # connection's exit stack is the SDK's hook for per-connection teardown (watches end with the session) and its
-    # `state` the place for per-connection data.
-    return ctx.session._connection  # pyright: ignore[reportPrivateUsage]
 
 
 @dataclass

@@ -1,31 +1,37 @@
-"""The tool set: each tool is a module-level function in the module of its capability; this list publishes them."""
+"""The tool set: each tool is declared once, beside its body, in the module of its capability; this list orders
+them as hosts list them."""
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.tools import Tool
+from typing import TYPE_CHECKING
 
 from bimpe_mcp.tools.agents import get_agent, list_agents
 from bimpe_mcp.tools.call_stats import call_stats
-from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, show_calls_tool, wait_for_call
-from bimpe_mcp.tools.confirming import AuditedTool
+from bimpe_mcp.tools.calls import get_call, get_transcript, list_calls, show_calls, wait_for_call
 from bimpe_mcp.tools.placing import place_call
-from bimpe_mcp.tools.runtime import READ, WRITE, publish
+from bimpe_mcp.tools.runtime import DeclaredTool
 from bimpe_mcp.tools.transcripts import get_transcripts
 
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
 
-def tool_set(*, read_only: bool) -> list[Tool]:
-    """Every tool, in the order hosts list them; read-only mode leaves out every tool that changes anything."""
-    tools = [
-        publish(list_agents, "List agents", READ),
-        publish(list_calls, "List calls", READ),
-        publish(get_call, "Get call", READ),
-        publish(get_transcript, "Get transcript", READ),
-        publish(wait_for_call, "Wait for call", READ),
-        show_calls_tool(),
-        publish(call_stats, "Call stats", READ),
-        publish(get_transcripts, "Get transcripts", READ),
-        publish(get_agent, "Get agent", READ),
-    ]
-    if read_only:
-        return tools
-    return [*tools, publish(place_call, "Place call", WRITE, AuditedTool)]
+    from bimpe_mcp.core.settings import Settings
+
+TOOLS: tuple[DeclaredTool, ...] = (
+    list_agents,
+    list_calls,
+    get_call,
+    get_transcript,
+    wait_for_call,
+    show_calls,
+    call_stats,
+    get_transcripts,
+    get_agent,
+    place_call,
+)
+
+
+def tool_set(*, read_only: bool, settings: Settings | None = None) -> list[Tool]:
+    """Every tool, in the order hosts list them; read-only mode leaves out every tool that changes anything.
+    `settings` completes the descriptions that depend on them (none without)."""
+    return [declared.published(settings) for declared in TOOLS if not (read_only and declared.changes_state)]

@@ -10,10 +10,10 @@ from pydantic import Field
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Agent, AgentPage, AgentReadiness, Channel, paging
 from bimpe_mcp.tools.arguments import AgentIdArg, LimitArg, PageArg
-from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
+from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 
 
-@answers()
+@tool("List agents", READ)
 async def list_agents(
     ctx: Ctx,
     page: PageArg = 1,
@@ -35,7 +35,7 @@ TELEPHONY = frozenset({"telephony", "voice"})
 E164_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-@answers()
+@tool("Get agent", READ)
 async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadiness]:
     """Returns an agent's status, language, time zone, channels, phone numbers and whether it can place live calls."""
     state = state_of(ctx)

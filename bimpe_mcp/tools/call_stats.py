@@ -11,10 +11,10 @@ from bimpe_mcp.reading import stats
 from bimpe_mcp.reading.scan import agent_window, scan
 from bimpe_mcp.reading.windows import zone_of
 from bimpe_mcp.tools.arguments import AgentIdArg, MaxPagesArg, SinceArg, UntilArg
-from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
+from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 
 
-@answers()
+@tool("Call stats", READ)
 async def call_stats(
     ctx: Ctx,
     agent_id: AgentIdArg = None,

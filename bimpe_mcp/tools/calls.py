@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, get_args
 
-from mcp.server.mcpserver.tools import Tool
 from pydantic import Field, WithJsonSchema
 
 from bimpe_mcp.api.contract import TERMINAL
@@ -26,7 +25,7 @@ from bimpe_mcp.reading.listing import ListQuery, windowed_page
 from bimpe_mcp.reading.scan import agent_window
 from bimpe_mcp.reading.transcript_windows import decode_cursor, outline, transcript_window
 from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
-from bimpe_mcp.tools.runtime import READ, Ctx, Reply, answers, publish, state_of
+from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 from bimpe_mcp.ui import CALLS_URI
 
 POLL_SECONDS = 2.0
@@ -44,7 +43,7 @@ StatusesArg = Annotated[
 ]
 
 
-@answers()
+@tool("List calls", READ)
 async def list_calls(
     ctx: Ctx,
     agent_id: AgentIdArg = None,
@@ -93,7 +92,7 @@ async def list_calls(
     return Reply(result, render.call_page(result))
 
 
-@answers()
+@tool("Get call", READ)
 async def get_call(
     ctx: Ctx,
     call_id: CallIdArg,
@@ -115,7 +114,7 @@ async def get_call(
     return Reply(result, render.call_detail(result, window))
 
 
-@answers()
+@tool("Get transcript", READ)
 async def get_transcript(
     ctx: Ctx,
     call_id: Annotated[str | None, Field(description="From list_calls")] = None,
@@ -151,7 +150,7 @@ async def get_transcript(
     return Reply(result, render.transcript(result, detail.status))
 
 
-@answers(own_deadlines=True)
+@tool("Wait for call", READ, own_deadlines=True)
 async def wait_for_call(
     ctx: Ctx,
     call_id: CallIdArg,
@@ -183,7 +182,8 @@ async def wait_for_call(
 NEWEST_FIRST = "-created_on"
 
 
-@answers()
+# Bound to the calls view: hosts that render MCP Apps show the result there.
+@tool("Show calls", READ, meta={"ui": {"resourceUri": CALLS_URI}})
 async def show_calls(ctx: Ctx, agent_id: AgentIdArg = None, page: PageArg = 1) -> Reply[CallPage]:
     """Shows the user an agent's calls: a sortable table, outcomes per day, transcripts on click.
 
@@ -200,10 +200,3 @@ async def show_calls(ctx: Ctx, agent_id: AgentIdArg = None, page: PageArg = 1) -
         skipped_records=wire.skipped,
     )
     return Reply(result, render.call_page(result))
-
-
-def show_calls_tool() -> Tool:
-    """show_calls as published: a read tool bound to the calls view."""
-    tool = publish(show_calls, "Show calls", READ)
-    tool.meta = {"ui": {"resourceUri": CALLS_URI}}
-    return tool

@@ -11,11 +11,11 @@ from pydantic import Field
 from bimpe_mcp.api.contract import E164_PATTERN
 from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
-from bimpe_mcp.policy.gate import fingerprint, refused
+from bimpe_mcp.policy.gate import fingerprint, refused, restrictions
 from bimpe_mcp.policy.tokens import call_digest
 from bimpe_mcp.tools.arguments import AgentIdArg
-from bimpe_mcp.tools.confirming import Approval, Attempt, ask_human, can_elicit, preview
-from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
+from bimpe_mcp.tools.confirming import Approval, Attempt, AuditedTool, ask_human, can_elicit, preview
+from bimpe_mcp.tools.runtime import WRITE, Ctx, Reply, state_of, tool
 
 KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 NEXT_STEPS = {
@@ -26,7 +26,7 @@ NEXT_STEPS = {
 REPLAYED = "This same call was sent before: this is its original result, and it placed no new call. "
 
 
-@answers(own_deadlines=True)
+@tool("Place call", WRITE, own_deadlines=True, tail=restrictions, kind=AuditedTool)
 async def place_call(
     ctx: Ctx,
     approval: Annotated[ElicitationResult[Approval], Resolve(ask_human)],

@@ -1,16 +1,18 @@
-"""What every tool shares: the runner that applies the deadline and the error translation, result building, and
-publishing a function as a tool with compact schemas."""
+"""What every tool shares: the declaration that makes a body a published tool (title, annotations, `_meta`,
+description, Tool class, deadline and error translation), result building, and compact schemas."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, ParamSpec, TypeVar, cast
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -21,6 +23,9 @@ from bimpe_mcp.core.render import json_text
 from bimpe_mcp.tools.arguments import argument_failure
 from bimpe_mcp.tools.schema import compact
 from bimpe_mcp.tools.state import AppState
+
+if TYPE_CHECKING:
+    from bimpe_mcp.core.settings import Settings
 
 Ctx = Context[AppState, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -80,79 +85,121 @@ def ok_result(state: AppState, reply: Reply[Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def answers(
-    *, own_deadlines: bool = False
-) -> Callable[[Callable[P, Awaitable[Reply[Any]]]], Callable[P, Awaitable[CallToolResult]]]:
-    """Make a tool body that returns a Reply into a tool function: the per-call deadline (unless the body bounds
-    each of its own requests, as waits and writes do), and every failure as a tool error the model can act on."""
-
-    def decorate(body: Callable[P, Awaitable[Reply[Any]]]) -> Callable[P, Awaitable[CallToolResult]]:
-        @functools.wraps(body)
-        async def tool(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
-            # The SDK passes every argument by name, the context as `ctx` (the name all tools give it).
-            state = state_of(cast("Ctx", kwargs["ctx"]))
-            try:
-                if own_deadlines:
-                    reply = await body(*args, **kwargs)
-                else:
-                    reply = await guarded(state.settings.deadline_seconds, lambda: body(*args, **kwargs))
-            except ToolFailure as failure:
-                return error_result(state, failure)
-            return ok_result(state, reply)
-
-        # The SDK derives the outputSchema from the return annotation: publish Reply[M] as "a CallToolResult whose
-        # structured content is an M", the form it validates against M.
-        output = typing.get_args(typing.get_type_hints(body)["return"])[0]
-        signature = inspect.signature(body, eval_str=True)
-        tool.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
-            return_annotation=Annotated[CallToolResult, output]
-        )
-        return tool
-
-    return decorate
-
-
 class CheckedTool(Tool):
     """The SDK's Tool, answering arguments that fail its model with our own tool error.
 
     The SDK reports invalid arguments itself, with pydantic's text and the rejected input, and has no hook to shape
-    that error. Checking first, in the tool, keeps the answer a tool result like any other: the SDK still shapes it
-    for the connection's protocol version, which a middleware's own answer would skip."""
+    that error. It raises them as a ToolError caused by the ValidationError, before any resolver or the body runs
+    (anything the body or a resolver raises is wrapped with that failure as its cause instead): answering that one
+    here keeps the answer a tool result like any other, validated once, and still shaped by the SDK for the
+    connection's protocol version, which a middleware's own answer would skip."""
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
-            self.fn_metadata.validate_arguments(arguments)
-        except ValidationError as exc:
-            failure = argument_failure(self, exc)
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            failure = argument_failure(self, cause)
             self.refused(arguments, context, failure)
             return failure_result(failure.info)
-        return await super().run(arguments, context, convert_result)
 
     def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
         """Told of arguments that failed the tool's model, before the error is answered (a tool whose attempts
         are recorded records this one too)."""
 
 
-def publish(
-    fn: Callable[..., Awaitable[CallToolResult]],
+@dataclass(frozen=True)
+class DeclaredTool:
+    """A tool as it is declared beside its body: everything tools/list says about it, and the Tool class that
+    runs it. `tail` adds the settings' word to the description (the operator's limits, say), when it has one."""
+
+    fn: Callable[..., Awaitable[CallToolResult]]
+    title: str
+    annotations: ToolAnnotations
+    meta: Mapping[str, Any] | None = None
+    tail: Callable[[Settings], str | None] | None = None
+    kind: type[CheckedTool] = CheckedTool
+
+    @property
+    def changes_state(self) -> bool:
+        return self.annotations.read_only_hint is not True
+
+    def description(self, settings: Settings | None) -> str:
+        text = inspect.cleandoc(self.fn.__doc__ or "")
+        extra = self.tail(settings) if self.tail is not None and settings is not None else None
+        return f"{text}\n{extra}" if extra else text
+
+    def published(self, settings: Settings | None = None) -> Tool:
+        """The SDK's Tool (of `kind`), with its schemas made smaller without changing their meaning.
+
+        The SDK builds the schemas from the signature and offers no hook for them, so the Tool it built is copied
+        with its argument model and published schemas in place of the generated ones. Its argument model ignores
+        unknown arguments, so a misspelt filter would go unapplied without a word: the strict model refuses them
+        and publishes additionalProperties: false. Optional inputs are published as "give a value or omit it"; an
+        explicit null is still accepted."""
+        meta = copy.deepcopy(dict(self.meta)) if self.meta is not None else None
+        built = self.kind.from_function(
+            self.fn, title=self.title, description=self.description(settings), annotations=self.annotations, meta=meta
+        )
+        generated = built.fn_metadata
+        strict = _refusing_extras(generated.arg_model)
+        output = generated.output_schema
+        metadata = generated.model_copy(
+            update={
+                "arg_model": strict,
+                "output_schema": None if output is None else compact(output, nulls_omitted=True),
+            }
+        )
+        parameters = compact(strict.model_json_schema(by_alias=True), nulls_omitted=True)
+        return built.model_copy(update={"fn_metadata": metadata, "parameters": parameters})
+
+
+def tool(
     title: str,
     annotations: ToolAnnotations,
+    *,
+    own_deadlines: bool = False,
+    meta: Mapping[str, Any] | None = None,
+    tail: Callable[[Settings], str | None] | None = None,
     kind: type[CheckedTool] = CheckedTool,
-) -> Tool:
-    """A tool function as the SDK's Tool (of `kind`), with its schemas made smaller without changing their meaning."""
-    description = inspect.cleandoc(fn.__doc__ or "")
-    tool = kind.from_function(fn, title=title, description=description, annotations=annotations)
-    # The SDK offers no hook for the published schemas, so the generated ones are replaced on the Tool it built.
-    # Its argument model ignores unknown arguments, so a misspelt filter would go unapplied without a word: the
-    # strict model refuses them (both in our argument check and in the SDK's own validation) and publishes
-    # additionalProperties: false. Optional inputs are published as "give a value or omit it"; an explicit null
-    # is still accepted.
-    strict = _refusing_extras(tool.fn_metadata.arg_model)
-    tool.fn_metadata.arg_model = strict
-    tool.parameters = compact(strict.model_json_schema(by_alias=True), nulls_omitted=True)
-    if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact(tool.fn_metadata.output_schema, nulls_omitted=True)
-    return tool
+) -> Callable[[Callable[P, Awaitable[Reply[Any]]]], DeclaredTool]:
+    """Declare a tool body that returns a Reply as a tool: its title, annotations, `_meta`, description tail and
+    Tool class, and how it runs: the per-call deadline (unless the body bounds each of its own requests, as waits
+    and writes do), and every failure as a tool error the model can act on. The description is the docstring."""
+
+    def declare(body: Callable[P, Awaitable[Reply[Any]]]) -> DeclaredTool:
+        fn = _answering(body, own_deadlines=own_deadlines)
+        return DeclaredTool(fn, title, annotations, meta=meta, tail=tail, kind=kind)
+
+    return declare
+
+
+def _answering(
+    body: Callable[P, Awaitable[Reply[Any]]], *, own_deadlines: bool
+) -> Callable[P, Awaitable[CallToolResult]]:
+    @functools.wraps(body)
+    async def answer(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        # The SDK passes every argument by name, the context as `ctx` (the name all tools give it).
+        state = state_of(cast("Ctx", kwargs["ctx"]))
+        try:
+            if own_deadlines:
+                reply = await body(*args, **kwargs)
+            else:
+                reply = await guarded(state.settings.deadline_seconds, lambda: body(*args, **kwargs))
+        except ToolFailure as failure:
+            return error_result(state, failure)
+        return ok_result(state, reply)
+
+    # The SDK derives the outputSchema from the return annotation: publish Reply[M] as "a CallToolResult whose
+    # structured content is an M", the form it validates against M.
+    output = typing.get_args(typing.get_type_hints(body)["return"])[0]
+    signature = inspect.signature(body, eval_str=True)
+    answer.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
+        return_annotation=Annotated[CallToolResult, output]
+    )
+    return answer
 
 
 def _refusing_extras(model: type[ArgModelBase]) -> type[ArgModelBase]:

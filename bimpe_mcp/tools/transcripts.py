@@ -15,13 +15,13 @@ from bimpe_mcp.core.failures import translate
 from bimpe_mcp.core.models import CallTranscript, TranscriptSet
 from bimpe_mcp.reading.transcript_windows import outline
 from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg
-from bimpe_mcp.tools.runtime import Ctx, Reply, answers, state_of
+from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 
 CONCURRENCY = 4
 MIN_CHARS = 200
 
 
-@answers()
+@tool("Get transcripts", READ)
 async def get_transcripts(
     ctx: Ctx,
     call_ids: Annotated[list[CallIdArg], Field(min_length=1, max_length=20)],
