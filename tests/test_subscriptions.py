@@ -21,11 +21,11 @@ from mcp.shared.subscriptions import ResourceUpdated
 from mcp.types import LoggingMessageNotificationParams, ResourceUpdatedNotification, TextResourceContents
 from pydantic import SecretStr
 
-from bimpe_mcp.core.sdk import lowlevel
 from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.reading import watch
 from bimpe_mcp.sandbox import Fault, Sandbox
 from bimpe_mcp.server.build import build_server
+from bimpe_mcp.server.sdk import lowlevel
 from bimpe_mcp.tools.state import AppState
 from tests.conftest import SandboxTime
 from tests.support import data

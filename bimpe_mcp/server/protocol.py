@@ -33,8 +33,8 @@ from mcp.types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bimpe_mcp.core.log_routes import LOG_LEVEL_META_KEY, Route, level_named
-from bimpe_mcp.core.sdk import connection_of, lowlevel
 from bimpe_mcp.reading.watch import SESSION_WATCHES, Watch, WatchLimitError
+from bimpe_mcp.server.sdk import connection_of, lowlevel
 from bimpe_mcp.tools.state import AppState
 
 Ctx = ServerRequestContext[AppState, Any]

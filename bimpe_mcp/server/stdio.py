@@ -30,7 +30,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
-from bimpe_mcp.core.sdk import lowlevel
+from bimpe_mcp.server.sdk import lowlevel
 
 log = logging.getLogger(__name__)
 
