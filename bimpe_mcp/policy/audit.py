@@ -10,7 +10,48 @@ import sys
 from collections import deque
 from typing import Any
 
+from bimpe_mcp.api.redact import mask_number
+from bimpe_mcp.core.failures import ToolFailure
+from bimpe_mcp.core.models import PlacedCall
+
 RECENT_KEPT = 100
+
+
+class Attempt:
+    """One place_call attempt as the audit trail records it: the destination masked to its last two digits, the
+    agent, the idempotency key it went out (or would have gone out) with, and how it ended."""
+
+    def __init__(self, destination: str, is_test_call: bool, client: str | None, key: str | None = None) -> None:
+        self.entry: dict[str, Any] = {
+            "destination": mask_number(destination),
+            "is_test_call": is_test_call,
+            "client": client,
+        }
+        self.agent = ""
+        self.key = key
+
+    def answered(self, result: PlacedCall) -> None:
+        decision = "replayed" if result.replayed else result.status
+        self.entry.update(decision=decision, call_id=result.call_id)
+        self.key = result.idempotency_key
+
+    def failed(self, failure: ToolFailure) -> None:
+        info = failure.info
+        refusal = info.code in ("policy_refused", "confirmation_declined") or info.rule is not None
+        self.entry.update(decision="refused" if refusal else "failed", error=info.code)
+        self.entry.update(rule=info.rule, request_id=info.request_id)
+
+    def malformed(self, failure: ToolFailure) -> None:
+        """Refused before the tool ran: its arguments fail the schema."""
+        code = failure.info.code
+        self.entry.update(decision="refused", rule=code, error=code)
+
+    def closed(self, request_id: str | None, time: str) -> dict[str, Any]:
+        """The entry as written, with the id of the last API request the attempt sent when it names none itself."""
+        self.entry.update(agent_id=self.agent or None, idempotency_key=self.key)
+        self.entry.setdefault("request_id", request_id)
+        self.entry["time"] = time
+        return self.entry
 
 
 class AuditLog:

@@ -17,7 +17,7 @@ from bimpe_mcp import __version__
 from bimpe_mcp.core import log_routes as logs
 from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.settings import Settings
-from bimpe_mcp.policy.gate import summary as policy_summary
+from bimpe_mcp.policy.summary import summary as policy_summary
 from bimpe_mcp.reading.watch import Watcher
 from bimpe_mcp.server.prompts import prompt_check, register_prompts
 from bimpe_mcp.server.protocol import listen_watches, log_routes, register_protocol

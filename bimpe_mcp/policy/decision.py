@@ -1,0 +1,121 @@
+"""What the gate decides about one place_call, and the answer each decision gives: a kept result replayed, a preview
+that dials nothing and carries a confirmation token, or a dial under an idempotency key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bimpe_mcp.core.models import PlacedCall
+from bimpe_mcp.policy.numbers import Destination
+from bimpe_mcp.policy.tokens import call_digest
+
+if TYPE_CHECKING:
+    from bimpe_mcp.api.wire import WireMakeCallResult
+
+Route = Literal["none", "elicit", "token", "unavailable"]
+REPLAYED = "This same call was sent before: this is its original result, and it placed no new call. "
+NEXT_STEPS = {
+    "initiated": "Call wait_for_call(call_id): it waits until the call ends and reports the outcome.",
+    "busy": "No capacity or the line is busy right now: try again in a minute (a new attempt, no key).",
+    "failed": "The call could not be placed: read detail and check the number before any retry.",
+}
+
+
+def kind_of(is_test_call: bool) -> str:
+    return "test" if is_test_call else "LIVE"
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A place_call as the gate judges it: the agent chosen, the arguments, whether the client can ask the user, and
+    whether the user accepted the question put to them (`agreed`)."""
+
+    agent: str
+    destination: str
+    is_test_call: bool
+    idempotency_key: str | None = None
+    confirmation_token: str | None = None
+    can_elicit: bool = False
+    agreed: bool = False
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call whose destination the gate admitted: the agent, the number as read, and its kind."""
+
+    agent: str
+    dest: Destination
+    is_test_call: bool
+
+    @property
+    def fingerprint(self) -> str:
+        """What a kept result and a confirmed key are tied to: the same key for another call is another call."""
+        return f"{self.agent}|{self.dest.e164}|{self.is_test_call}"
+
+    @property
+    def digest(self) -> str:
+        """What a confirmation token is bound to."""
+        return call_digest(self.agent, self.dest.e164, self.is_test_call)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A result kept for this key and this call: answered again, and nothing is dialled."""
+
+    kept: PlacedCall
+
+    def answer(self) -> PlacedCall:
+        return self.kept.model_copy(update={"replayed": True, "next_step": REPLAYED + self.kept.next_step})
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The call waits for the user's agreement through a token: the answer dials nothing, and carries the token, the
+    key the confirmed call goes out with, and when the token expires (`until`)."""
+
+    call: Call
+    key: str
+    token: str
+    until: str
+
+    def answer(self, who: str) -> PlacedCall:
+        """The preview, naming the agent as `who`."""
+        call = self.call
+        return PlacedCall(
+            status="confirmation_required",
+            agent_id=call.agent,
+            destination=call.dest.e164,
+            is_test_call=call.is_test_call,
+            idempotency_key=self.key,
+            confirmation_token=self.token,
+            next_step=f"Nothing was dialled. Ask the user: place a {kind_of(call.is_test_call)} call to "
+            f"{call.dest.display} from agent {who}? Only if they agree, call place_call again with the same arguments "
+            f"and confirmation_token (valid until {self.until}).",
+        )
+
+
+@dataclass(frozen=True)
+class Dial:
+    """The call goes out under `key`. `route` says how it was confirmed; `nonce` is the token's, spent on this key."""
+
+    call: Call
+    key: str
+    route: Route
+    nonce: str | None = None
+
+    def question(self, who: str) -> str:
+        """What the user is asked when the route is to ask them, naming the agent as `who`."""
+        call = self.call
+        kind, cost = kind_of(call.is_test_call), "." if call.is_test_call else " and may cost money."
+        return f"Place a {kind} call to {call.dest.display} from agent {who}? It rings that phone{cost}"
+
+    def answer(self, wire: WireMakeCallResult) -> PlacedCall:
+        """The API's answer to the dial, with the call's own facts and the model's next step."""
+        call = self.call
+        step = NEXT_STEPS.get(wire.status, "Check the call with get_call or list_calls.")
+        fields = {"agent_id": call.agent, "destination": call.dest.e164, "is_test_call": call.is_test_call}
+        return PlacedCall.model_validate(wire.model_dump() | fields | {"idempotency_key": self.key, "next_step": step})
+
+
+Decision = Replay | Preview | Dial

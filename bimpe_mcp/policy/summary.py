@@ -1,0 +1,48 @@
+"""The active policy in words, for the server instructions and for operators: what is always refused, the
+operator's own limits, and how calls are confirmed."""
+
+from __future__ import annotations
+
+from bimpe_mcp.core.settings import Settings
+
+
+def restrictions(settings: Settings) -> str | None:
+    """The operator's own limits on place_call in one line, or None when none is set."""
+    s = settings
+    parts: list[str] = []
+    if s.allowed_destinations is not None:
+        parts.append(f"only {', '.join(s.allowed_destinations)} may be called")
+    if s.blocked_destinations:
+        parts.append(f"{', '.join(s.blocked_destinations)} blocked")
+    if s.quiet_hours:
+        parts.append(f"no live calls {s.quiet_hours} destination time")
+    limits = [
+        f"{n} {kind} calls/{span}"
+        for n, kind, span in (
+            (s.max_live_calls_per_hour, "live", "hour"),
+            (s.max_live_calls_per_day, "live", "day"),
+            (s.max_test_calls_per_hour, "test", "hour"),
+            (s.max_test_calls_per_day, "test", "day"),
+        )
+        if n is not None
+    ]
+    if limits:
+        parts.append("at most " + ", ".join(limits))
+    if s.confirm == "off":
+        parts.append("no confirmation is asked")
+    elif s.confirm_test_calls:
+        parts.append("test calls need the user's confirmation too")
+    return "Operator policy: " + "; ".join(parts) + "." if parts else None
+
+
+def summary(settings: Settings) -> str:
+    """The active policy for the server instructions: what is always refused, the operator's limits, and how calls
+    are confirmed."""
+    who = "live and test calls" if settings.confirm_test_calls else "live calls"
+    confirm = "not asked" if settings.confirm == "off" else f"{settings.confirm} ({who})"
+    lines = [
+        "Premium-rate, shared-cost, emergency and invalid numbers are always refused; a refusal is policy_refused "
+        f"naming its rule. User confirmation: {confirm}."
+    ]
+    extra = restrictions(settings)
+    return " ".join([*lines, extra] if extra else lines)
