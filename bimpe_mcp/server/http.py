@@ -33,7 +33,8 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.supervisors import Multiprocess
 
 from bimpe_mcp import __version__
-from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
+from bimpe_mcp.core.echo import shown
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
