@@ -19,8 +19,8 @@ from bimpe_mcp.api.errors import TransportError
 from bimpe_mcp.api.wire import PageMeta, WireCall, WirePage
 from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.reading.pages import read_pages as scan_batch
 from bimpe_mcp.reading.scan import Scan
-from bimpe_mcp.reading.scan import _batch as scan_batch  # pyright: ignore[reportPrivateUsage]
 from bimpe_mcp.reading.scan import _take as scan_take  # pyright: ignore[reportPrivateUsage]
 from bimpe_mcp.reading.windows import Window, window
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig

@@ -4,6 +4,7 @@ import io
 import json
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from bimpe_mcp.cli.launch import install_origin
 from bimpe_mcp.cli.main import main
 from bimpe_mcp.core.settings import ENV_VARS, Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
+from bimpe_mcp.sandbox.data import ChannelSeed
 from bimpe_mcp.tools import tool_set
+from tests.conftest import ServerFactory
 from tests.dist_support import ROOT, console_script
-from tests.support import SECRETS, assert_no_secret, child_env
+from tests.support import SECRETS, assert_no_secret, child_env, data
 
 KEYS = SandboxKeys()
 
@@ -239,6 +242,22 @@ async def test_live_calls_allowed_for_an_agent_without_a_telephony_channel_is_a_
     assert checks["live calls"].status == "warn" and "precondition_failed" in checks["live calls"].detail
     live = on(sandbox, agent_id=sandbox.agents.live, allow_live_calls=True)
     assert by_name(await diagnose(live, transport=sandbox.transport()))["live calls"].status == "ok"
+
+
+@pytest.mark.anyio
+async def test_the_doctor_and_get_agent_agree_on_a_telephony_channel_typed_in_mixed_case(
+    sandbox: Sandbox, make_server: ServerFactory
+) -> None:
+    agent = next(a for a in sandbox.world.agents if a.id == sandbox.agents.no_channel)
+    agent.seed = replace(agent.seed, channels=(ChannelSeed("Telephony", "Phone +447400900123", "active", True),))
+    agent.channel_ids = ("chn_mixed_case",)
+    settings = on(sandbox, agent_id=agent.id, allow_live_calls=True)
+    doctor = by_name(await diagnose(settings, transport=sandbox.transport()))["live calls"]
+    async with Client(make_server(agent_id=agent.id, allow_live_calls=True)) as client:
+        ready = data(await client.call_tool("get_agent", {}))
+    assert doctor.status == "ok" and "dials out over Phone +447400900123" in doctor.detail
+    assert ready["can_place_live_calls"] is True and ready["live_calls_blocked_by"] == []
+    assert ready["phone_numbers"] == ["+447400900123"]
 
 
 @pytest.mark.anyio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
@@ -70,6 +71,19 @@ class WireChannel(_Wire):
     type: str | None = None
     name: str | None = None
     is_connected: bool | None = None
+
+
+TELEPHONY_TYPES = frozenset({"telephony", "voice"})
+
+
+def is_telephony(channel: WireChannel) -> bool:
+    """A channel that carries phone calls. Its type is read without regard to case ("Telephony", "VOICE")."""
+    return (channel.type or "").lower() in TELEPHONY_TYPES
+
+
+def live_lines(channels: Iterable[WireChannel]) -> list[WireChannel]:
+    """The connected telephony channels an agent dials out over: with none, it cannot place live calls."""
+    return [c for c in channels if is_telephony(c) and c.is_connected]
 
 
 class WireAgent(_Wire):

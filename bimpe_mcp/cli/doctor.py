@@ -15,6 +15,7 @@ import httpx
 from bimpe_mcp import __version__
 from bimpe_mcp.api.client import BimpeClient, http_client
 from bimpe_mcp.api.errors import TransportError
+from bimpe_mcp.api.wire import live_lines
 from bimpe_mcp.cli.flags import settings_from
 from bimpe_mcp.cli.launch import launch_command
 from bimpe_mcp.core.failures import ToolFailure, guarded
@@ -38,7 +39,6 @@ KEY_PLACEHOLDER = "sk_..."
 VSCODE_KEY_INPUT = "bimpe-api-key"
 # Claude Code fills ${VAR} in a project's .mcp.json from its own environment when it starts the server.
 CLAUDE_CODE_KEY = "${BIMPE_API_KEY}"
-TELEPHONY_TYPES = frozenset({"telephony", "voice"})
 LABELS: dict[Status, str] = {"ok": " ok ", "warn": "warn", "fail": "FAIL", "unknown": " ?  ", "off": "off "}
 
 
@@ -181,7 +181,7 @@ async def _live_calls(api: BimpeClient, settings: Settings, agent: str | None) -
     channels = await _attempt(settings, lambda: api.list_channels(agent))
     if isinstance(channels, Failed):
         return Check("live calls", "unknown", f"{state}; channels of agent {agent}: {channels.text}")
-    lines = [c for c in channels if (c.type or "").lower() in TELEPHONY_TYPES and c.is_connected]
+    lines = live_lines(channels)
     if lines:
         return Check("live calls", "ok", f"{state}; agent {agent} dials out over {lines[0].name or lines[0].type}")
     if allowed:

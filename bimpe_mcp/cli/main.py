@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
-import ipaddress
 import logging
 import math
 import re
@@ -21,7 +20,9 @@ import anyio
 from bimpe_mcp import __version__
 from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, settings_from
 from bimpe_mcp.cli.launch import launch_command
-from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, shown
+from bimpe_mcp.core.echo import shown
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
+from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.log_setup import configure_logging
 
@@ -98,11 +99,7 @@ def port(text: str) -> int:
 
 
 def loopback(text: str) -> str:
-    try:
-        ok = text == "localhost" or ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        ok = False
-    if not ok:
+    if not is_loopback(text):
         raise argparse.ArgumentTypeError(
             f"the sandbox listens on a loopback address only (127.0.0.1, ::1 or localhost), not {shown(text)}: "
             "its demo keys are public"

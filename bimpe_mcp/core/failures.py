@@ -153,6 +153,23 @@ async def guarded(seconds: float, work: Callable[[], Awaitable[T]], *, idempoten
     raise failure
 
 
+# Failures with no API answer to read, worth a retry: the client's error, the tool's code, what happened, what to do.
+_UNREAD: tuple[tuple[type[TransportError | ProtocolError], ErrorCode, str, str], ...] = (
+    (
+        TransportError,
+        "upstream_unavailable",
+        "the BimpeAI API did not answer",
+        "Retry in a few seconds; if it persists the service is down or the network is blocked.",
+    ),
+    (
+        ProtocolError,
+        "upstream_protocol_error",
+        "the BimpeAI API sent a response this server cannot read",
+        "Retry once; if it persists, report the request_id to BimpeAI support.",
+    ),
+)
+
+
 def translate(exc: BimpeError) -> ToolFailure:
     """Map a client failure to the tool error the model reads."""
     if isinstance(exc, InvalidIdError):
@@ -161,22 +178,9 @@ def translate(exc: BimpeError) -> ToolFailure:
             str(exc),
             f"Use an id exactly as list_agents or list_calls returned it; check {exc.field}.",
         )
-    if isinstance(exc, TransportError):
-        return ToolFailure(
-            "upstream_unavailable",
-            f"the BimpeAI API did not answer: {exc}",
-            "Retry in a few seconds; if it persists the service is down or the network is blocked.",
-            retryable=True,
-            request_id=exc.request_id,
-        )
-    if isinstance(exc, ProtocolError):
-        return ToolFailure(
-            "upstream_protocol_error",
-            f"the BimpeAI API sent a response this server cannot read: {exc}",
-            "Retry once; if it persists, report the request_id to BimpeAI support.",
-            retryable=True,
-            request_id=exc.request_id,
-        )
+    for kind, code, what, next_step in _UNREAD:
+        if isinstance(exc, kind):
+            return ToolFailure(code, f"{what}: {exc}", next_step, retryable=True, request_id=exc.request_id)
     if isinstance(exc, ApiError):
         return _from_api(exc)
     raise TypeError(f"untranslated client error {type(exc).__name__}")  # pragma: no cover

@@ -7,12 +7,11 @@ from datetime import time
 
 import phonenumbers
 
+from bimpe_mcp.core.echo import shown
+
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _CODE = re.compile(r"^\+\d{1,3}$")
-
-
-def _shown(entry: str) -> str:
-    return repr(entry) if len(entry) <= 24 and entry.isprintable() else f"an entry of {len(entry)} characters"
+ENTRY_CHARS = 24
 
 
 def destination_entry(entry: str) -> str:
@@ -24,9 +23,8 @@ def destination_entry(entry: str) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not entry.startswith("+") or not phonenumbers.is_valid_number(number):
-        raise ValueError(
-            f"{_shown(entry)} is neither a valid E.164 number (+14155550100) nor a country calling code (+234)"
-        )
+        named = shown(entry, ENTRY_CHARS, noun="an entry")
+        raise ValueError(f"{named} is neither a valid E.164 number (+14155550100) nor a country calling code (+234)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

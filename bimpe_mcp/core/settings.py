@@ -6,7 +6,6 @@ it. The variables, the flags, the words of an error and the documented tables ar
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast, get_args, get_origin
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Literal, cast, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bimpe_mcp.api.contract import ID_PATTERN
+from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.setting_values import destination_list, quiet_window
 
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
@@ -48,7 +48,6 @@ class Setting:
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # Values shaped like a credential are never repeated back in a message.
-_KEY_SHAPED = re.compile(r"(?i)\b(sk|pk|rk)[_-]|bearer\s")
 
 
 class ConfigError(ValueError):
@@ -467,14 +466,6 @@ def env_text(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(str(item) for item in cast("tuple[object, ...]", value))
     return str(value)
-
-
-def shown(value: object) -> str:
-    """A rejected value as a message may repeat it: short, on one line, and never anything shaped like a key."""
-    text = str(value)
-    if len(text) > 40 or not text.isprintable() or _KEY_SHAPED.search(text):
-        return f"a value of {len(text)} characters"
-    return repr(text)
 
 
 def _parse_bool(var: str, raw: str) -> bool:

@@ -4,21 +4,18 @@ start, the end of the log, or the page budget. The API has no date filter, so th
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import anyio
-
 from bimpe_mcp.api.client import BimpeClient
-from bimpe_mcp.api.errors import ApiError, BimpeError
+from bimpe_mcp.api.errors import ApiError
 from bimpe_mcp.api.wire import WireCall, WirePage
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Coverage
+from bimpe_mcp.reading.pages import CONCURRENCY, walk_pages
 from bimpe_mcp.reading.windows import Window, window
 
 PAGE_SIZE = 100
-CONCURRENCY = 4
 NEWEST_FIRST = "-created_on"
 FORBIDDEN = 403
 
@@ -67,29 +64,23 @@ async def scan(
 
     result = Scan()
     seen: set[str] = set()
-    next_page = 1
-    page_count = 1
-    while next_page <= max_pages:
-        last = min(next_page + _width(result, win) - 1, max_pages, max(page_count, next_page))
-        pages = await _batch(fetch, range(next_page, last + 1))
+
+    def take(pages: list[WirePage[WireCall]]) -> int:
         result.pages_read += len(pages)
         done = False
         for page in pages:
-            page_count = max(page_count, page.meta.page_count)
             result.skipped += page.skipped
             done = _take(page, win, result, seen) or done or not page.meta.has_next_page
-        next_page = last + 1
-        if done:
-            result.complete = True
-            break
+        result.complete = done
+        return 0 if done else _width(result, win)
+
+    await walk_pages(fetch, take, max_pages=max_pages)
     return result
 
 
 def _width(read: Scan, win: Window) -> int:
-    """How many pages to fetch together next: one first; then, with a start to reach, as many as the pages read so
-    far say it is away (at most CONCURRENCY), so that a walk seldom reads a page past the window."""
-    if not read.pages_read:
-        return 1
+    """How many pages to fetch together after the first: with a start to reach, as many as the pages read so far
+    say it is away (at most CONCURRENCY), so that a walk seldom reads a page past the window."""
     if win.since is None or read.oldest is None or read.newest is None:
         return CONCURRENCY
     per_page = (read.newest - read.oldest) / read.pages_read
@@ -114,25 +105,6 @@ def _take(page: WirePage[WireCall], win: Window, result: Scan, seen: set[str]) -
             seen.add(call.id)
             result.calls.append(call)
     return past
-
-
-async def _batch(fetch: Callable[[int], Awaitable[WirePage[WireCall]]], numbers: range) -> list[WirePage[WireCall]]:
-    """Pages fetched concurrently, in page order; the first failure is raised as itself, not as a group."""
-    found: dict[int, WirePage[WireCall]] = {}
-    failures: list[BimpeError] = []
-
-    async def one(n: int) -> None:
-        try:
-            found[n] = await fetch(n)
-        except BimpeError as exc:
-            failures.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for n in numbers:
-            tg.start_soon(one, n)
-    if failures:
-        raise failures[0]
-    return [found[n] for n in numbers]
 
 
 async def agent_window(api: BimpeClient, agent: str, since: str | None, until: str | None, now: datetime) -> Window:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bimpe_mcp.core import render
+from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.failures import ToolFailure
 
 FORMS = (
@@ -89,9 +90,14 @@ def _bound(field: str, text: str, now: datetime, zone: tzinfo, *, end: bool) -> 
         if moment is not None:
             return moment
     if day is None:
-        shown = render.safe_line(text[:_SHOWN]) + ("..." if len(text) > _SHOWN else "")
-        raise ToolFailure("invalid_argument", f"{field}: cannot read {shown!r} as a time", f"Use {FORMS}.")
+        quoted = shown(text, _SHOWN, cut="...", clean=_quoted)
+        raise ToolFailure("invalid_argument", f"{field}: cannot read {quoted} as a time", f"Use {FORMS}.")
     return datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
+
+
+def _quoted(text: str) -> str:
+    """Text quoted as one line, its breaks and invisible characters neutralised."""
+    return repr(render.safe_line(text))
 
 
 def _iso(text: str, zone: tzinfo) -> tuple[date | None, datetime | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 from typing import Any, TextIO
@@ -13,20 +12,15 @@ from anyio.abc import TaskStatus
 from .app import API_PREFIX, CONTROL_PREFIX
 from .config import SandboxConfig
 from .core import Sandbox
+from .hosts import is_loopback
 
 STARTUP_DEADLINE_SECONDS = 10.0
 
 
 def _loopback_address(host: str) -> str:
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"the sandbox serves on a loopback address only, not {host!r}") from None
-    if not address.is_loopback:
+    if not is_loopback(host):
         raise ValueError(f"the sandbox serves on a loopback address only, not {host!r}")
-    return host
+    return "127.0.0.1" if host == "localhost" else host
 
 
 class SandboxServer:

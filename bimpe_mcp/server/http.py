@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -34,7 +33,9 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.supervisors import Multiprocess
 
 from bimpe_mcp import __version__
-from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text, shown
+from bimpe_mcp.core.echo import shown
+from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
+from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.log_setup import configure_logging
@@ -138,13 +139,6 @@ def inbound(settings: Settings, origin: str) -> Inbound | None:
     if settings.http_auth == "tokens":
         return Inbound(TokenFileVerifier(load_tokens(settings.http_tokens_file)), auth)
     return Inbound(PassthroughVerifier(), auth, passthrough=True)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check(settings: Settings, serving: Serving, workers: int) -> None:

@@ -14,6 +14,7 @@ from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from bimpe_mcp.api.contract import ID_RE
+from bimpe_mcp.core.echo import shown
 from bimpe_mcp.tools.state import AppState
 
 
@@ -62,6 +63,7 @@ def summarize_call(
     ]
 
 
+NAME_CHARS = 60
 DAY = re.compile(r"^(today|yesterday|\d{4}-\d{2}-\d{2})$")
 
 
@@ -99,7 +101,7 @@ def register_prompts(mcp: MCPServer[AppState]) -> None:
 
 
 def _shown(name: str) -> str:
-    return repr(name if len(name) <= 60 else name[:60] + "…")
+    return shown(name, NAME_CHARS, cut="…")
 
 
 def check_prompt_request(name: str, arguments: dict[str, Any]) -> None:

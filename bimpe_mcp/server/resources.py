@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,6 +25,7 @@ from bimpe_mcp.api.wire import WireCallDetail, WirePage
 from bimpe_mcp.core import render
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.models import Call
+from bimpe_mcp.reading.pages import walk_pages
 from bimpe_mcp.reading.transcript_windows import TRANSCRIPT_TEMPLATE, transcript_window
 from bimpe_mcp.tools.state import AppState
 
@@ -69,7 +70,6 @@ async def call(agent_id: str, call_id: str, ctx: Ctx) -> str:
 
 COMPLETION_PAGES = 10
 """Pages of 100 ids a completion reads at most (the newest first); past them it answers hasMore without a total."""
-COMPLETION_READERS = 4
 COMPLETION_SECONDS = 5.0
 
 
@@ -81,29 +81,42 @@ class Found:
     complete: bool
 
 
-async def _scan(read: Callable[[int], Awaitable[WirePage[Any]]], prefix: str, seconds: float) -> Found:
-    """Read the first page, then the next ones (up to COMPLETION_PAGES, a few at a time) while time is left."""
+@dataclass
+class _Pages:
+    """What a completion's walk has read: the first page, and the ids of every page read, in page order."""
+
+    first: WirePage[Any] | None = None
+    ids: list[list[str]] = field(default_factory=list[list[str]])
+
+    def take(self, pages: list[WirePage[Any]]) -> int:
+        """Keep a batch's ids. After the first page, read the rest (up to COMPLETION_PAGES) in one batch."""
+        self.ids += [[item.id for item in page.items] for page in pages]
+        if self.first is not None or not pages:
+            return 0
+        self.first = pages[0]
+        return self.wanted - 1
+
+    @property
+    def wanted(self) -> int:
+        first = self.first
+        if first is None or not first.meta.has_next_page:
+            return 1
+        return min(first.meta.page_count, COMPLETION_PAGES)
+
+
+async def _scan(read: Callable[[int], Awaitable[WirePage[Any]]], prefix: str, seconds: float) -> Found | None:
+    """Read the first page, then the next ones (up to COMPLETION_PAGES, a few at a time) while time is left; None
+    when the first page could not be read in time."""
     deadline = anyio.current_time() + seconds
-    with anyio.fail_after(seconds):
-        first = await read(1)
-    pages: dict[int, list[str]] = {1: [item.id for item in first.items]}
-    last = min(first.meta.page_count, COMPLETION_PAGES) if first.meta.has_next_page else 1
-    limiter = anyio.CapacityLimiter(COMPLETION_READERS)
-
-    async def read_page(number: int) -> None:
-        async with limiter:
-            try:
-                page = await read(number)
-            except BimpeError:
-                return
-        pages[number] = [item.id for item in page.items]
-
-    with anyio.CancelScope(deadline=deadline):
-        async with anyio.create_task_group() as tg:
-            for number in range(2, last + 1):
-                tg.start_soon(read_page, number)
-    ids = [i for number in sorted(pages) for i in pages[number] if i.startswith(prefix)]
-    complete = len(pages) == last and (not first.meta.has_next_page or first.meta.page_count <= COMPLETION_PAGES)
+    pages = _Pages()
+    await walk_pages(read, pages.take, max_pages=COMPLETION_PAGES, deadline=deadline, partial=True)
+    first = pages.first
+    if first is None:
+        return None
+    ids = [i for page in pages.ids for i in page if i.startswith(prefix)]
+    complete = len(pages.ids) == pages.wanted and (
+        not first.meta.has_next_page or first.meta.page_count <= COMPLETION_PAGES
+    )
     return Found(list(dict.fromkeys(ids)), complete)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from bimpe_mcp.api.wire import is_telephony, live_lines
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Agent, AgentPage, AgentReadiness, Channel, paging
 from bimpe_mcp.tools.arguments import AgentIdArg, LimitArg, PageArg
@@ -31,7 +32,6 @@ async def list_agents(
     return Reply(result, render.agent_page(result))
 
 
-TELEPHONY = frozenset({"telephony", "voice"})
 E164_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -42,15 +42,16 @@ async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadine
     api = state.api()
     agent = state.agent(agent_id)
     detail = await api.get_agent(agent)
-    channels = [Channel.model_validate(c) for c in await api.list_channels(agent)]
-    phones = [m.group(0) for c in channels if c.type in TELEPHONY for m in E164_IN_TEXT.finditer(c.name or "")]
+    wire = await api.list_channels(agent)
+    channels = [Channel.model_validate(c) for c in wire]
+    phones = [m.group(0) for c in wire if is_telephony(c) for m in E164_IN_TEXT.finditer(c.name or "")]
     settings = state.settings
     blocked: list[str] = []
     if settings.read_only:
         blocked.append("this server is read-only")
     if not settings.allow_live_calls:
         blocked.append("live calls are disabled on this server (BIMPE_ALLOW_LIVE_CALLS)")
-    if not any(c.type in TELEPHONY and c.is_connected for c in channels):
+    if not live_lines(wire):
         blocked.append("no connected telephony channel: link a phone number to the agent in the dashboard")
     result = AgentReadiness.model_validate(
         detail.model_dump()

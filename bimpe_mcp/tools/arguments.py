@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.failures import ToolFailure
 
 if TYPE_CHECKING:
@@ -84,8 +85,11 @@ def argument_failure(tool: Tool, exc: ValidationError) -> ToolFailure:
 def _shown(name: str) -> str:
     """An argument name the client sent, safe to echo: cut short, and every character outside a plain name shown
     as "?", so that it stays one word and can never break or forge a line of the error text."""
-    cleaned = _NOT_IN_A_NAME.sub("?", name[:_SHOWN_CHARS]) + ("..." if len(name) > _SHOWN_CHARS else "")
-    return cleaned or '""'
+    return shown(name, _SHOWN_CHARS, cut="...", clean=_plain)
+
+
+def _plain(name: str) -> str:
+    return _NOT_IN_A_NAME.sub("?", name) or '""'
 
 
 def _did_you_mean(unknown: list[str], properties: dict[str, Any]) -> list[str]:

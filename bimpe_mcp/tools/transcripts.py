@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from pydantic import Field
 
 from bimpe_mcp.api.client import BimpeClient
@@ -13,11 +12,11 @@ from bimpe_mcp.api.wire import WireCallDetail
 from bimpe_mcp.core import render
 from bimpe_mcp.core.failures import translate
 from bimpe_mcp.core.models import CallTranscript, TranscriptSet
+from bimpe_mcp.reading.pages import read_each
 from bimpe_mcp.reading.transcript_windows import outline
 from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg
 from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 
-CONCURRENCY = 4
 MIN_CHARS = 200
 
 
@@ -56,19 +55,11 @@ async def get_transcripts(
 
 
 async def _read_all(api: BimpeClient, agent: str, ids: list[str]) -> dict[str, WireCallDetail | str]:
-    """Each call read with at most CONCURRENCY requests in flight; a call that fails is its error's text."""
-    limiter = anyio.CapacityLimiter(CONCURRENCY)
-    read: dict[str, WireCallDetail | str] = {}
+    """Each call read, a few at a time; a call that fails is its error's text."""
+    read = await read_each(lambda call_id: api.get_call(agent, call_id), ids)
+    return {call_id: _text(got) if isinstance(got, BimpeError) else got for call_id, got in read.items()}
 
-    async def one(call_id: str) -> None:
-        async with limiter:
-            try:
-                read[call_id] = await api.get_call(agent, call_id)
-            except BimpeError as exc:
-                info = translate(exc).info
-                read[call_id] = f"{info.code}: {info.message}"
 
-    async with anyio.create_task_group() as tg:
-        for call_id in ids:
-            tg.start_soon(one, call_id)
-    return read
+def _text(failure: BimpeError) -> str:
+    info = translate(failure).info
+    return f"{info.code}: {info.message}"
