@@ -15,7 +15,7 @@ from bimpe_mcp.reading.windows import Window
 
 
 @dataclass(frozen=True)
-class ListQuery:
+class WindowQuery:
     agent: str
     page: int
     limit: int
@@ -26,7 +26,7 @@ class ListQuery:
     applied: dict[str, Any]
 
 
-async def windowed_page(api: BimpeClient, q: ListQuery, win: Window, max_pages: int) -> CallList:
+async def windowed_page(api: BimpeClient, q: WindowQuery, win: Window, max_pages: int) -> CallList:
     # One status is filtered by the API; several are read together and filtered here.
     one = q.statuses[0] if q.statuses and len(q.statuses) == 1 else None
     walk = await scan(api, q.agent, win, max_pages=max_pages, status=one, is_test_call=q.is_test_call, search=q.search)

@@ -46,7 +46,7 @@ class WatchLimitError(Exception):
     """The server already watches as many calls as it may."""
 
 
-def fingerprint(detail: WireCallDetail, agent_id: str) -> str:
+def state_digest(detail: WireCallDetail, agent_id: str) -> str:
     """What a subscriber is told about: the call's status and its whole transcript."""
     transcript = render.transcript(transcript_window(detail, agent_id, 0, None, FULL), detail.status)
     return hashlib.sha256(f"{detail.status}\n{transcript}".encode()).hexdigest()
@@ -156,7 +156,7 @@ class Watcher:
                 await self._clock.sleep(max(WATCH_SECONDS, failure.info.retry_after_seconds or 0.0))
                 continue
             failures = 0
-            now = fingerprint(detail, agent_id)
+            now = state_digest(detail, agent_id)
             if seen is not None and now != seen:
                 await notify()
             seen = now

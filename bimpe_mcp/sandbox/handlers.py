@@ -17,13 +17,13 @@ from .errors import Problems, SandboxApiError, not_found, validation_error
 from .keys import ApiKey
 from .models import ID_PATTERN, PhoneNumberUpdateBody, PlaceCallBody
 from .queries import ListQuery, call_filters, list_query
-from .records import Agent, PhoneNumber
+from .records import AgentRecord, PhoneNumber
 from .store import CALL_SORT_FIELDS, CallQuery, World
 
 _ID_RE = re.compile(ID_PATTERN)
 _T = TypeVar("_T")
 
-AGENT_SORT_KEYS: dict[str, Callable[[Agent], Any]] = {
+AGENT_SORT_KEYS: dict[str, Callable[[AgentRecord], Any]] = {
     "created_at": lambda a: a.created_ms,
     "updated_at": lambda a: a.updated_ms,
     "name": lambda a: a.seed.name.lower(),
@@ -51,7 +51,7 @@ class ApiRequest:
     def list_query(self, fields: Sequence[str], default_sort: str, problems: Problems) -> ListQuery:
         return list_query(self.query, fields, default_sort, self.config.reject_unknown_sort, problems)
 
-    def agent(self, agent_id: str) -> Agent:
+    def agent(self, agent_id: str) -> AgentRecord:
         """An agent of the caller's team; a malformed id is as unknown as another team's."""
         agent = self.world.agent(self.key.team, agent_id) if _ID_RE.match(agent_id) else None
         if agent is None:
@@ -111,7 +111,7 @@ def _listed(
     return lq, sorted(items, key=sort_keys[lq.sort_field], reverse=lq.descending)
 
 
-def _agent_matches(agent: Agent, needle: str) -> bool:
+def _agent_matches(agent: AgentRecord, needle: str) -> bool:
     s = agent.seed
     return needle in s.name.lower() or needle in s.description.lower() or needle in s.business_name.lower()
 
@@ -123,7 +123,7 @@ def _number_matches(number: PhoneNumber, needle: str) -> bool:
 
 def list_agents(req: ApiRequest) -> Answer:
     lq, agents = _listed(req, req.world.team_agents(req.key.team), AGENT_SORT_KEYS, _agent_matches)
-    return _page(agents, lq, Agent.to_json)
+    return _page(agents, lq, AgentRecord.to_json)
 
 
 def retrieve_agent(req: ApiRequest) -> Answer:

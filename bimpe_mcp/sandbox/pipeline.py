@@ -58,7 +58,7 @@ class RecordedRequest:
 
 
 @dataclass
-class Reply:
+class Outgoing:
     status: int
     body: bytes
     content_type: str = "application/json; charset=utf-8"
@@ -215,7 +215,7 @@ class IdempotencyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, incoming: Incoming, key: ApiKey) -> Reply | IdempotencySlot | None:
+    def lookup(self, incoming: Incoming, key: ApiKey) -> Outgoing | IdempotencySlot | None:
         """The answer to replay, or the slot to keep this request's answer in, or None for a request without
         an `Idempotency-Key` or one that is not a write."""
         idem = incoming.headers.get("idempotency-key")
@@ -223,7 +223,7 @@ class IdempotencyCache:
             return None
         if not idem.strip() or len(idem) > 255:
             raise validation_error([("Idempotency-Key", "must be between 1 and 255 characters")])
-        slot = IdempotencySlot((key.key, incoming.method, incoming.path, idem), _fingerprint(incoming.body))
+        slot = IdempotencySlot((key.key, incoming.method, incoming.path, idem), _body_digest(incoming.body))
         entry = self._entries.get(slot.cache_key)
         if entry is None or entry.expires_ms <= self._clock.now_ms():
             return slot
@@ -231,9 +231,9 @@ class IdempotencyCache:
             raise SandboxApiError(
                 409, "conflict", "This Idempotency-Key was already used with a different request body."
             )
-        return Reply(entry.status, entry.body, replay=True)
+        return Outgoing(entry.status, entry.body, replay=True)
 
-    def keep(self, slot: IdempotencySlot, reply: Reply) -> None:
+    def keep(self, slot: IdempotencySlot, reply: Outgoing) -> None:
         """Keep an answer for replay, unless a retry could get another one (5xx, 429)."""
         if reply.status >= 500 or reply.status == 429:
             return
@@ -244,7 +244,7 @@ class IdempotencyCache:
         self._entries[slot.cache_key] = _Stored(slot.fingerprint, reply.status, reply.body, expires)
 
 
-def _fingerprint(body: bytes) -> str:
+def _body_digest(body: bytes) -> str:
     """A JSON body compared canonically (key order and spacing do not count); any other body byte for byte."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
@@ -290,7 +290,7 @@ class ConsoleApi:
                 await anyio.sleep(f.seconds)
         limit_headers, retry_after = self._rate_limiter.count(incoming.token or "anonymous")
         terminal = next((f for f in before if f.kind != "latency"), None)
-        reply: Reply | None
+        reply: Outgoing | None
         if terminal is not None:
             record.fault = terminal.kind
             reply = None if terminal.kind == "drop" else _fault_reply(terminal, incoming.request_id)
@@ -328,7 +328,7 @@ class ConsoleApi:
             del self._requests[:overflow]
         return record
 
-    def _handle(self, incoming: Incoming) -> Reply:
+    def _handle(self, incoming: Incoming) -> Outgoing:
         slot: IdempotencySlot | None = None
         try:
             route = incoming.route
@@ -339,11 +339,11 @@ class ConsoleApi:
             key = authenticate(incoming, self._keys)
             authorize(key, route.name, self._config)
             found = self._idempotency.lookup(incoming, key)
-            if isinstance(found, Reply):
+            if isinstance(found, Outgoing):
                 return found
             slot = found
             answer = route.handler(self._request(incoming, key))
-            reply = Reply(answer.status, _json(answer.body))
+            reply = Outgoing(answer.status, _json(answer.body))
         except SandboxApiError as error:
             reply = _error_reply(error, incoming.request_id)
         if slot is not None:
@@ -361,7 +361,7 @@ class ConsoleApi:
             config=self._config,
         )
 
-    def _after_faults(self, incoming: Incoming, record: RecordedRequest, reply: Reply) -> Reply | None:
+    def _after_faults(self, incoming: Incoming, record: RecordedRequest, reply: Outgoing) -> Outgoing | None:
         """The handler's answer as an `after` fault changes it; None for a dropped connection."""
         kinds = REPLACING_FAULTS | SUCCESS_FAULTS if 200 <= reply.status < 300 else REPLACING_FAULTS
         taken = self._faults.take(incoming.method, incoming.path, kinds, after=True)
@@ -375,8 +375,8 @@ class ConsoleApi:
             return _fault_reply(f, incoming.request_id)
         if f.kind == "malformed":
             data, content_type = malformed(f.variant or "no_message", reply.body)
-            return Reply(reply.status, data, content_type=content_type, replay=reply.replay)
-        return Reply(reply.status, drift(f.variant or "unknown_status", reply.body), replay=reply.replay)
+            return Outgoing(reply.status, data, content_type=content_type, replay=reply.replay)
+        return Outgoing(reply.status, drift(f.variant or "unknown_status", reply.body), replay=reply.replay)
 
 
 def _rate_limited(retry_after: int) -> SandboxApiError:
@@ -392,15 +392,15 @@ def _json(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _error_reply(error: SandboxApiError, request_id: str) -> Reply:
-    return Reply(error.status, _json(error.body(request_id)), headers=error.headers)
+def _error_reply(error: SandboxApiError, request_id: str) -> Outgoing:
+    return Outgoing(error.status, _json(error.body(request_id)), headers=error.headers)
 
 
-def _fault_reply(f: Fault, request_id: str) -> Reply:
+def _fault_reply(f: Fault, request_id: str) -> Outgoing:
     status = f.status or (502 if f.kind == "non_json" else 500)
     headers = {"Retry-After": f.retry_after} if f.retry_after is not None else {}
     if f.kind == "non_json":
-        return Reply(status, non_json_body(status), content_type="text/html", headers=headers)
+        return Outgoing(status, non_json_body(status), content_type="text/html", headers=headers)
     code, message = STATUS_CODES.get(status, ("client_error" if status < 500 else "internal_error", "Injected fault."))
     return _error_reply(SandboxApiError(status, f.code or code, message, headers=headers), request_id)
 
@@ -417,7 +417,7 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send(send: Send, reply: Reply, headers: dict[str, str]) -> None:
+async def _send(send: Send, reply: Outgoing, headers: dict[str, str]) -> None:
     raw = [(b"content-type", reply.content_type.encode()), (b"content-length", str(len(reply.body)).encode())]
     raw.extend((k.lower().encode(), v.encode("latin-1")) for k, v in headers.items())
     await send({"type": "http.response.start", "status": reply.status, "headers": raw})

@@ -53,7 +53,7 @@ class CallRow(NamedTuple):
 
 
 @dataclass
-class Agent:
+class AgentRecord:
     index: int
     id: str
     seed: AgentSeed

@@ -21,7 +21,7 @@ from .data import (
     PHONE_NUMBER_SEEDS,
     SEED_SPAN_DAYS,
 )
-from .records import B36_DIGITS, STATUS_RANK, Agent, CallRow, CallStatus, PhoneNumber
+from .records import B36_DIGITS, STATUS_RANK, AgentRecord, CallRow, CallStatus, PhoneNumber
 
 DAY_MS = 86_400_000
 # The live agent's newest calls are still in progress, one begun every two minutes up to the start.
@@ -51,13 +51,13 @@ def _weighted(roll: float, weights: Iterable[int]) -> int:
     return index
 
 
-def seed_agents(rng: random.Random, start_ms: int) -> list[Agent]:
-    agents: list[Agent] = []
+def seed_agents(rng: random.Random, start_ms: int) -> list[AgentRecord]:
+    agents: list[AgentRecord] = []
     for index, s in enumerate(AGENT_SEEDS):
         created = start_ms - s.age_days * DAY_MS - rng.randint(0, DAY_MS)
         updated = min(start_ms - rng.randint(DAY_MS // 24, 5 * DAY_MS), start_ms - 3_600_000)
         agents.append(
-            Agent(
+            AgentRecord(
                 index=index,
                 id=_rand_id(rng, "agt_"),
                 seed=s,
@@ -76,7 +76,7 @@ def seed_agents(rng: random.Random, start_ms: int) -> list[Agent]:
     return agents
 
 
-def seed_phone_numbers(rng: random.Random, start_ms: int, agents: list[Agent]) -> list[PhoneNumber]:
+def seed_phone_numbers(rng: random.Random, start_ms: int, agents: list[AgentRecord]) -> list[PhoneNumber]:
     """The numbers, each linked to its agent; an agent's first linked number becomes its home number."""
     by_role = {a.seed.role: a for a in agents}
     numbers: list[PhoneNumber] = []
@@ -103,7 +103,7 @@ def seed_phone_numbers(rng: random.Random, start_ms: int, agents: list[Agent]) -
 class SeededCalls:
     """All seeded calls in parallel arrays; ordinals ascend with `created_on` within an agent."""
 
-    def __init__(self, seed: int, total: int, start_ms: int, agents: list[Agent]) -> None:
+    def __init__(self, seed: int, total: int, start_ms: int, agents: list[AgentRecord]) -> None:
         self.agent = array("B")
         self.created = array("q")
         self.status = array("B")
@@ -140,7 +140,7 @@ class SeededCalls:
             self.per_agent[agent.index] = array("i", range(first, len(self.created)))
         self.count = len(self.created)
 
-    def _plan(self, total: int, live_index: int) -> list[tuple[Agent, int, float]]:
+    def _plan(self, total: int, live_index: int) -> list[tuple[AgentRecord, int, float]]:
         """(agent, calls, share of test calls): the live agent first, with all the calls the others leave."""
         by_role = {a.seed.role: a for a in self._agents}
         weights = sum(n for _, n, _ in OTHER_AGENT_CALLS)
@@ -149,7 +149,9 @@ class SeededCalls:
         assigned = sum(count for _, count, _ in plan)
         return [(self._agents[live_index], total - assigned, LIVE_TEST_SHARE), *plan]
 
-    def _add_call(self, rng: random.Random, agent: Agent, created: int, test_share: float, in_progress: bool) -> None:
+    def _add_call(
+        self, rng: random.Random, agent: AgentRecord, created: int, test_share: float, in_progress: bool
+    ) -> None:
         is_test = not in_progress and rng.random() < test_share
         if in_progress:
             status = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED)[len(self.created) % 3]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import iso_ms
-from .records import B36_DIGITS, STATUS_RANK, STATUSES, TERMINAL, Agent, CallRow, CallStatus, PhoneNumber
+from .records import B36_DIGITS, STATUS_RANK, STATUSES, TERMINAL, AgentRecord, CallRow, CallStatus, PhoneNumber
 from .seeding import FLAG_TEST, SeededCalls, seed_agents, seed_phone_numbers
 from .transcripts import build_transcript
 
@@ -74,7 +74,7 @@ def _b36(value: int, width: int) -> str:
 
 
 @dataclass
-class PlacedCall:
+class PlacedRow:
     ordinal: int
     agent_index: int
     team: str
@@ -185,9 +185,9 @@ class World:
     seed: int
     total_calls: int
     start_ms: int
-    agents: list[Agent] = field(default_factory=lambda: [])
+    agents: list[AgentRecord] = field(default_factory=lambda: [])
     phone_numbers: list[PhoneNumber] = field(default_factory=lambda: [])
-    placed: list[PlacedCall] = field(default_factory=lambda: [])
+    placed: list[PlacedRow] = field(default_factory=lambda: [])
     _seeded: SeededCalls | None = None
     _order_cache: OrderedDict[tuple[int, CallQuery], array[int]] = field(default_factory=lambda: OrderedDict())
     _haystacks: dict[int, tuple[str, array[int]]] = field(default_factory=lambda: {})
@@ -207,10 +207,10 @@ class World:
     def role_id(self, role: str) -> str:
         return next(a.id for a in self.agents if a.seed.role == role)
 
-    def agent(self, team: str, agent_id: str) -> Agent | None:
+    def agent(self, team: str, agent_id: str) -> AgentRecord | None:
         return next((a for a in self.agents if a.id == agent_id and a.team == team), None)
 
-    def team_agents(self, team: str) -> list[Agent]:
+    def team_agents(self, team: str) -> list[AgentRecord]:
         return [a for a in self.agents if a.team == team]
 
     def phone_number(self, team: str, number_id: str) -> PhoneNumber | None:
@@ -219,10 +219,10 @@ class World:
     def team_phone_numbers(self, team: str) -> list[PhoneNumber]:
         return [p for p in self.phone_numbers if p.team == team]
 
-    def linked_numbers(self, agent: Agent) -> list[PhoneNumber]:
+    def linked_numbers(self, agent: AgentRecord) -> list[PhoneNumber]:
         return [p for p in self.phone_numbers if p.agent_id == agent.id]
 
-    def channels(self, agent: Agent) -> list[dict[str, Any]]:
+    def channels(self, agent: AgentRecord) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [
             {"id": cid, "type": c.type, "name": c.name, "status": c.status, "is_connected": c.is_connected}
             for cid, c in zip(agent.channel_ids, agent.seed.channels, strict=True)
@@ -239,10 +239,10 @@ class World:
             )
         return out
 
-    def has_live_channel(self, agent: Agent) -> bool:
+    def has_live_channel(self, agent: AgentRecord) -> bool:
         return any(c["type"] in ("telephony", "voice") and c["is_connected"] for c in self.channels(agent))
 
-    def agent_detail(self, agent: Agent) -> dict[str, Any]:
+    def agent_detail(self, agent: AgentRecord) -> dict[str, Any]:
         out = agent.to_json()
         out["knowledge_bases"] = [
             {"id": kid, "type": kind, "name": name, "description": desc}
@@ -414,12 +414,12 @@ class World:
     def active_test_calls(self, team: str, now_ms: int) -> int:
         return sum(1 for p in self.placed if p.team == team and p.is_test and p.row(now_ms).status not in TERMINAL)
 
-    def place_call(self, agent: Agent, destination: str, is_test: bool, now_ms: int) -> PlacedCall:
+    def place_call(self, agent: AgentRecord, destination: str, is_test: bool, now_ms: int) -> PlacedRow:
         ordinal = self.total_calls + len(self.placed)
         rng = random.Random(self.seed * 1_000_003 + ordinal)
         turns = rng.randint(10, 24)
         linked = self.linked_numbers(agent)
-        call = PlacedCall(
+        call = PlacedRow(
             ordinal=ordinal,
             agent_index=agent.index,
             team=agent.team,

@@ -21,7 +21,7 @@ from bimpe_mcp.core.models import (
     TranscriptPart,
     paging,
 )
-from bimpe_mcp.reading.listing import ListQuery, windowed_page
+from bimpe_mcp.reading.listing import WindowQuery, windowed_page
 from bimpe_mcp.reading.scan import agent_window
 from bimpe_mcp.reading.transcript_windows import decode_cursor, outline, transcript_window
 from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg, LimitArg, MaxCharsArg, PageArg, SinceArg, UntilArg
@@ -73,7 +73,7 @@ async def list_calls(
     agent = state.agent(agent_id)
     filters = {"status": status, "is_test_call": is_test_call, "search": search, "since": since, "until": until}
     applied: dict[str, Any] = {"sort": sort} | {k: v for k, v in filters.items() if v is not None}
-    query = ListQuery(agent, page, limit, statuses, is_test_call, search, sort, applied)
+    query = WindowQuery(agent, page, limit, statuses, is_test_call, search, sort, applied)
     if since is None and until is None and (statuses is None or len(statuses) == 1):
         one = statuses[0] if statuses else None
         wire = await api.list_calls(
