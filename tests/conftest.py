@@ -34,6 +34,13 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def own_state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's state (the default SQLite file of budgets, confirmations and replays) in a directory of its own,
+    for the server it builds and the processes it starts: never the user's own, never another test's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
 def no_backoff() -> Iterator[None]:
     """Retries keep their attempt counts but never wait: time in tests is controlled, not slept.
 

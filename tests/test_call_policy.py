@@ -13,8 +13,10 @@ from bimpe_mcp.cli.doctor import settings_env
 from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.core.settings import ConfigError, Settings
-from bimpe_mcp.policy.budget import Budget
-from bimpe_mcp.policy.gate import RESULTS_KEPT, Policy
+from bimpe_mcp.core.state import DAY, Admission, open_store
+from bimpe_mcp.policy.budget import limits, reached
+from bimpe_mcp.policy.decision import Call
+from bimpe_mcp.policy.gate import Policy
 from bimpe_mcp.policy.numbers import read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.sandbox import Sandbox
@@ -163,13 +165,17 @@ def test_quiet_hours_within_one_day_and_in_several_zones() -> None:
     assert quiet_until(window, zones, early) == datetime(2026, 12, 2, 16, 0, tzinfo=UTC), "the last zone to wake"
 
 
-def test_a_budget_counts_each_key_once_and_forgets_calls_older_than_a_day() -> None:
-    budget = Budget(None, 1)
+async def test_a_budget_counts_each_key_once_per_agent_and_forgets_calls_older_than_a_day() -> None:
+    store, budget = open_store("memory://"), limits(None, 1)
     noon = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-    budget.count("k1", noon)
-    budget.count("k1", noon)
-    assert budget.exhausted(noon) == ("day", datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
-    assert budget.exhausted(datetime(2026, 12, 3, 12, 0, tzinfo=UTC)) is None
+    at = noon.timestamp()
+    assert await store.admit(Admission("agt_1", "k1", "test", "f", at, budget)) is None
+    assert await store.admit(Admission("agt_1", "k1", "test", "f", at + 60, budget)) is None, "the same dial"
+    assert await store.admit(Admission("agt_2", "k1", "test", "g", at, budget)) == ("budget", "day")
+    assert reached(await store.times("test", at - DAY), noon, budget) == ("day", datetime(2026, 12, 3, 12, tzinfo=UTC))
+    assert await store.admit(Admission("agt_2", "k1", "test", "g", at + DAY, budget)) is None
+    assert reached(await store.times("test", at), noon, limits(0, None)) == ("hour", None), "a limit of 0: never"
+    await store.aclose()
 
 
 @pytest.mark.parametrize(
@@ -234,23 +240,21 @@ def test_unreadable_numbers_are_invalid_and_the_servers_clock_is_utc() -> None:
     assert Settings(quiet_hours=None).quiet_hours is None
 
 
-def test_the_results_kept_for_replays_are_bounded() -> None:
-    policy = Policy(Settings(), Clock())
+async def test_a_retry_of_a_confirmed_call_under_its_key_is_not_asked_again_and_a_result_is_tied_to_its_call() -> None:
+    policy = Policy(Settings(confirm_test_calls=True, state_url="memory://"), Clock())
+    call = Call("agt_1", read_number(US), True)
     result = PlacedCall(
-        status="initiated", agent_id="agt_1", destination=US, is_test_call=True, idempotency_key="k", next_step="-"
+        status="initiated", agent_id="agt_1", destination=US, is_test_call=True, idempotency_key="key-0", next_step="-"
     )
-    for n in range(RESULTS_KEPT + 1):
-        policy.keep(f"key-{n}", "f", result)
-        policy.count(f"key-{n}", "f", is_test_call=True)
-    assert policy.replay("key-0", "f") is None and policy.replay(f"key-{RESULTS_KEPT}", "f") == result
-    assert policy.replay(f"key-{RESULTS_KEPT}", "other") is None
-    live = Policy(Settings(confirm_test_calls=True), Clock())
-    live.count("key-0", "f", is_test_call=True)
-    assert live.route(True, True, False, ("key-0", "f")) == "none", "a retry of a confirmed call"
-    assert live.route(True, True, False, ("key-0", "g")) == "elicit", "another call under the same key"
-    for n in range(1, RESULTS_KEPT + 1):
-        live.count(f"key-{n}", "f", is_test_call=True)
-    assert live.route(True, True, False, ("key-0", "f")) == "elicit", "the oldest keys are forgotten"
+    assert await policy.route(call, True, False, "key-0") == "elicit"
+    assert await policy.store.admit(Admission("agt_1", "key-0", "test", call.fingerprint, 0.0)) is None
+    await policy.store.keep("agt_1", "key-0", call.fingerprint, result.model_dump_json(), 0.0)
+    assert await policy.route(call, True, False, "key-0") == "none", "a retry of a confirmed call"
+    other = Call("agt_1", read_number(NG), True)
+    assert await policy.route(other, True, False, "key-0") == "elicit", "another call under the same key"
+    assert await policy.replay("agt_1", "key-0", call.fingerprint) == result
+    assert await policy.replay("agt_1", "key-0", other.fingerprint) is None
+    assert await policy.replay("agt_2", "key-0", call.fingerprint) is None, "each agent has its own keys"
 
 
 def test_client_configurations_carry_policy_settings_as_the_environment_reads_them_and_never_the_secret() -> None:

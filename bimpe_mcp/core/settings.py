@@ -339,6 +339,21 @@ class Settings(BaseModel):
             doc="file that gets one JSON line per `place_call` attempt",
         ),
     ] = None
+    state_url: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_STATE_URL",
+            flag="--state-url",
+            metavar="URL",
+            help="where call budgets, spent confirmations and results kept for replays live: sqlite:///PATH, "
+            "memory:// or redis://HOST:PORT/DB (default: a SQLite file in the user's state directory)",
+            doc="where budgets, spent confirmations, results kept for replays and recent audit entries live: "
+            "`sqlite:///path`, `memory://` (this process only), `redis://host:port/db` or `rediss://` (see "
+            "[Deployment](#deployment))",
+            unset="`state.sqlite3` in the user's state directory",
+            accepts="sqlite:///PATH, memory://, redis://HOST:PORT/DB or rediss://HOST:PORT/DB",
+        ),
+    ] = None
     redact: Annotated[
         bool,
         Setting(
@@ -359,6 +374,20 @@ class Settings(BaseModel):
     def _check_quiet_hours(cls, value: str | None) -> str | None:
         if value is not None:
             quiet_window(value)
+        return value
+
+    @field_validator("state_url")
+    @classmethod
+    def _check_state_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite:///", "memory://", "redis://", "rediss://")):
+            raise ValueError(
+                "must be sqlite:///PATH, memory://, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (got "
+                f"{shown(value.split('@')[-1])})"
+            )
+        if value.startswith("sqlite:///") and len(value) == len("sqlite:///"):
+            raise ValueError("sqlite:/// needs a file path, e.g. sqlite:////var/lib/bimpe-mcp/state.sqlite3")
         return value
 
     @field_validator("confirm_secret")

@@ -1,4 +1,4 @@
-"""The audit trail: one JSON line per place_call attempt, and the recent ones in memory.
+"""The audit trail: one JSON line per place_call attempt, and the recent ones in memory (and in the state store).
 
 Writing never breaks or delays a call beyond one small append: a file that cannot be written is reported once on
 stderr and the entry is kept in memory only."""
@@ -60,11 +60,12 @@ class AuditLog:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
         self._broken = False
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The entry as kept: without its empty fields."""
         entry = {k: v for k, v in entry.items() if v is not None}
         self.recent.append(entry)
         if self.path is None or self._broken:
-            return
+            return entry
         try:
             with open(self.path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(entry, ensure_ascii=True) + "\n")
@@ -72,3 +73,4 @@ class AuditLog:
             self._broken = True
             sys.stderr.write(f"bimpe-mcp: BIMPE_AUDIT_LOG cannot be written ({type(exc).__name__}); audit entries "
                              "are kept in memory only\n")  # fmt: skip
+        return entry

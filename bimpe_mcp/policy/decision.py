@@ -28,8 +28,10 @@ def kind_of(is_test_call: bool) -> str:
 
 @dataclass(frozen=True)
 class CallRequest:
-    """A place_call as the gate judges it: the agent chosen, the arguments, whether the client can ask the user, and
-    whether the user accepted the question put to them (`agreed`)."""
+    """A place_call as the gate judges it: the agent chosen, the arguments, whether the client can ask the user,
+    whether the user accepted the question put to them (`agreed`), and which round of questions that answer came in
+    (`answered_round`, a digest of the sealed request state the client sent back; None when the answer was given
+    within this request)."""
 
     agent: str
     destination: str
@@ -38,6 +40,7 @@ class CallRequest:
     confirmation_token: str | None = None
     can_elicit: bool = False
     agreed: bool = False
+    answered_round: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Replay:
     """A result kept for this key and this call: answered again, and nothing is dialled."""
 
     kept: PlacedCall
+    call: Call
+    key: str
 
     def answer(self) -> PlacedCall:
         return self.kept.model_copy(update={"replayed": True, "next_step": REPLAYED + self.kept.next_step})
@@ -97,12 +102,13 @@ class Preview:
 
 @dataclass(frozen=True)
 class Dial:
-    """The call goes out under `key`. `route` says how it was confirmed; `nonce` is the token's, spent on this key."""
+    """The call goes out under `key`. `route` says how it was confirmed; `confirmation` (a token's nonce or an
+    answered round) is spent on this key."""
 
     call: Call
     key: str
     route: Route
-    nonce: str | None = None
+    confirmation: str | None = None
 
     def question(self, who: str) -> str:
         """What the user is asked when the route is to ask them, naming the agent as `who`."""

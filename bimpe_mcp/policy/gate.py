@@ -1,15 +1,19 @@
 """The gate place_call passes before anything is dialled: the live switch, the number and the operator's lists, the
-confirmation route and token, the results kept so that a repeated call is answered without dialling again, quiet
-hours and budgets, and the user's confirmation. `Policy.decide` runs them in that order; `Policy.dialling` and
-`Policy.keep` count a call and keep its result around the API request, and `Policy.audited` records each attempt."""
+confirmation route and token (or answered question), the results kept so that a repeated call is answered without
+dialling again, quiet hours and budgets, and the user's confirmation. `Policy.decide` runs them in that order;
+`Policy.dialling` and `Policy.keep` count a call and keep its result around the API request, and `Policy.audited`
+records each attempt. What must hold across processes and replicas lives in the state store (core/state)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
-from collections import OrderedDict
-from collections.abc import Generator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
+
+import anyio
 
 from bimpe_mcp.api.errors import recording_request_ids
 from bimpe_mcp.core.clock import Clock
@@ -17,14 +21,15 @@ from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.core.setting_values import quiet_window
 from bimpe_mcp.core.settings import Settings
+from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, open_store
 from bimpe_mcp.policy.audit import Attempt, AuditLog
-from bimpe_mcp.policy.budget import Budget
+from bimpe_mcp.policy.budget import limits, reached
 from bimpe_mcp.policy.decision import Call, CallRequest, Decision, Dial, Preview, Replay, Route
 from bimpe_mcp.policy.numbers import Destination, matches, read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, TokenError, Tokens
 
-RESULTS_KEPT = 1000
+log = logging.getLogger(__name__)
 ALWAYS = {
     "invalid": ("invalid_number", "is not a valid phone number"),
     "premium_rate": ("premium_rate", "is a premium-rate number"),
@@ -33,6 +38,8 @@ ALWAYS = {
 }
 LIVE_OFF = "Place a test call (is_test_call=true). Only the operator can enable live calls (BIMPE_ALLOW_LIVE_CALLS)."
 ASK_AGAIN = "Call place_call without confirmation_token to get a new preview, and ask the user again."
+ANSWERED = "the user's answer to this confirmation question was already used"
+ASK_ANEW = "Call place_call again (without the earlier request state) to ask the user anew."
 
 
 def refused(
@@ -49,48 +56,62 @@ def stamp(when: datetime) -> str:
 
 
 class Policy:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, store: Store | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.window = quiet_window(settings.quiet_hours) if settings.quiet_hours else None
         s = settings
         self.budgets = {
-            True: Budget(s.max_test_calls_per_hour, s.max_test_calls_per_day),
-            False: Budget(s.max_live_calls_per_hour, s.max_live_calls_per_day),
+            True: limits(s.max_test_calls_per_hour, s.max_test_calls_per_day),
+            False: limits(s.max_live_calls_per_hour, s.max_live_calls_per_day),
         }
         secret = s.confirm_secret.get_secret_value().encode() if s.confirm_secret else None
         self.tokens = Tokens(secret)
         self.audit = AuditLog(s.audit_log)
-        self._results: OrderedDict[str, tuple[str, PlacedCall]] = OrderedDict()
-        self._nonces: dict[str, str] = {}
-        self._dialled: OrderedDict[str, str] = OrderedDict()
+        self.store = store if store is not None else open_store(s.state_url)
 
-    def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
+    async def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
         ToolFailure the model reads. The checks, in order: the live switch; the number (its kind, the blocked list,
-        the allowed list); the confirmation route; a token, if given, verified and the idempotency key derived from
-        its nonce; a result kept for that key; quiet hours and budgets; a preview when a token is still needed; the
-        confirmation. Nothing is counted or spent here (`dialling` does that as the call goes out), so the question
-        asked before the tool runs decides with it too. `attempt` learns the key as soon as it is derived."""
+        the allowed list); the confirmation route; a token or an answered question, if given, checked and the
+        idempotency key derived from it; a result kept for that key; quiet hours and budgets; a preview when a token
+        is still needed; the confirmation. Nothing is counted or spent here, except a declined question (`dialling`
+        counts and spends as the call goes out), so the question asked before the tool runs decides with it too.
+        `attempt` learns the key as soon as it is derived."""
         self._live(request.is_test_call)
         call = Call(request.agent, self._number(request.destination), request.is_test_call)
-        has_token = request.confirmation_token is not None
-        route = self.route(
-            call.is_test_call, request.can_elicit, has_token, (request.idempotency_key, call.fingerprint)
-        )
-        nonce, key, expiry = None, request.idempotency_key or uuid.uuid4().hex, None
-        if route == "token" and request.confirmation_token:
-            nonce, key, expiry = self._redeem(request.confirmation_token, call.digest, request.idempotency_key)
-        if attempt is not None:
-            attempt.key = key
-        earlier = self.replay(key, call.fingerprint)
-        if earlier is not None:
-            return Replay(earlier)
-        self._limits(call.dest, call.is_test_call)
-        if route == "token" and nonce is None:
-            return self._preview(call, request.idempotency_key)
-        self._confirmed(route, expiry, request.agreed)
-        return Dial(call, key, route, nonce)
+        with self.reachable():
+            route = await self.route(call, request.can_elicit, request.confirmation_token is not None,
+                                     request.idempotency_key)  # fmt: skip
+            confirmation, key, expiry = await self._key(route, call, request)
+            if attempt is not None:
+                attempt.key = key
+            earlier = await self.replay(call.agent, key, call.fingerprint)
+            if earlier is not None:
+                return Replay(earlier, call, key)
+            await self._limits(call.dest, call.is_test_call)
+            if route == "token" and confirmation is None:
+                return self._preview(call, request.idempotency_key)
+            await self._confirmed(route, expiry, request.agreed, confirmation)
+        return Dial(call, key, route, confirmation)
+
+    @contextmanager
+    def reachable(self) -> Generator[None]:
+        """A store that cannot be reached refuses the call: nothing is dialled that could not be counted."""
+        try:
+            yield
+        except StateUnavailable as exc:
+            log.warning("place_call refused: the state store is unavailable (%s)", exc)
+            raise ToolFailure(
+                "policy_refused",
+                f"the call state of this server ({self.store.where}) cannot be reached, so nothing was dialled: "
+                "budgets and confirmations could not be checked",
+                "Tell the user; reading calls still works. Try again in a minute; if it persists, the operator must "
+                "make BIMPE_STATE_URL reachable.",
+                retryable=True,
+                rule="state_unavailable",
+                setting="BIMPE_STATE_URL",
+            ) from None
 
     def _live(self, is_test_call: bool) -> None:
         if not is_test_call and not self.settings.allow_live_calls:
@@ -126,33 +147,43 @@ class Policy:
             )
         return dest
 
-    def route(self, is_test_call: bool, can_elicit: bool, has_token: bool, retry: tuple[str | None, str]) -> Route:
-        """How this call is confirmed by a human, if at all. `retry` is the idempotency key given and the call's
-        fingerprint: a retry of a call that was confirmed and sent under that key is not asked about again (the key
-        keeps it from ringing twice)."""
+    async def route(self, call: Call, can_elicit: bool, has_token: bool, key: str | None) -> Route:
+        """How this call is confirmed by a human, if at all. A retry, under the key given, of this very call that
+        was confirmed and sent under that key is not asked about again (the key keeps it from ringing twice)."""
         mode = self.settings.confirm
-        key, fingerprint = retry
-        if mode == "off" or (is_test_call and not self.settings.confirm_test_calls):
+        if mode == "off" or (call.is_test_call and not self.settings.confirm_test_calls):
             return "none"
-        if key is not None and self._dialled.get(key) == fingerprint:
+        if key is not None and await self.store.dialled(call.agent, key) == call.fingerprint:
             return "none"
         if mode == "elicit":
             return "elicit" if can_elicit else "unavailable"
         return "token" if mode == "token" or has_token or not can_elicit else "elicit"
 
-    def _redeem(self, token: str, digest: str, idempotency_key: str | None) -> tuple[str, str, int]:
-        """The token's nonce, the idempotency key the call it confirms goes out with, and the token's expiry (epoch
-        seconds), when it confirms exactly this call and was not spent on another key."""
-        try:
-            nonce, expiry = self.tokens.nonce(token, digest)
-        except TokenError as exc:
-            raise refused("confirmation", str(exc), ASK_AGAIN, "BIMPE_CONFIRM") from None
-        key = idempotency_key or f"ct-{nonce}"
-        if self._nonces.get(nonce, key) != key:
-            raise refused("confirmation", "the confirmation_token was already used for another call", ASK_AGAIN)
-        return nonce, key, expiry
+    async def _key(self, route: Route, call: Call, request: CallRequest) -> tuple[str | None, str, int | None]:
+        """The confirmation this call is confirmed by (`ct:` a token's nonce, `el:` an answered question round), the
+        idempotency key it goes out under, and the token's expiry. A confirmed call's key derives from its
+        confirmation, so that any replay of it is answered by the first result; without one, the key given, or the
+        key of a dial of this call whose answer never reached the client, or a new one."""
+        given, expiry = request.idempotency_key, None
+        if route == "token" and request.confirmation_token:
+            try:
+                nonce, expiry = self.tokens.nonce(request.confirmation_token, call.digest)
+            except TokenError as exc:
+                raise refused("confirmation", str(exc), ASK_AGAIN, "BIMPE_CONFIRM") from None
+            confirmation, key, used = f"ct:{nonce}", given or f"ct-{nonce}", "the confirmation_token was already used "
+        elif route == "elicit" and request.answered_round:
+            confirmation, key, used = f"el:{request.answered_round}", given or f"el-{request.answered_round}", ANSWERED
+        else:
+            held = None if given else await self.store.held(call.fingerprint, self.clock.wall().timestamp())
+            return None, given or held or uuid.uuid4().hex, None
+        spent = await self.store.spent(confirmation)
+        if spent is not None and spent != key:
+            if confirmation.startswith("ct:"):
+                raise refused("confirmation", used + "for another call", ASK_AGAIN)
+            raise refused("confirmation", used, ASK_ANEW, "BIMPE_CONFIRM")
+        return confirmation, key, expiry
 
-    def _limits(self, dest: Destination, is_test_call: bool) -> None:
+    async def _limits(self, dest: Destination, is_test_call: bool) -> None:
         """Quiet hours (live calls) and the budget of the call's kind, at this moment."""
         now = self.clock.wall()
         until = quiet_until(self.window, dest.zones, now) if self.window and not is_test_call else None
@@ -164,18 +195,12 @@ class Policy:
                 "BIMPE_QUIET_HOURS",
                 until,
             )
-        kind = "TEST" if is_test_call else "LIVE"
-        spent = self.budgets[is_test_call].exhausted(now)
-        if spent is not None:
-            window, when = spent
-            step = f"Tell the user; the next call is possible after {stamp(when)}." if when else "Tell the user."
-            raise refused(
-                f"{window}ly_budget".replace("dayly", "daily"),
-                f"the {kind.lower()} call budget per {window} of this server is spent",
-                step,
-                f"BIMPE_MAX_{kind}_CALLS_PER_{window.upper()}",
-                when,
-            )
+        budget = self.budgets[is_test_call]
+        if budget:
+            times = await self.store.times(kind_word(is_test_call), now.timestamp() - DAY)
+            spent = reached(times, now, budget)
+            if spent is not None:
+                raise budget_spent(is_test_call, *spent)
 
     def _preview(self, call: Call, idempotency_key: str | None) -> Preview:
         """A new token for exactly this call; the call it confirms goes out under the key given, or one derived from
@@ -186,8 +211,9 @@ class Policy:
         until = stamp(now.fromtimestamp(now.timestamp() + TOKEN_SECONDS, now.tzinfo))
         return Preview(call, idempotency_key or f"ct-{nonce}", token, until)
 
-    def _confirmed(self, route: Route, expiry: int | None, agreed: bool) -> None:
-        """Refuse unless the route's confirmation was given: an accepted question, or a token still valid."""
+    async def _confirmed(self, route: Route, expiry: int | None, agreed: bool, confirmation: str | None) -> None:
+        """Refuse unless the route's confirmation was given: an accepted question, or a token still valid. A question
+        answered no is spent: its round never confirms a call afterwards."""
         if route == "token" and expiry is not None and expiry < self.clock.wall().timestamp():
             raise refused("confirmation", "the confirmation_token has expired", ASK_AGAIN, "BIMPE_CONFIRM")
         if route == "unavailable":
@@ -198,39 +224,61 @@ class Policy:
                 "BIMPE_CONFIRM",
             )
         if route == "elicit" and not agreed:
+            if confirmation is not None:
+                await self.store.spend(confirmation, "declined", self.clock.wall().timestamp())
             raise ToolFailure(
                 "confirmation_declined",
                 "the user did not confirm this call, so nothing was dialled",
                 "Do not place it again unless the user asks anew.",
             )
 
-    def dialling(self, dial: Dial) -> None:
-        """A call about to be sent: its token's nonce spent on its key, and the call counted."""
-        if dial.nonce is not None:
-            self._nonces.setdefault(dial.nonce, dial.key)
-        self.count(dial.key, dial.call.fingerprint, dial.call.is_test_call)
+    async def dialling(self, dial: Dial) -> None:
+        """A call about to be sent, in one step on the store: its confirmation spent on its key, and the call
+        counted once per (agent, key) unless its budget is spent (then it is refused, and nothing changes)."""
+        call, now = dial.call, self.clock.wall()
+        budget = self.budgets[call.is_test_call]
+        kind = kind_word(call.is_test_call)
+        admission = Admission(call.agent, dial.key, kind, call.fingerprint, now.timestamp(), budget, dial.confirmation)
+        with self.reachable():
+            refusal = await self.store.admit(admission)
+            if refusal is None:
+                return
+            what, detail = refusal
+            if what == "spent":
+                raise refused("confirmation", "this confirmation was already used for another call", ASK_AGAIN)
+            times = await self.store.times(kind, now.timestamp() - DAY)
+        raise budget_spent(call.is_test_call, *(reached(times, now, budget) or (detail, None)))
 
-    def count(self, key: str, fingerprint: str, is_test_call: bool) -> None:
-        """A call about to be sent: counted in its budget, and its key remembered as confirmed for this call."""
-        self.budgets[is_test_call].count(key, self.clock.wall())
-        self._dialled[key] = fingerprint
-        while len(self._dialled) > RESULTS_KEPT:
-            self._dialled.popitem(last=False)
+    async def hold(self, dial: Dial) -> None:
+        """The dial's key kept for this call until its answer reaches the client: a retry without the key (of a
+        client that cancelled, or never heard back) goes out under it again, and so never rings twice."""
+        with self.reachable():
+            await self.store.hold(dial.call.fingerprint, dial.key, self.clock.wall().timestamp())
 
-    def replay(self, key: str, fingerprint: str) -> PlacedCall | None:
-        kept = self._results.get(key)
+    async def release(self, call: Call, key: str) -> None:
+        """The call's answer reached the client: a later call to the same number is a new call."""
+        try:
+            await self.store.release(call.fingerprint, key)
+        except StateUnavailable as exc:
+            log.warning("a dial's key could not be released (%s)", exc)
+
+    async def replay(self, agent: str, key: str, fingerprint: str) -> PlacedCall | None:
+        kept = await self.store.result(agent, key)
         if kept is None or kept[0] != fingerprint:
             return None
-        return kept[1]
+        return PlacedCall.model_validate_json(kept[1])
 
-    def keep(self, key: str, fingerprint: str, result: PlacedCall) -> None:
-        self._results[key] = (fingerprint, result)
-        while len(self._results) > RESULTS_KEPT:
-            self._results.popitem(last=False)
+    async def keep(self, dial: Dial, result: PlacedCall) -> None:
+        call = dial.call
+        body = result.model_dump_json()
+        try:
+            await self.store.keep(call.agent, dial.key, call.fingerprint, body, self.clock.wall().timestamp())
+        except StateUnavailable as exc:
+            log.warning("a call's result could not be kept for replays (%s); its key still keeps it single", exc)
 
-    @contextmanager
-    def audited(self, attempt: Attempt) -> Generator[None]:
-        """The attempt recorded in the audit trail however it ends: answered, refused or failed."""
+    @asynccontextmanager
+    async def audited(self, attempt: Attempt) -> AsyncGenerator[None]:
+        """The attempt recorded in the audit trail however it ends: answered, refused, failed or cancelled."""
         with recording_request_ids() as sent:
             try:
                 yield
@@ -238,7 +286,35 @@ class Policy:
                 attempt.failed(failure)
                 raise
             finally:
-                self.record(attempt, sent[-1] if sent else None)
+                with anyio.CancelScope(shield=True):
+                    await self.record(attempt, sent[-1] if sent else None)
 
-    def record(self, attempt: Attempt, request_id: str | None = None) -> None:
-        self.audit.record(attempt.closed(request_id, stamp(self.clock.wall())))
+    async def record(self, attempt: Attempt, request_id: str | None = None) -> None:
+        entry = self.audit.record(attempt.closed(request_id, stamp(self.clock.wall())))
+        try:
+            await self.store.remember(json.dumps(entry, ensure_ascii=True, separators=(",", ":")))
+        except StateUnavailable as exc:
+            log.warning("an audit entry is kept by this process only (%s)", exc)
+
+    async def recent(self) -> list[dict[str, object]]:
+        """The recent audit entries of every process sharing the store (this process's own when it is unreachable)."""
+        try:
+            return [json.loads(entry) for entry in await self.store.recent()]
+        except StateUnavailable:
+            return list(self.audit.recent)
+
+
+def kind_word(is_test_call: bool) -> str:
+    return "test" if is_test_call else "live"
+
+
+def budget_spent(is_test_call: bool, window: str, when: datetime | None) -> ToolFailure:
+    kind = "TEST" if is_test_call else "LIVE"
+    step = f"Tell the user; the next call is possible after {stamp(when)}." if when else "Tell the user."
+    return refused(
+        f"{window}ly_budget".replace("dayly", "daily"),
+        f"the {kind.lower()} call budget per {window} of this server is spent",
+        step,
+        f"BIMPE_MAX_{kind}_CALLS_PER_{window.upper()}",
+        when,
+    )

@@ -7,10 +7,11 @@ import hmac
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.server.request_state import RequestStateSecurity
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from bimpe_mcp import __version__
@@ -23,6 +24,7 @@ from bimpe_mcp.server.prompts import prompt_check, register_prompts
 from bimpe_mcp.server.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.server.resources import register_resources
 from bimpe_mcp.tools import tool_set
+from bimpe_mcp.tools.confirming import ANSWERED_ROUND
 from bimpe_mcp.tools.state import AppState, Connector
 from bimpe_mcp.ui import calls_app
 
@@ -86,6 +88,22 @@ def shared_request_state(settings: Settings) -> RequestStateSecurity | None:
     return RequestStateSecurity(keys=[hmac.new(secret, b"bimpe-mcp request state", hashlib.sha256).digest()])
 
 
+async def answered_rounds(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """A 2026-07-28 tool call that answers a round of questions names its round for the tools: a digest of the
+    sealed request state as the client sent it back. Runs before the state is unsealed (and verified: anything but
+    a state this server sealed, unaltered, is refused there), so each round is told apart even where two rounds'
+    plaintexts are alike; the same round sent again has the same digest, on any replica."""
+    params = ctx.params or {}
+    sealed = params.get("requestState") if ctx.method == "tools/call" else None
+    if not isinstance(sealed, str) or not params.get("inputResponses"):
+        return await call_next(ctx)
+    token = ANSWERED_ROUND.set(hashlib.sha256(sealed.encode()).hexdigest()[:32])
+    try:
+        return await call_next(ctx)
+    finally:
+        ANSWERED_ROUND.reset(token)
+
+
 def build_server(
     settings: Settings,
     *,
@@ -112,6 +130,7 @@ def build_server(
                     yield state
                 finally:
                     holder.remove(state)
+                    await state.policy.store.aclose()
         finally:
             if connector is not None:
                 await connector.aclose()
@@ -133,6 +152,8 @@ def build_server(
         auth=inbound.auth if inbound else None,
         request_state_security=shared_request_state(settings),
     )
+    chain = mcp.middleware
+    chain.insert(next(i for i, m in enumerate(chain) if isinstance(m, RequestStateBoundary)), answered_rounds)
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)
     register_protocol(mcp)

@@ -157,6 +157,12 @@ def check(settings: Settings, serving: Serving, workers: int) -> None:
             "--workers: the embedded --sandbox lives in one process; run `bimpe-mcp sandbox` and point "
             "BIMPE_BASE_URL at it instead"
         )
+    if workers > 1 and (settings.state_url or "").startswith("memory://") and not settings.read_only:
+        raise ConfigError(
+            f"--workers {workers} with BIMPE_STATE_URL=memory://: each worker would count its own budgets and forget "
+            "the confirmations and calls of the others; leave BIMPE_STATE_URL unset (a SQLite file the workers "
+            "share) or point it at sqlite:///PATH or redis://"
+        )
     if settings.http_auth == "passthrough" and (settings.sandbox or settings.configured):
         raise ConfigError(
             "--auth passthrough: each client's bearer token is its own API key, so the server takes none: unset "

@@ -143,13 +143,13 @@ def register_resources(mcp: MCPServer[AppState], current: Callable[[], AppState 
     )(call_transcript)
     mcp.resource(CALL_TEMPLATE, name="call", title="Call", mime_type="application/json")(call)
 
-    def audit_recent() -> str:
+    async def audit_recent() -> str:
         """The latest place_call attempts, oldest first, one JSON object a line: time, decision, rule, masked
         destination, agent, test or live, idempotency key, request id, call id and client."""
         state = current()
         # Resources are read only while the server runs, inside its lifespan, where the state is set.
         assert state is not None
-        entries = list(state.policy.audit.recent)
+        entries = await state.policy.recent()
         return "\n".join(json.dumps(entry, separators=(",", ":")) for entry in entries)
 
     mcp.resource(AUDIT_URI, name="audit_recent", title="Recent place_call attempts", mime_type="application/jsonl")(

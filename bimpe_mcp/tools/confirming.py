@@ -4,6 +4,7 @@ audit entry of an attempt whose arguments fail the schema (`AuditedTool`)."""
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
@@ -16,6 +17,14 @@ from bimpe_mcp.policy.audit import Attempt
 from bimpe_mcp.policy.decision import CallRequest, Dial
 from bimpe_mcp.tools.runtime import CheckedTool, Ctx, state_of
 from bimpe_mcp.tools.state import AppState
+
+# The round of questions a 2026-07-28 retry answers: a digest of the sealed request state it sent back (set for the
+# request by the server's middleware, before the state is unsealed); None on a first round or an older protocol.
+ANSWERED_ROUND: ContextVar[str | None] = ContextVar("answered_round", default=None)
+
+
+def answered_round() -> str | None:
+    return ANSWERED_ROUND.get()
 
 
 class Approval(BaseModel):
@@ -61,8 +70,9 @@ async def ask_human(
             confirmation_token,
             can_elicit=can_elicit(ctx),
             agreed=True,
+            answered_round=answered_round(),
         )
-        decision = state.policy.decide(request)
+        decision = await state.policy.decide(request)
     except ToolFailure:
         return NotAsked()
     if not isinstance(decision, Dial) or decision.route != "elicit":
@@ -84,7 +94,7 @@ class AuditedTool(CheckedTool):
     """place_call as published: an attempt whose arguments fail the schema is in the audit trail too, refused with
     rule invalid_argument (its destination masked to the digits it holds)."""
 
-    def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
+    async def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
         state = state_of(context)
         destination, is_test_call, agent = (arguments.get(k) for k in ("destination", "is_test_call", "agent_id"))
         attempt = Attempt(
@@ -93,4 +103,4 @@ class AuditedTool(CheckedTool):
         known = isinstance(agent, str) and re.fullmatch(ID_PATTERN, agent) is not None
         attempt.agent = (agent if known else state.settings.agent_id) or ""
         attempt.malformed(failure)
-        state.policy.record(attempt)
+        await state.policy.record(attempt)

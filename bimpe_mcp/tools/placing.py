@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
+import anyio
 from mcp.server.mcpserver import ElicitationResult, Resolve
 from pydantic import Field
 
 from bimpe_mcp.api.contract import E164_PATTERN
 from bimpe_mcp.core import render
-from bimpe_mcp.core.failures import guarded
+from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.audit import Attempt
 from bimpe_mcp.policy.decision import CallRequest, Dial, Preview, Replay
@@ -21,6 +22,7 @@ from bimpe_mcp.tools.confirming import (
     NotAsked,
     agent_name,
     agreed,
+    answered_round,
     ask_human,
     can_elicit,
     client_name,
@@ -55,7 +57,7 @@ async def place_call(
     Live calls need the operator's consent and the user's confirmation."""
     state = state_of(ctx)
     attempt = Attempt(destination, is_test_call, client_name(ctx), idempotency_key)
-    with state.policy.audited(attempt):
+    async with state.policy.audited(attempt):
         api = state.api()
         attempt.agent = state.agent(agent_id)
         request = CallRequest(
@@ -66,30 +68,46 @@ async def place_call(
             confirmation_token,
             can_elicit=can_elicit(ctx),
             agreed=agreed(approval),
+            answered_round=answered_round(),
         )
-        decision = state.policy.decide(request, attempt)
+        decision = await state.policy.decide(request, attempt)
         if isinstance(decision, Replay):
             result = decision.answer()
+            await state.policy.release(decision.call, decision.key)
         elif isinstance(decision, Preview):
             result = decision.answer(await agent_name(state, decision.call.agent))
         else:
-            result = await dialled(state, api, decision)
+            result = await dialled(state, api, decision, attempt)
         attempt.answered(result)
         return Reply(result, render.placed_call(result))
 
 
-async def dialled(state: AppState, api: BimpeClient, dial: Dial) -> PlacedCall:
-    """The call sent under its key: counted (and its token spent) just before the request, its result kept after it.
+async def dialled(state: AppState, api: BimpeClient, dial: Dial, attempt: Attempt) -> PlacedCall:
+    """The call sent under its key: counted (and its confirmation spent) just before the request, its result kept
+    after it. Once sent, the request is carried to its end even if the client cancels: the result is kept and the
+    attempt learns it, and the key stays held for this call, so that a retry with the same arguments replays it.
     With the key, a failure after which the call may exist is reported as outcome_unknown, naming the key."""
     call = dial.call
-    state.policy.dialling(dial)
-    wire = await guarded(
-        state.settings.deadline_seconds,
-        lambda: api.place_call(
-            call.agent, destination=call.dest.e164, is_test_call=call.is_test_call, idempotency_key=dial.key
-        ),
-        idempotency_key=dial.key,
-    )
-    result = dial.answer(wire)
-    state.policy.keep(dial.key, call.fingerprint, result)
+    await state.policy.dialling(dial)
+    result: PlacedCall | None = None
+    with anyio.CancelScope(shield=True):
+        await state.policy.hold(dial)
+        try:
+            wire = await guarded(
+                state.settings.deadline_seconds,
+                lambda: api.place_call(
+                    call.agent, destination=call.dest.e164, is_test_call=call.is_test_call, idempotency_key=dial.key
+                ),
+                idempotency_key=dial.key,
+            )
+        except ToolFailure as failure:
+            if failure.info.code != "outcome_unknown":
+                await state.policy.release(call, dial.key)
+            raise
+        result = dial.answer(wire)
+        await state.policy.keep(dial, result)
+        attempt.answered(result)
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    await state.policy.release(call, dial.key)
+    assert result is not None
     return result

@@ -102,10 +102,10 @@ class CheckedTool(Tool):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
                 raise
             failure = argument_failure(self, cause)
-            self.refused(arguments, context, failure)
+            await self.refused(arguments, context, failure)
             return failure_result(failure.info)
 
-    def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
+    async def refused(self, arguments: dict[str, Any], context: Any, failure: ToolFailure) -> None:
         """Told of arguments that failed the tool's model, before the error is answered (a tool whose attempts
         are recorded records this one too)."""
 

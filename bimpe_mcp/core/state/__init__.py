@@ -1,0 +1,137 @@
+"""Where place_call's memory lives, so that it holds across processes and replicas: which (agent, idempotency key)
+was dialled and when (the budgets), the confirmations spent and the key each was spent on, the results kept for
+replays, the dials whose answer never reached the client, and the recent audit entries.
+
+`open_store(url)` reads BIMPE_STATE_URL: unset, a SQLite file in the user's state directory; `sqlite:///path`;
+`memory://` (this process only); `redis://` or `rediss://` (shared by every replica). Each change that decides
+anything (`admit`, `spend`) is one atomic step on the store, so concurrent processes never exceed a budget nor spend
+one confirmation twice. A store that cannot be reached raises `StateUnavailable`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+DAY = 86_400.0
+KEPT_SECONDS = DAY  # the API's own idempotency window
+HELD_SECONDS = 3_600.0
+RECENT_KEPT = 100
+SCHEMES = ("sqlite:///", "memory://", "redis://", "rediss://")
+
+
+class StateUnavailable(Exception):
+    """The store cannot be read or written; the message names the store, never a password."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A call about to be sent: counted once per (agent, key) in the budget of its kind unless a window's limit is
+    reached, and its confirmation (if any) spent on its key. `limits` are (window, seconds, limit) for the windows
+    with a limit."""
+
+    agent: str
+    key: str
+    kind: str
+    fingerprint: str
+    now: float
+    limits: tuple[tuple[str, float, int], ...] = ()
+    confirmation: str | None = None
+
+
+# Why an admission was refused: ("spent", the key the confirmation went out with) or ("budget", the window).
+Refusal = tuple[str, str]
+
+
+class Store(Protocol):
+    where: str
+
+    async def admit(self, admission: Admission) -> Refusal | None: ...
+
+    async def times(self, kind: str, since: float) -> list[float]:
+        """When the calls of this kind dialled after `since` were counted, oldest first."""
+        ...
+
+    async def dialled(self, agent: str, key: str) -> str | None:
+        """The fingerprint of the call dialled under this agent and key, if any."""
+        ...
+
+    async def spent(self, confirmation: str) -> str | None: ...
+
+    async def spend(self, confirmation: str, key: str, now: float) -> str:
+        """Spend a confirmation on `key` unless it was spent already; the key it is spent on."""
+        ...
+
+    async def result(self, agent: str, key: str) -> tuple[str, str] | None:
+        """The fingerprint and the JSON of the result kept for this agent and key."""
+        ...
+
+    async def keep(self, agent: str, key: str, fingerprint: str, body: str, now: float) -> None: ...
+
+    async def held(self, fingerprint: str, now: float) -> str | None:
+        """The key of a dial of this call whose answer may never have reached the client."""
+        ...
+
+    async def hold(self, fingerprint: str, key: str, now: float) -> None: ...
+
+    async def release(self, fingerprint: str, key: str) -> None: ...
+
+    async def remember(self, entry: str) -> None:
+        """One audit entry (JSON), among the recent ones every replica sees."""
+        ...
+
+    async def recent(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def over_limit(times: list[float], now: float, limits: tuple[tuple[str, float, int], ...]) -> str | None:
+    """The first window whose limit the dials at `times` reach at `now`."""
+    for name, span, limit in limits:
+        if sum(1 for t in times if now - t < span) >= limit:
+            return name
+    return None
+
+
+def state_home(environ: dict[str, str] | None = None, platform: str = sys.platform) -> Path:
+    """The user's state directory of bimpe-mcp: $XDG_STATE_HOME/bimpe-mcp, else ~/.local/state/bimpe-mcp (Linux
+    and others), ~/Library/Application Support/bimpe-mcp (macOS), %LOCALAPPDATA%\\bimpe-mcp (Windows)."""
+    env = dict(os.environ) if environ is None else environ
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "bimpe-mcp"
+    if platform == "win32" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "bimpe-mcp"
+    if platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "bimpe-mcp"
+    return Path.home() / ".local" / "state" / "bimpe-mcp"
+
+
+def default_file() -> Path:
+    return state_home() / "state.sqlite3"
+
+
+def open_store(url: str | None) -> Store:
+    """The store BIMPE_STATE_URL names; nothing is connected or created until it is first used."""
+    if url is None or url.startswith("sqlite:///"):
+        from bimpe_mcp.core.state.sqlite_store import SqliteStore
+
+        return SqliteStore(Path(url[len("sqlite:///") :]) if url else default_file())
+    if url.startswith("memory://"):
+        from bimpe_mcp.core.state.sqlite_store import SqliteStore
+
+        return SqliteStore(None)
+    from bimpe_mcp.core.state.redis_store import RedisStore
+
+    return RedisStore(url)
+
+
+def shown_url(url: str) -> str:
+    """A store's URL as it may be shown: any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    auth, host = rest.split("@", 1)
+    user = auth.split(":", 1)[0] if ":" in auth else ""
+    return f"{scheme}://{user}:***@{host}"

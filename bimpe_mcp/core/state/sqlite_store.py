@@ -1,0 +1,170 @@
+"""The state in SQLite: a file every process on one machine shares (WAL, one transaction per decision), or the
+process's own memory (`memory://`). Opened on first use, so that a server that never places a call never touches it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from bimpe_mcp.core.state import (
+    DAY,
+    HELD_SECONDS,
+    KEPT_SECONDS,
+    RECENT_KEPT,
+    Admission,
+    Refusal,
+    StateUnavailable,
+    over_limit,
+)
+
+T = TypeVar("T")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dials(agent TEXT, key TEXT, kind TEXT, at REAL, fingerprint TEXT, PRIMARY KEY(agent, key));
+CREATE INDEX IF NOT EXISTS dials_by_kind ON dials(kind, at);
+CREATE TABLE IF NOT EXISTS spent(confirmation TEXT PRIMARY KEY, key TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS results(agent TEXT, key TEXT, fingerprint TEXT, body TEXT, at REAL, PRIMARY KEY(agent, key));
+CREATE TABLE IF NOT EXISTS held(fingerprint TEXT PRIMARY KEY, key TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT);
+"""
+
+
+class SqliteStore:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.where = f"sqlite:///{path}" if path else "memory://"
+        self._db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self.path is None:
+                db = sqlite3.connect(":memory:", isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            self._db = db
+        return self._db
+
+    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        """`work` in one transaction (IMMEDIATE when it writes: the write lock is taken before anything is read)."""
+        try:
+            db = self._connect()
+            if not write:
+                return work(db)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                done = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return done
+        except (sqlite3.Error, OSError) as exc:
+            raise StateUnavailable(f"{self.where}: {type(exc).__name__}: {exc}") from None
+
+    async def admit(self, admission: Admission) -> Refusal | None:
+        a = admission
+
+        def work(db: sqlite3.Connection) -> Refusal | None:
+            if a.confirmation is not None:
+                row = db.execute("SELECT key FROM spent WHERE confirmation = ?", (a.confirmation,)).fetchone()
+                if row is not None and row[0] != a.key:
+                    return ("spent", str(row[0]))
+            db.execute("DELETE FROM dials WHERE at <= ?", (a.now - DAY,))
+            counted = db.execute("SELECT 1 FROM dials WHERE agent = ? AND key = ?", (a.agent, a.key)).fetchone()
+            if counted is None:
+                rows = db.execute("SELECT at FROM dials WHERE kind = ?", (a.kind,)).fetchall()
+                window = over_limit([float(r[0]) for r in rows], a.now, a.limits)
+                if window is not None:
+                    return ("budget", window)
+                db.execute("INSERT INTO dials VALUES (?, ?, ?, ?, ?)", (a.agent, a.key, a.kind, a.now, a.fingerprint))
+            else:
+                db.execute(
+                    "UPDATE dials SET fingerprint = ? WHERE agent = ? AND key = ?", (a.fingerprint, a.agent, a.key)
+                )
+            if a.confirmation is not None:
+                db.execute("INSERT OR IGNORE INTO spent VALUES (?, ?, ?)", (a.confirmation, a.key, a.now))
+            return None
+
+        return self._run(work, write=True)
+
+    async def times(self, kind: str, since: float) -> list[float]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT at FROM dials WHERE kind = ? AND at > ? ORDER BY at", (kind, since)
+            ).fetchall()
+        )
+        return [float(r[0]) for r in rows]
+
+    async def dialled(self, agent: str, key: str) -> str | None:
+        row = self._run(
+            lambda db: db.execute("SELECT fingerprint FROM dials WHERE agent = ? AND key = ?", (agent, key)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def spent(self, confirmation: str) -> str | None:
+        row = self._run(
+            lambda db: db.execute("SELECT key FROM spent WHERE confirmation = ?", (confirmation,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def spend(self, confirmation: str, key: str, now: float) -> str:
+        def work(db: sqlite3.Connection) -> str:
+            db.execute("DELETE FROM spent WHERE at <= ?", (now - DAY,))
+            db.execute("INSERT OR IGNORE INTO spent VALUES (?, ?, ?)", (confirmation, key, now))
+            return str(db.execute("SELECT key FROM spent WHERE confirmation = ?", (confirmation,)).fetchone()[0])
+
+        return self._run(work, write=True)
+
+    async def result(self, agent: str, key: str) -> tuple[str, str] | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT fingerprint, body FROM results WHERE agent = ? AND key = ?", (agent, key)
+            ).fetchone()
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def keep(self, agent: str, key: str, fingerprint: str, body: str, now: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM results WHERE at <= ?", (now - KEPT_SECONDS,))
+            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", (agent, key, fingerprint, body, now))
+
+        self._run(work, write=True)
+
+    async def held(self, fingerprint: str, now: float) -> str | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT key FROM held WHERE fingerprint = ? AND at > ?", (fingerprint, now - HELD_SECONDS)
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def hold(self, fingerprint: str, key: str, now: float) -> None:
+        self._run(
+            lambda db: db.execute("INSERT OR REPLACE INTO held VALUES (?, ?, ?)", (fingerprint, key, now)), write=True
+        )
+
+    async def release(self, fingerprint: str, key: str) -> None:
+        self._run(
+            lambda db: db.execute("DELETE FROM held WHERE fingerprint = ? AND key = ?", (fingerprint, key)), write=True
+        )
+
+    async def remember(self, entry: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO audit(entry) VALUES (?)", (entry,))
+            db.execute("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", (RECENT_KEPT,))
+
+        self._run(work, write=True)
+
+    async def recent(self) -> list[str]:
+        rows = self._run(lambda db: db.execute("SELECT entry FROM audit ORDER BY id").fetchall())
+        return [str(r[0]) for r in rows]
+
+    async def aclose(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

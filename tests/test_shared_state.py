@@ -1,0 +1,221 @@
+"""State that outlives a process: budgets, spent confirmations, answered questions and results kept for replays,
+shared by every server on one SQLite file (the default, in the user's state directory) or one Redis. Each attack
+below placed extra calls when this state was kept per process; the servers here are in-process (on one embedded
+sandbox) or real processes (on a standalone sandbox, and a real redis-server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, InputRequiredResult
+
+from bimpe_mcp.sandbox import Sandbox
+from tests.conftest import ServerFactory
+from tests.redis_support import redis_server
+from tests.served import HttpServer, StandaloneSandbox
+from tests.support import data, error
+from tests.test_call_audit import recent
+
+pytestmark = pytest.mark.anyio
+
+US = "+14155550100"
+SECRET = "replicas-share-this-secret-0123456789"
+
+
+def posts(sandbox: Sandbox) -> int:
+    return sum(1 for r in sandbox.requests if r.method == "POST")
+
+
+async def human(_: Any, params: ElicitRequestParams) -> ElicitResult:
+    return ElicitResult(action="accept", content={"confirm": True})
+
+
+async def first_round(client: Client, args: dict[str, Any]) -> tuple[str, str]:
+    """The question a 2026-07-28 place_call asks: its wire key and the sealed request state."""
+    asked = await client.session.call_tool("place_call", args, allow_input_required=True)
+    assert isinstance(asked, InputRequiredResult) and asked.request_state, asked
+    return next(iter(asked.input_requests or {})), asked.request_state
+
+
+async def answer(client: Client, args: dict[str, Any], round_: tuple[str, str], action: str) -> CallToolResult:
+    key, state = round_
+    content = {"confirm": True} if action == "accept" else None
+    reply = {key: ElicitResult(action=action, content=content)}  # pyright: ignore[reportArgumentType]
+    return await client.call_tool("place_call", args, input_responses=reply, request_state=state)  # pyright: ignore[reportArgumentType]
+
+
+async def test_an_answered_question_sent_again_on_any_server_places_one_call(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    shared = {"allow_live_calls": True, "confirm_secret": SECRET, "state_url": f"sqlite:///{tmp_path / 's.db'}"}
+    args = {"destination": US, "is_test_call": False}
+    async with (
+        Client(make_server(**shared), elicitation_callback=human) as a,  # pyright: ignore[reportArgumentType]
+        Client(make_server(**shared), elicitation_callback=human) as b,  # pyright: ignore[reportArgumentType]
+    ):
+        round_ = await first_round(a, args)
+        placed = data(await answer(a, args, round_, "accept"))
+        again = [data(await answer(c, args, round_, "accept")) for c in (a, a, b, b)]
+        declined = await first_round(b, args)
+        assert (await answer(b, args, declined, "decline")).is_error
+        turned = error(await answer(a, args, declined, "accept"))
+    assert posts(sandbox) == 1, "one yes, one call"
+    assert placed["status"] == "initiated" and placed["idempotency_key"].startswith("el-")
+    assert all(r["replayed"] and r["call_id"] == placed["call_id"] for r in again)
+    assert (turned["code"], turned["rule"]) == ("policy_refused", "confirmation"), "a round answered no stays no"
+
+
+async def test_a_token_redeemed_on_one_server_confirms_nothing_else_on_another(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    shared = {"allow_live_calls": True, "confirm_secret": SECRET, "state_url": f"sqlite:///{tmp_path / 's.db'}"}
+    args: dict[str, Any] = {"destination": US, "is_test_call": False}
+    async with Client(make_server(**shared)) as a, Client(make_server(**shared)) as b:
+        args["confirmation_token"] = data(await a.call_tool("place_call", args))["confirmation_token"]
+        placed = data(await a.call_tool("place_call", args))
+        other = error(await b.call_tool("place_call", args | {"idempotency_key": "another-key-0001"}))
+        replayed = data(await b.call_tool("place_call", args))
+    assert posts(sandbox) == 1
+    assert (other["rule"], "already used" in other["message"]) == ("confirmation", True)
+    assert replayed["replayed"] and replayed["call_id"] == placed["call_id"]
+
+
+async def test_a_key_reused_over_agents_is_one_dial_per_agent_in_the_budget(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    async with Client(make_server(max_test_calls_per_hour=2)) as client:
+        agents = [a["id"] for a in data(await client.call_tool("list_agents", {}))["agents"]]
+        answers = [
+            await client.call_tool(
+                "place_call", {"destination": US, "agent_id": agent, "idempotency_key": "same-key-01"}
+            )
+            for agent in agents * 2
+        ]
+    placed = [r for r in answers if not r.is_error]
+    refusals = {error(r)["rule"] for r in answers if r.is_error and error(r)["code"] == "policy_refused"}
+    assert len(agents) >= 3 and len(placed) <= 2 * 2, "the first two agents' dials, each answered twice"
+    assert len({data(r)["call_id"] for r in placed}) <= 2 and refusals == {"hourly_budget"}
+
+
+async def test_servers_sharing_the_default_file_share_a_budget_that_survives_a_restart(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    async with Client(make_server(max_test_calls_per_hour=1)) as a, Client(make_server(max_test_calls_per_hour=1)) as b:
+        assert data(await a.call_tool("place_call", {"destination": US}))["status"] == "initiated"
+        assert error(await b.call_tool("place_call", {"destination": US}))["rule"] == "hourly_budget"
+    assert (tmp_path / "bimpe-mcp" / "state.sqlite3").is_file()
+    async with Client(make_server(max_test_calls_per_hour=1)) as restarted:
+        refused = error(await restarted.call_tool("place_call", {"destination": "+14155550111"}))
+        audit = await recent(restarted)
+    assert refused["rule"] == "hourly_budget" and posts(sandbox) == 1
+    assert [e.get("rule") for e in audit] == [None, "hourly_budget", "hourly_budget"], "every server's attempts"
+
+
+@pytest.mark.parametrize("where", ["file", "redis"])
+async def test_an_unreachable_state_refuses_calls_and_reads_still_work(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "a-file").write_text("", "utf-8")
+    url = f"sqlite:///{tmp_path / 'a-file' / 'state.sqlite3'}" if where == "file" else "redis://:pw@127.0.0.1:1/0"
+    async with Client(make_server(state_url=url)) as client:
+        info = error(await client.call_tool("place_call", {"destination": US}))
+        listed = data(await client.call_tool("list_calls", {"limit": 1}))
+        audit = await recent(client)
+    assert (info["code"], info["rule"], info["setting"], info["retryable"]) == (
+        "policy_refused", "state_unavailable", "BIMPE_STATE_URL", True
+    )  # fmt: skip
+    assert "cannot be reached" in info["message"] and "pw" not in info["message"]
+    assert listed["calls"] and posts(sandbox) == 0
+    assert audit[-1]["rule"] == "state_unavailable", "this process's own entries, when the store is unreachable"
+
+
+# --- real processes ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standalone() -> Iterator[StandaloneSandbox]:
+    box = StandaloneSandbox()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def replica_env(box: StandaloneSandbox, **more: str) -> dict[str, str]:
+    return {
+        "BIMPE_BASE_URL": box.origin,
+        "BIMPE_API_KEY": box.keys["full"],
+        "BIMPE_AGENT_ID": box.agents["live"],
+        "BIMPE_ALLOW_LIVE_CALLS": "true",
+        "BIMPE_CONFIRM_SECRET": SECRET,
+        **more,
+    }
+
+
+def replicas(env: dict[str, str], count: int = 2) -> list[HttpServer]:
+    """Replica processes behind one address, as a load balancer would run them: stateless, so any may answer."""
+    return [HttpServer(env, "--stateless", "--json-response") for _ in range(count)]
+
+
+@asynccontextmanager
+async def client_of(server: HttpServer, *, asks: bool = True) -> AsyncGenerator[Client]:
+    """A client of one replica; `asks`: it can put a question to its user (else confirmation goes by token)."""
+    async with httpx2.AsyncClient(timeout=60) as http:
+        link = streamable_http_client(server.url, http_client=http)
+        async with Client(link, elicitation_callback=human if asks else None) as client:  # pyright: ignore[reportArgumentType]
+            yield client
+
+
+async def calls_to(client: Client, number: str) -> list[dict[str, Any]]:
+    return data(await client.call_tool("list_calls", {"search": number, "limit": 100}))["calls"]
+
+
+async def test_replicas_on_redis_share_confirmations_answered_questions_and_budgets(
+    standalone: StandaloneSandbox, redis_url: str
+) -> None:
+    servers = replicas(replica_env(standalone, BIMPE_STATE_URL=redis_url, BIMPE_MAX_TEST_CALLS_PER_HOUR="1"))
+    token_call: dict[str, Any] = {"destination": "+14155550121", "is_test_call": False}
+    asked_call: dict[str, Any] = {"destination": "+14155550122", "is_test_call": False}
+    try:
+        async with client_of(servers[0], asks=False) as a, client_of(servers[1], asks=False) as b:
+            token_call["confirmation_token"] = data(await a.call_tool("place_call", token_call))["confirmation_token"]
+            first = data(await a.call_tool("place_call", token_call))
+            stolen = error(await b.call_tool("place_call", token_call | {"idempotency_key": "another-key-0002"}))
+            tokened = await calls_to(b, "+14155550121")
+        async with client_of(servers[0]) as a, client_of(servers[1]) as b:
+            round_ = await first_round(a, asked_call)
+            answered = [data(await answer(c, asked_call, round_, "accept")) for c in (a, b, b)]
+            test_calls = [await c.call_tool("place_call", {"destination": "+14155550123"}) for c in (a, b)]
+            asked = await calls_to(a, "+14155550122")
+    finally:
+        for server in servers:
+            server.stop()
+    assert first["status"] == "initiated" and stolen["rule"] == "confirmation" and len(tokened) == 1
+    assert [r.get("replayed", False) for r in answered] == [False, True, True] and len(asked) == 1
+    assert not test_calls[0].is_error and error(test_calls[1])["rule"] == "hourly_budget"
+
+
+async def test_processes_sharing_the_default_file_share_one_budget(standalone: StandaloneSandbox) -> None:
+    servers = replicas(replica_env(standalone, BIMPE_MAX_TEST_CALLS_PER_HOUR="1"))
+    try:
+        async with client_of(servers[0]) as a, client_of(servers[1]) as b:
+            placed = await a.call_tool("place_call", {"destination": "+14155550131"})
+            refused = await b.call_tool("place_call", {"destination": "+14155550132"})
+    finally:
+        for server in servers:
+            server.stop()
+    assert data(placed)["status"] == "initiated" and error(refused)["rule"] == "hourly_budget"
