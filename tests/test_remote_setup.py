@@ -84,6 +84,14 @@ def test_workers_need_stateless_and_an_api_outside_the_process(
     assert "the embedded --sandbox lives in one process" in err
 
 
+def test_workers_each_keeping_their_own_state_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--transport", "http", "--workers", "3", "--stateless", "--state-url", "memory://"]
+    err = refused(capsys, argv)
+    assert err.count("\n") == 1 and "BIMPE_STATE_URL=memory://" in err and "--workers 3" in err
+    bad = refused(capsys, ["--transport", "http", "--state-url", "ftp://user:pw@host/x"])
+    assert "--state-url: must be sqlite:///PATH, memory://" in bad and "pw" not in bad
+
+
 def test_passthrough_takes_no_key_of_its_own(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

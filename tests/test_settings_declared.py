@@ -40,6 +40,7 @@ FREE_FORM = {
     "quiet_hours": "21:00-08:00",
     "confirm_secret": "a-shared-secret-of-the-replicas",
     "audit_log": "/var/log/bimpe/audit.jsonl",
+    "state_url": "redis://127.0.0.1:6379/0",
 }
 
 
