@@ -16,6 +16,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, InputRequiredResult
 
+from bimpe_mcp.core.state import RECENT_KEPT, open_store, shown_url, state_home
 from bimpe_mcp.sandbox import Sandbox
 from tests.conftest import ServerFactory
 from tests.redis_support import redis_server
@@ -219,3 +220,27 @@ async def test_processes_sharing_the_default_file_share_one_budget(standalone: S
         for server in servers:
             server.stop()
     assert data(placed)["status"] == "initiated" and error(refused)["rule"] == "hourly_budget"
+
+
+def test_the_default_file_is_in_the_users_state_directory_on_each_platform(tmp_path: Path) -> None:
+    home = Path.home()
+    assert state_home({"XDG_STATE_HOME": str(tmp_path)}, "linux") == tmp_path / "bimpe-mcp"
+    assert state_home({}, "linux") == home / ".local" / "state" / "bimpe-mcp"
+    assert state_home({}, "darwin") == home / "Library" / "Application Support" / "bimpe-mcp"
+    assert state_home({"LOCALAPPDATA": str(tmp_path)}, "win32") == tmp_path / "bimpe-mcp"
+    assert shown_url("rediss://user:secret@cache:6380/2") == "rediss://user:***@cache:6380/2"
+    assert shown_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+async def test_a_store_on_redis_keeps_answers_spends_once_and_keeps_the_recent_entries(redis_url: str) -> None:
+    store = open_store(redis_url.rsplit("/", 1)[0] + "/3")
+    assert await store.spend("el:round", "declined", 0.0) == "declined"
+    assert await store.spend("el:round", "el-round", 0.0) == "declined", "spent once"
+    assert await store.spent("el:round") == "declined" and await store.spent("el:other") is None
+    for n in range(RECENT_KEPT + 5):
+        await store.remember(f'{{"n":{n}}}')
+    kept = await store.recent()
+    assert len(kept) == RECENT_KEPT and kept[-1] == f'{{"n":{RECENT_KEPT + 4}}}'
+    assert await store.result("agt_1", "nothing-kept") is None
+    await store.aclose()
+    await store.aclose()
