@@ -28,8 +28,11 @@ from .records import B36_DIGITS, STATUS_RANK, AgentRecord, CallRow, CallStatus, 
 from .transcripts import script_turns
 
 DAY_MS = 86_400_000
-# Calls drawn at random fill the days up to an hour before the start, so each has ended by then.
-FINISHED_BEFORE_MS = 3_600_000
+# Calls drawn at random fill the days up to an hour and a half before the start, so each has ended by then.
+FINISHED_BEFORE_MS = 5_400_000
+# The hours calls come in, in the agent's time zone: 07:30 to 20:30.
+OPEN_MS = 27_000_000
+CLOSE_MS = 73_800_000
 FLAG_TEST = 1
 FLAG_INBOUND = 2
 _PLAN_WEIGHTS = tuple(weight for _, weight, _ in NUMBER_PLANS)
@@ -139,10 +142,10 @@ PINNED_DAYS: dict[str, tuple[tuple[int, float, Pinned], ...]] = {
 }
 # How many calls an agent needs before the days above are pinned (a small world keeps only random calls).
 PINNED_FROM = {"live": 30, "no_channel": 10}
-# The live agent's last calls: the newest finished one, a refund request 40 minutes before the start, then three
+# The live agent's last calls: the newest finished one, a refund request 75 minutes before the start, then three
 # calls in flight at the start (answered, ringing, queued), each ending minutes later on the sandbox clock.
 LIVE_LAST: tuple[Pinned, ...] = (
-    Pinned(_S.ENDED, inbound=True, scenario="refund", placed_before_s=2_400),
+    Pinned(_S.ENDED, inbound=True, scenario="refund", placed_before_s=4_500),
     Pinned(_S.ENDED, inbound=True, at_start=_S.ANSWERED, placed_before_s=150),
     Pinned(_S.BUSY, at_start=_S.RINGING, placed_before_s=20),
     Pinned(_S.ENDED, at_start=_S.QUEUED, placed_before_s=3),
@@ -159,6 +162,25 @@ def _local_days(zone_name: str, start_ms: int) -> tuple[int, int]:
     return int(midnight.timestamp() * 1000), int(yesterday.timestamp() * 1000)
 
 
+class OfficeHours:
+    """The hours calls come in (OPEN_MS to CLOSE_MS in the agent's time zone) over the SEED_SPAN_DAYS days before
+    today and today up to the random calls' limit, as one line of `span` ms: `at` turns a point of it into a time.
+    The zone's offset at the start holds for the whole span."""
+
+    def __init__(self, zone_name: str, start_ms: int) -> None:
+        offset = datetime.fromtimestamp(start_ms / 1000, ZoneInfo(zone_name)).utcoffset()
+        self.offset = int(offset.total_seconds() * 1000) if offset is not None else 0
+        local_start = start_ms + self.offset
+        self.today = local_start - local_start % DAY_MS
+        self.first_day = self.today - SEED_SPAN_DAYS * DAY_MS
+        self.today_open = max(0, min(CLOSE_MS, local_start - FINISHED_BEFORE_MS - self.today) - OPEN_MS)
+        self.span = SEED_SPAN_DAYS * (CLOSE_MS - OPEN_MS) + self.today_open
+
+    def at(self, point: int) -> int:
+        day, into = divmod(min(point, self.span - 1), CLOSE_MS - OPEN_MS)
+        return self.first_day + day * DAY_MS + OPEN_MS + into - self.offset
+
+
 def pinned_calls(agent: AgentRecord, count: int, start_ms: int) -> list[tuple[int, Pinned]]:
     """(placed at ms, call) for the calls an agent always has, oldest first."""
     role = agent.seed.role
@@ -166,6 +188,8 @@ def pinned_calls(agent: AgentRecord, count: int, start_ms: int) -> list[tuple[in
         return []
     today, yesterday = _local_days(agent.seed.timezone, start_ms)
     today_end = start_ms - FINISHED_BEFORE_MS
+    # Today's calls come after opening time, or in the last hour before today_end when the start is earlier.
+    opened = max(today, min(today + OPEN_MS, today_end - 3_600_000))
     out: list[tuple[int, Pinned]] = []
     for day, fraction, call in PINNED_DAYS[role]:
         # A few minutes either way, so that the pinned calls fall on no round hour.
@@ -173,7 +197,7 @@ def pinned_calls(agent: AgentRecord, count: int, start_ms: int) -> list[tuple[in
         if day == 1:
             out.append((yesterday + int(fraction * DAY_MS) + jitter, call))
         elif today_end > today:
-            out.append((max(today, today + int(fraction * (today_end - today)) - jitter), call))
+            out.append((max(opened, opened + int(fraction * (today_end - opened)) - jitter), call))
     if role == "live":
         out += [(start_ms - p.placed_before_s * 1000, p) for p in LIVE_LAST]
     return sorted(out, key=lambda pair: pair[0])
@@ -202,7 +226,6 @@ class SeededCalls:
         self._seed = seed
         self._start_ms = start_ms
         rng = random.Random(seed * 7919 + 17)
-        first_ms = start_ms - 120_000 - SEED_SPAN_DAYS * DAY_MS
         live_index = next(a.index for a in agents if a.seed.role == "live")
         for agent, count, test_share in self._plan(total, live_index):
             if count <= 0:
@@ -211,13 +234,14 @@ class SeededCalls:
             pinned = pinned_calls(agent, count, start_ms)
             drawn = count - len(pinned)
             gaps = [rng.expovariate(1.0) for _ in range(drawn)]
-            scale = (start_ms - FINISHED_BEFORE_MS - first_ms) / sum(gaps) if gaps else 0.0
+            hours = OfficeHours(agent.seed.timezone, start_ms)
+            scale = hours.span / sum(gaps) if gaps else 0.0
             busy_number = self._number(rng)
-            t = float(first_ms)
+            point = 0.0
             times: list[tuple[int, Pinned | None]] = []
             for gap in gaps:
-                t += gap * scale
-                times.append((int(t), None))
+                point += gap * scale
+                times.append((hours.at(int(point)), None))
             for when, call in sorted([*times, *pinned], key=lambda pair: pair[0]):
                 self._add_call(rng, agent, when, test_share, call, busy_number)
             ordinals = range(first, len(self.created))
