@@ -150,7 +150,6 @@ LIVE_LAST: tuple[Pinned, ...] = (
     Pinned(_S.BUSY, at_start=_S.RINGING, placed_before_s=20),
     Pinned(_S.ENDED, at_start=_S.QUEUED, placed_before_s=3),
 )
-IN_FLIGHT = sum(1 for p in LIVE_LAST if p.at_start is not None)
 
 
 def _local_days(zone_name: str, start_ms: int) -> tuple[int, int]:
