@@ -100,9 +100,12 @@ async def test_the_view_shows_every_call_a_bar_group_per_day_and_failures_with_t
     async with Client(make_server(), extensions=[APPS]) as client:
         result = await client.call_tool("show_calls", {})
         calls: list[dict[str, Any]] = data(result)["calls"]
+        agent = data(await client.call_tool("get_agent", {}))["name"]
         async with view_host(client, result, {}) as host:
             await host.view.locator("#rows tr").nth(99).wait_for()
             assert await texts(host, "#rows td.id") == [c["id"] for c in calls], "newest first, as the tool said"
+            await host.view.locator("#title", has_text=agent).wait_for()
+            assert await host.view.locator("#title").inner_text() == f"Calls of {agent}", "named, not by its id"
             assert await host.view.locator("#chart g.day").count() == len(days_of(calls))
             assert [await g.get_attribute("data-day") for g in await host.view.locator("g.day").all()] == days_of(calls)
             failed = [c for c in calls if c["status"] in ("failed", "busy")]

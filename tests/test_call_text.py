@@ -86,7 +86,7 @@ async def test_one_call_reads_as_labelled_facts_without_the_pages_column_legend(
         waited = await client.call_tool("wait_for_call", {"call_id": "call_failed", "timeout_seconds": 1})
     first = text(result).splitlines()[0]
     assert first == (
-        "call call_failed: failed, outbound, live; created 2026-11-01T10:00:00Z; from +2348000000001 to "
+        "call call_failed: failed, outbound, live; created 2026-11-01T10:00:00.000Z; from +2348000000001 to "
         "+254700000002; ended created+3s; error number_unreachable"
     )
     assert data(result)["error_reason"] == "number_unreachable"
@@ -99,7 +99,7 @@ async def test_a_call_without_any_known_fact_says_so_in_words() -> None:
     async with Client(server([])) as client:
         first = text(await client.call_tool("get_call", {"call_id": "call_unknown"})).splitlines()[0]
     assert first == (
-        "call call_unknown: , direction unknown, test or live unknown; created 2026-11-01T10:00:00Z; "
+        "call call_unknown: , direction unknown, test or live unknown; created 2026-11-01T10:00:00.000Z; "
         "from an unknown number to an unknown number"
     )
 

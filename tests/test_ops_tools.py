@@ -156,7 +156,7 @@ async def test_the_daily_report_prompt_reads_yesterdays_stats_and_failures(clien
     got = await client_both.get_prompt("daily_report", {})
     body = getattr(got.messages[0].content, "text", "")
     assert "call_stats with since=yesterday and until=yesterday" in body
-    assert 'status=["failed","busy","cancelled"]' in body and "error_reason" in body
+    assert 'status=["failed","busy"]' in body and "cancelled" not in body and "error_reason" in body
     dated = await client_both.get_prompt("daily_report", {"day": "2026-06-30", "agent_id": "agt_x1"})
     assert "since=2026-06-30 and until=2026-06-30, agent_id=agt_x1" in getattr(dated.messages[0].content, "text", "")
     for bad in ({"day": "last week"}, {"agent_id": "../x"}):

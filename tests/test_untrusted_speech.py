@@ -52,7 +52,7 @@ KINDS = {
     "agent": r"\S+ .+ \[.+\] .+",
     "placed": r"test call to \+\d+ from agent agt_1: .+; call_id .+; detail: .+; idempotency_key \w+\. Next: .+",
     "more": r"\[\d+ more turn\(s\): call get_transcript with cursor=\S+\]",
-    "wait": r"(finished as .+|still .+ after [\d.]+ s: call wait_for_call again to keep waiting)",
+    "wait": r"(finished as .+|still .+ after [\d.]+s: call wait_for_call again to keep waiting)",
     "error": r"[a-z_]+: .+ Next: .+",
 }
 

@@ -133,6 +133,8 @@ class CallStats(_Out):
     by_status: dict[str, int]
     by_end_reason: dict[str, int]
     by_error_reason: dict[str, int]
+    # Calls still queued, ringing or answered: counted apart, answered and its rate are over the finished calls.
+    in_flight: int
     answered: int
     answered_rate: float | None = None
     durations: int

@@ -11,8 +11,6 @@ from bimpe_mcp.api.contract import TERMINAL
 from bimpe_mcp.api.wire import WireCall
 from bimpe_mcp.core import render
 
-# A call that reached a conversation: answered now, or ended (an unanswered call ends busy, failed or cancelled).
-ANSWERED = frozenset({"answered", "ended"})
 # Calls that are over, which is when an end reason is due.
 OVER = TERMINAL
 # A longer window lists its days from the first call on, so that per_day stays short.
@@ -50,6 +48,9 @@ def by_day_and_hour(
     return {d.isoformat(): days[d] for d in every}, hour, hours[hour] if hour is not None else 0
 
 
-def answered_rate(calls: Sequence[WireCall]) -> tuple[int, float | None]:
-    answered = sum(1 for c in calls if c.status in ANSWERED)
-    return answered, round(answered / len(calls), 3) if calls else None
+def answered_rate(calls: Sequence[WireCall]) -> tuple[int, int, float | None]:
+    """(finished calls, those answered, the answered rate among them). A finished call was answered when it ended
+    (an unanswered one ends busy, failed or cancelled); a call still in flight counts in neither."""
+    finished = [c for c in calls if c.status in OVER]
+    answered = sum(1 for c in finished if c.status == "ended")
+    return len(finished), answered, round(answered / len(finished), 3) if finished else None

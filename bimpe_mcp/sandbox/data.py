@@ -1,4 +1,5 @@
-"""Static seed material: agents, phone numbers, number plans and phrase banks for transcripts."""
+"""Static seed material: agents, phone numbers, number plans, and the names and times transcripts are filled with
+(the conversations themselves are in conversations.py)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="live",
         team=TEAM_MAIN,
-        name="Amara - Lekki Smile Dental",
-        description="Front-desk voice agent: books, moves and confirms dental appointments.",
+        name="Amara - Patient Support, Lekki Smile Dental",
+        description="Support line: books and moves appointments, answers prices and refunds, puts emergencies through.",
         language="en",
         persona="friendly",
         timezone="Africa/Lagos",
@@ -72,8 +73,8 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="no_channel",
         team=TEAM_MAIN,
-        name="Tobi - Harbor Freight Support",
-        description="Answers shipment tracking and delivery rescheduling questions.",
+        name="Tobi - Sales, Harbor Freight",
+        description="Sales line: calls back leads for freight quotes and books their first shipment.",
         language="en",
         persona="professional",
         timezone="Africa/Lagos",
@@ -85,7 +86,7 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
         status_reason=None,
         escalation_email=None,
         domain="logistics",
-        channels=(ChannelSeed("whatsapp", "WhatsApp support line", "active", True),),
+        channels=(ChannelSeed("whatsapp", "WhatsApp sales line", "active", True),),
         knowledge_bases=(("text", "Delivery policy", None),),
         integrations=(),
         age_days=95,
@@ -93,7 +94,7 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="paused",
         team=TEAM_MAIN,
-        name="Zainab - Kilimanjaro Coffee Orders",
+        name="Zainab - Wholesale Orders, Kilimanjaro Coffee",
         description="Takes wholesale coffee orders and delivery slots by phone.",
         language="en",
         persona="concise",
@@ -114,8 +115,8 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="insurance",
         team=TEAM_MAIN,
-        name="Kofi - Accra Home Insurance",
-        description="Explains home insurance cover and opens claims.",
+        name="Kofi - Claims, Accra Home Insurance",
+        description="Opens home insurance claims and follows them up.",
         language="en",
         persona="professional",
         timezone="Africa/Accra",
@@ -123,7 +124,7 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
         business_address="Ring Road Central 8, Accra",
         business_email="claims@accrahome.example",
         business_description="Home and contents insurance for Ghanaian households.",
-        status="live",
+        status="development",
         status_reason=None,
         escalation_email="claims-lead@accrahome.example",
         domain="insurance",
@@ -135,7 +136,7 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="tutoring",
         team=TEAM_MAIN,
-        name="Grace - BrightPath Tutors",
+        name="Grace - Tutor Matching, BrightPath Tutors",
         description="Matches parents with tutors and schedules trial lessons.",
         language="en",
         persona=None,
@@ -156,7 +157,7 @@ AGENT_SEEDS: tuple[AgentSeed, ...] = (
     AgentSeed(
         role="other_team",
         team=TEAM_OTHER,
-        name="Leila - Riad Yasmine Reservations",
+        name="Leila - Reservations, Riad Yasmine",
         description="Takes room reservations and airport pick-up requests.",
         language="en",
         persona="friendly",
@@ -219,12 +220,6 @@ NUMBER_PLANS: tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...] = (
     ("212", 3, (("661", 6), ("524", 6))),
 )
 
-END_REASONS_ENDED: tuple[tuple[str, int], ...] = (
-    ("completed", 60),
-    ("customer_hangup", 25),
-    ("agent_hangup", 10),
-    ("transferred", 5),
-)
 FAILED_REASONS: tuple[str, ...] = (
     "destination_unreachable",
     "invalid_number",
@@ -266,184 +261,22 @@ FIRST_NAMES: tuple[str, ...] = (
     "Mohammed",
     "Grace",
 )
-DAYS: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "tomorrow", "next week")
-TIMES: tuple[str, ...] = (
-    "9 a.m.",
-    "9:30",
-    "ten o'clock",
-    "half past eleven",
-    "noon",
-    "2 p.m.",
-    "3:15",
-    "4:45",
-    "5 p.m.",
+SURNAMES: tuple[str, ...] = (
+    "Okafor",
+    "Adeyemi",
+    "Mensah",
+    "Kamau",
+    "Bello",
+    "Osei",
+    "Nwosu",
+    "Diallo",
+    "Mwangi",
+    "Smith",
+    "Haddad",
+    "Balogun",
 )
-
-GENERIC_ACKS: tuple[str, ...] = (
-    "Okay.",
-    "Alright, got it.",
-    "Mm-hmm.",
-    "Sure, no problem.",
-    "Perfect, thank you.",
-    "Okay, one moment please.",
-    "I understand.",
-)
-GENERIC_USER_FILLERS: tuple[str, ...] = (
-    "Sorry, the line is a bit noisy, could you repeat that?",
-    "Uh, let me check... yes, that's right.",
-    "Hold on, let me get a pen.",
-    "Yes, yes, go ahead.",
-    "Hmm, I'm not sure. What would you recommend?",
-    "Okay, that works for me.",
-    "Can you say the last part again?",
-)
-
-# Phrase banks per domain. Slots: {name} {agent} {biz} {day} {time} {amount} {ref}
-DOMAINS: dict[str, dict[str, tuple[str, ...]]] = {
-    "dental": {
-        "greet_in": ("Good morning, thank you for calling {biz}, this is {agent}. How can I help you today?",),
-        "greet_out": ("Hello, this is {agent} calling from {biz}. Am I speaking with {name}?",),
-        "intent": (
-            "Hi, I'd like to book a check-up and cleaning, please.",
-            "Hello, I need to move my appointment on {day}.",
-            "Good morning. I have a toothache and I was hoping to see someone soon.",
-            "Hi, how much do you charge for whitening?",
-        ),
-        "reply_out": (
-            "Yes, speaking. Is this about my appointment?",
-            "Yes, this is {name}. What's it about?",
-        ),
-        "probe": (
-            "Of course. Can I have your full name, please?",
-            "Have you visited us before, or is this your first time?",
-            "Which day suits you best?",
-            "Would you prefer a morning or an afternoon slot?",
-            "Is the pain constant, or only when you eat something cold?",
-            "Could you confirm the phone number we should send the reminder to?",
-        ),
-        "answer": (
-            "It's {name}, {name} Okafor.",
-            "I came in last year for a filling.",
-            "{day} would be best, around {time} if possible.",
-            "Mornings are easier for me.",
-            "Mostly when I drink something cold, and it's been about three days.",
-            "Yes, the same number I'm calling from.",
-        ),
-        "info": (
-            "We have a slot on {day} at {time} with Dr. Bello. Shall I book it?",
-            "A check-up with cleaning is {amount} naira, and we accept card and transfer.",
-            "Whitening starts at {amount} naira and takes about an hour.",
-            "Please arrive ten minutes early so we can update your records.",
-            "I've moved your appointment to {day} at {time}.",
-        ),
-        "close": (
-            "You're all set. Your reference is {ref}. Is there anything else I can help with?",
-            "Great, you'll get a text reminder the day before. Have a lovely day!",
-        ),
-    },
-    "logistics": {
-        "greet_in": ("Harbor Freight support, {agent} speaking. Do you have a tracking number?",),
-        "greet_out": ("Good afternoon, this is {agent} from {biz}, calling about a delivery for {name}.",),
-        "intent": (
-            "Yes, my parcel was supposed to arrive {day} and it hasn't come.",
-            "I want to change the delivery address for my shipment.",
-            "Hello, I'm calling to check when my container clears customs.",
-        ),
-        "reply_out": ("Oh good, I was waiting for that. When is it coming?", "Yes, that's me."),
-        "probe": (
-            "Could you read me the tracking number, please?",
-            "What address should we deliver to instead?",
-            "Will someone be available to sign for it?",
-            "Is the phone number on the order still correct?",
-        ),
-        "answer": (
-            "It's {ref}.",
-            "The office on Adeola Odeku Street, Victoria Island.",
-            "Yes, the receptionist will be there until {time}.",
-            "Yes, that's the right number.",
-        ),
-        "info": (
-            "I can see it left the Apapa hub this morning. It should reach you {day} before {time}.",
-            "Customs released the container yesterday; the handling fee is {amount} naira.",
-            "I've updated the address. The driver will call thirty minutes before arrival.",
-        ),
-        "close": (
-            "Thanks for your patience. Anything else I can check for you?",
-            "Alright, goodbye and have a nice day.",
-        ),
-    },
-    "coffee": {
-        "greet_in": ("Kilimanjaro Coffee, this is {agent}. Are you ordering today?",),
-        "greet_out": ("Hi, {agent} from {biz}. Calling to confirm your weekly order, {name}.",),
-        "intent": ("Yes, I need to reorder beans for the cafe.", "I want to add two bags to this week's order."),
-        "reply_out": ("Yes, go ahead.", "Oh right, yes, same as usual please."),
-        "probe": (
-            "Which roast would you like?",
-            "Whole bean or ground?",
-            "How many one-kilo bags?",
-            "Same delivery address as last time?",
-        ),
-        "answer": (
-            "The medium roast, the Arusha one.",
-            "Whole bean, please.",
-            "Six bags this time.",
-            "Yes, same address, deliver before {time} if you can.",
-        ),
-        "info": (
-            "That's {amount} shillings in total.",
-            "Delivery is {day} morning.",
-            "The Arusha roast is back in stock.",
-        ),
-        "close": ("Order confirmed, reference {ref}. Thank you!", "Done. Have a good day."),
-    },
-    "insurance": {
-        "greet_in": ("Accra Home Insurance, {agent} speaking. How can I help?",),
-        "greet_out": ("Hello {name}, this is {agent} from {biz} following up on your claim.",),
-        "intent": ("I need to report water damage in my kitchen.", "I'd like to know what my policy covers."),
-        "reply_out": ("Yes, thank you for calling back.", "Yes, speaking. Any news on the claim?"),
-        "probe": (
-            "Can I have your policy number?",
-            "When did the damage happen?",
-            "Do you have photos of the damage?",
-            "Is the property still safe to live in?",
-        ),
-        "answer": (
-            "It's {ref}.",
-            "Last {day}, during the storm.",
-            "Yes, I can send them now.",
-            "Yes, it's just the kitchen.",
-        ),
-        "info": (
-            "Your policy covers water damage up to {amount} cedis.",
-            "An assessor can visit on {day} at {time}.",
-            "I've opened the claim; you'll get an email confirmation shortly.",
-        ),
-        "close": ("Your claim reference is {ref}. Anything else?", "Take care, goodbye."),
-    },
-    "tutoring": {
-        "greet_in": ("BrightPath Tutors, {agent} here. Are you looking for a tutor?",),
-        "greet_out": ("Hi {name}, it's {agent} from {biz} about the trial lesson.",),
-        "intent": ("Yes, my daughter needs help with GCSE maths.", "I want to book a trial chemistry lesson."),
-        "reply_out": ("Oh yes, hello.", "Yes, we were expecting your call."),
-        "probe": ("Which year is your child in?", "Online or at home?", "Which evenings are free?"),
-        "answer": ("Year ten.", "Online is easier for us.", "{day} evenings after {time}."),
-        "info": ("Lessons are {amount} pounds an hour.", "I can book a trial on {day} at {time} with Ms. Patel."),
-        "close": ("Booked, reference {ref}. Bye for now!", "Thanks, goodbye."),
-    },
-    "riad": {
-        "greet_in": ("Riad Yasmine, good evening, {agent} speaking.",),
-        "greet_out": ("Hello {name}, this is {agent} from {biz} about your reservation.",),
-        "intent": ("Hi, I'd like to book a room for three nights.", "Can you arrange an airport pick-up?"),
-        "reply_out": ("Yes, hello!", "Yes, is everything okay with the booking?"),
-        "probe": ("What dates are you travelling?", "How many guests?", "What time does your flight land?"),
-        "answer": ("From {day}, three nights.", "Two adults.", "Around {time}."),
-        "info": ("The courtyard room is {amount} dirhams a night with breakfast.", "Our driver will wait with a sign."),
-        "close": ("Your booking reference is {ref}. See you soon!", "Goodbye, safe travels."),
-    },
-}
-
-ATTACHMENT_KINDS: tuple[tuple[str, str, str], ...] = (
-    ("image", "photo.jpg", "I've just sent you a photo."),
-    ("document", "invoice.pdf", "Here's the invoice as a PDF."),
-    ("audio", "voicemail.mp3", "I forwarded the voicemail recording."),
-)
+# Weekdays, and the same days in French for the callers who switch to it.
+DAYS: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+JOURS: tuple[str, ...] = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi")
+TIMES: tuple[str, ...] = ("9 a.m.", "9:30 a.m.", "10 a.m.", "11:30 a.m.", "noon")
+LATER_TIMES: tuple[str, ...] = ("2 p.m.", "3:15 p.m.", "4 p.m.", "4:45 p.m.", "5 p.m.")

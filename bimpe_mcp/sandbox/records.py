@@ -50,6 +50,8 @@ class CallRow(NamedTuple):
     end_reason: str | None
     error_reason: str | None
     turns: int
+    # The conversation's script (conversations.SCENARIOS), for a call that reached one.
+    scenario: int = 0
 
 
 @dataclass

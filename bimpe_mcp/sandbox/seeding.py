@@ -9,11 +9,14 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from .conversations import SCENARIOS, Kind, pick, scenario_named
 from .data import (
     AGENT_SEEDS,
     CANCELLED_REASONS,
-    END_REASONS_ENDED,
     FAILED_REASONS,
     LIVE_TEST_SHARE,
     NUMBER_PLANS,
@@ -22,17 +25,18 @@ from .data import (
     SEED_SPAN_DAYS,
 )
 from .records import B36_DIGITS, STATUS_RANK, AgentRecord, CallRow, CallStatus, PhoneNumber
+from .transcripts import script_turns
 
 DAY_MS = 86_400_000
-# The live agent's newest calls are still in progress, one begun every two minutes up to the start.
-IN_PROGRESS = 9
-IN_PROGRESS_GAP_MS = 120_000
-FINISHED_BEFORE_MS = 3_600_000
+# Calls drawn at random fill the days up to an hour and a half before the start, so each has ended by then.
+FINISHED_BEFORE_MS = 5_400_000
+# The hours calls come in, in the agent's time zone: 07:30 to 20:30.
+OPEN_MS = 27_000_000
+CLOSE_MS = 73_800_000
 FLAG_TEST = 1
 FLAG_INBOUND = 2
 _PLAN_WEIGHTS = tuple(weight for _, weight, _ in NUMBER_PLANS)
 _PLAN_WEIGHT = sum(_PLAN_WEIGHTS)
-_END_REASON_WEIGHTS = tuple(weight for _, weight in END_REASONS_ENDED)
 # A seeded inbound call exists only once its caller got through, so it is never queued, busy or failed.
 _NEVER_INBOUND = frozenset({CallStatus.QUEUED, CallStatus.BUSY, CallStatus.FAILED})
 
@@ -100,8 +104,109 @@ def seed_phone_numbers(rng: random.Random, start_ms: int, agents: list[AgentReco
     return numbers
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """A call the world always has: its status, and optionally its direction, conversation and state at the start."""
+
+    status: int
+    inbound: bool = False
+    scenario: str | None = None
+    # QUEUED, RINGING or ANSWERED: the call is in that state when the sandbox starts, and goes on from there.
+    at_start: int | None = None
+    # For a call in flight, how many seconds before the start it was placed.
+    placed_before_s: int = 0
+
+
+_S = CallStatus
+# What the days the README asks about hold, by agent role: (0 for today or 1 for yesterday, fraction of the day
+# (of today up to an hour before the start), the call). Busy calls all ring the same customer.
+PINNED_DAYS: dict[str, tuple[tuple[int, float, Pinned], ...]] = {
+    "live": (
+        (1, 0.38, Pinned(_S.FAILED)),
+        (1, 0.45, Pinned(_S.BUSY)),
+        (1, 0.52, Pinned(_S.ENDED, inbound=True, scenario="booking")),
+        (1, 0.63, Pinned(_S.FAILED)),
+        (1, 0.70, Pinned(_S.BUSY)),
+        (0, 0.30, Pinned(_S.BUSY)),
+        (0, 0.60, Pinned(_S.FAILED)),
+        (0, 0.90, Pinned(_S.ENDED, scenario="reminder")),
+    ),
+    "no_channel": (
+        (1, 0.40, Pinned(_S.FAILED)),
+        (1, 0.50, Pinned(_S.BUSY)),
+        (1, 0.60, Pinned(_S.ENDED, scenario="lead_follow_up")),
+        (0, 0.30, Pinned(_S.ENDED, scenario="language_switch")),
+        (0, 0.60, Pinned(_S.BUSY)),
+        (0, 0.90, Pinned(_S.FAILED)),
+    ),
+}
+# How many calls an agent needs before the days above are pinned (a small world keeps only random calls).
+PINNED_FROM = {"live": 30, "no_channel": 10}
+# The live agent's last calls: the newest finished one, a refund request 75 minutes before the start, then three
+# calls in flight at the start (answered, ringing, queued), each ending minutes later on the sandbox clock.
+LIVE_LAST: tuple[Pinned, ...] = (
+    Pinned(_S.ENDED, inbound=True, scenario="refund", placed_before_s=4_500),
+    Pinned(_S.ENDED, inbound=True, at_start=_S.ANSWERED, placed_before_s=150),
+    Pinned(_S.BUSY, at_start=_S.RINGING, placed_before_s=20),
+    Pinned(_S.ENDED, at_start=_S.QUEUED, placed_before_s=3),
+)
+
+
+def _local_days(zone_name: str, start_ms: int) -> tuple[int, int]:
+    """The first instants of today and of yesterday in a time zone, in ms."""
+    zone = ZoneInfo(zone_name)
+    today = datetime.fromtimestamp(start_ms / 1000, zone).date()
+    midnight = datetime.combine(today, time(), zone)
+    yesterday = datetime.combine(today - timedelta(days=1), time(), zone)
+    return int(midnight.timestamp() * 1000), int(yesterday.timestamp() * 1000)
+
+
+class OfficeHours:
+    """The hours calls come in (OPEN_MS to CLOSE_MS in the agent's time zone) over the SEED_SPAN_DAYS days before
+    today and today up to the random calls' limit, as one line of `span` ms: `at` turns a point of it into a time.
+    The zone's offset at the start holds for the whole span."""
+
+    def __init__(self, zone_name: str, start_ms: int) -> None:
+        offset = datetime.fromtimestamp(start_ms / 1000, ZoneInfo(zone_name)).utcoffset()
+        self.offset = int(offset.total_seconds() * 1000) if offset is not None else 0
+        local_start = start_ms + self.offset
+        self.today = local_start - local_start % DAY_MS
+        self.first_day = self.today - SEED_SPAN_DAYS * DAY_MS
+        self.today_open = max(0, min(CLOSE_MS, local_start - FINISHED_BEFORE_MS - self.today) - OPEN_MS)
+        self.span = SEED_SPAN_DAYS * (CLOSE_MS - OPEN_MS) + self.today_open
+
+    def at(self, point: int) -> int:
+        day, into = divmod(min(point, self.span - 1), CLOSE_MS - OPEN_MS)
+        return self.first_day + day * DAY_MS + OPEN_MS + into - self.offset
+
+
+def pinned_calls(agent: AgentRecord, count: int, start_ms: int) -> list[tuple[int, Pinned]]:
+    """(placed at ms, call) for the calls an agent always has, oldest first."""
+    role = agent.seed.role
+    if count < PINNED_FROM.get(role, count + 1):
+        return []
+    today, yesterday = _local_days(agent.seed.timezone, start_ms)
+    today_end = start_ms - FINISHED_BEFORE_MS
+    # Today's calls come after opening time, or in the last hour before today_end when the start is earlier.
+    opened = max(today, min(today + OPEN_MS, today_end - 3_600_000))
+    out: list[tuple[int, Pinned]] = []
+    for day, fraction, call in PINNED_DAYS[role]:
+        # A few minutes either way, so that the pinned calls fall on no round hour.
+        jitter = int(fraction * 7_919_311) % 600_000
+        if day == 1:
+            out.append((yesterday + int(fraction * DAY_MS) + jitter, call))
+        elif today_end > today:
+            out.append((max(opened, opened + int(fraction * (today_end - opened)) - jitter), call))
+    if role == "live":
+        out += [(start_ms - p.placed_before_s * 1000, p) for p in LIVE_LAST]
+    return sorted(out, key=lambda pair: pair[0])
+
+
 class SeededCalls:
-    """All seeded calls in parallel arrays; ordinals ascend with `created_on` within an agent."""
+    """All seeded calls in parallel arrays; ordinals ascend with `created_on` within an agent.
+
+    Each call is kept as it ends; one that has not ended yet at the clock's now is shown in the state it has then
+    (`row`). `per_agent` holds the calls over by the start, `moving` the others, which lists read at their state."""
 
     def __init__(self, seed: int, total: int, start_ms: int, agents: list[AgentRecord]) -> None:
         self.agent = array("B")
@@ -112,33 +217,40 @@ class SeededCalls:
         self.tail = array("i")
         self.duration = array("i")
         self.turns = array("H")
+        self.scenario = array("H")
         self.remote = array("q")
         self.per_agent: dict[int, array[int]] = {}
+        self.moving: dict[int, list[int]] = {}
         self._agents = agents
         self._seed = seed
+        self._start_ms = start_ms
         rng = random.Random(seed * 7919 + 17)
-        span_ms = SEED_SPAN_DAYS * DAY_MS
-        first_ms = start_ms - 120_000 - span_ms
         live_index = next(a.index for a in agents if a.seed.role == "live")
         for agent, count, test_share in self._plan(total, live_index):
             if count <= 0:
                 continue
             first = len(self.created)
-            gaps = [rng.expovariate(1.0) for _ in range(count)]
-            in_progress = agent.index == live_index and count >= 30
-            # Finished calls fill the span up to an hour before the start (so each has ended by then); the calls
-            # still in progress follow in the last minutes.
-            finished = count - IN_PROGRESS if in_progress else count
-            scale = (span_ms - (FINISHED_BEFORE_MS if in_progress else 0)) / sum(gaps[:finished])
-            t = float(first_ms)
-            for i, gap in enumerate(gaps):
-                t += gap * scale
-                live_now = in_progress and i >= count - IN_PROGRESS
-                # Calls still in progress began minutes ago, not days: every earlier day holds finished calls only.
-                when = start_ms - 120_000 - (count - 1 - i) * IN_PROGRESS_GAP_MS if live_now else int(t)
-                self._add_call(rng, agent, when, test_share, live_now)
-            self.per_agent[agent.index] = array("i", range(first, len(self.created)))
+            pinned = pinned_calls(agent, count, start_ms)
+            drawn = count - len(pinned)
+            gaps = [rng.expovariate(1.0) for _ in range(drawn)]
+            hours = OfficeHours(agent.seed.timezone, start_ms)
+            scale = hours.span / sum(gaps) if gaps else 0.0
+            busy_number = self._number(rng)
+            point = 0.0
+            times: list[tuple[int, Pinned | None]] = []
+            for gap in gaps:
+                point += gap * scale
+                times.append((hours.at(int(point)), None))
+            for when, call in sorted([*times, *pinned], key=lambda pair: pair[0]):
+                self._add_call(rng, agent, when, test_share, call, busy_number)
+            ordinals = range(first, len(self.created))
+            self.per_agent[agent.index] = array("i", (o for o in ordinals if not self._moves(o)))
+            self.moving[agent.index] = [o for o in ordinals if self._moves(o)]
         self.count = len(self.created)
+
+    def _moves(self, o: int) -> bool:
+        end = self.ended_ms(o)
+        return end is None or end > self._start_ms
 
     def _plan(self, total: int, live_index: int) -> list[tuple[AgentRecord, int, float]]:
         """(agent, calls, share of test calls): the live agent first, with all the calls the others leave."""
@@ -149,19 +261,34 @@ class SeededCalls:
         assigned = sum(count for _, count, _ in plan)
         return [(self._agents[live_index], total - assigned, LIVE_TEST_SHARE), *plan]
 
-    def _add_call(
-        self, rng: random.Random, agent: AgentRecord, created: int, test_share: float, in_progress: bool
-    ) -> None:
-        is_test = not in_progress and rng.random() < test_share
-        if in_progress:
-            status = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.ANSWERED)[len(self.created) % 3]
-        else:
-            status = _finished_status(rng.random())
-        inbound = not is_test and agent.home_number is not None and status not in _NEVER_INBOUND and rng.random() < 0.4
+    @staticmethod
+    def _number(rng: random.Random) -> int:
         country, _, prefixes = NUMBER_PLANS[_weighted(rng.random() * _PLAN_WEIGHT, _PLAN_WEIGHTS)]
         prefix, digits = rng.choice(prefixes)
-        number = int(f"{country}{prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}")
-        ring, tail, duration, turns = _timings(rng, status)
+        return int(f"{country}{prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}")
+
+    def _add_call(
+        self,
+        rng: random.Random,
+        agent: AgentRecord,
+        created: int,
+        test_share: float,
+        pinned: Pinned | None,
+        busy_number: int,
+    ) -> None:
+        # A pinned call is live, unless the agent makes test calls only.
+        is_test = rng.random() < test_share if pinned is None else test_share >= 1.0
+        status = _finished_status(rng.random()) if pinned is None else pinned.status
+        may_be_inbound = not is_test and agent.home_number is not None and status not in _NEVER_INBOUND
+        inbound = may_be_inbound and (rng.random() < 0.4 if pinned is None else pinned.inbound)
+        number = self._number(rng)
+        ring, tail, duration, turns, scenario = _timings(rng, status, agent.seed.domain, inbound)
+        if pinned is not None and pinned.scenario is not None:
+            scenario = scenario_named(agent.seed.domain, pinned.scenario, inbound)
+            turns = script_turns(scenario, 0)
+            duration = int(turns * rng.uniform(4.5, 8.5))
+        if pinned is not None and pinned.at_start is not None:
+            ring, tail, duration = _in_flight(rng, pinned, ring, tail, duration)
         self.agent.append(agent.index)
         self.created.append(created)
         self.status.append(status)
@@ -170,9 +297,11 @@ class SeededCalls:
         self.tail.append(tail)
         self.duration.append(duration)
         self.turns.append(turns)
-        self.remote.append(number)
+        self.scenario.append(scenario)
+        self.remote.append(busy_number if pinned is not None and status == CallStatus.BUSY else number)
 
     def ended_ms(self, o: int) -> int | None:
+        """When the call ends (or ended)."""
         status = self.status[o]
         base = self.created[o] + max(self.ring[o], 0)
         if status == CallStatus.ENDED:
@@ -188,7 +317,8 @@ class SeededCalls:
     def status_rank(self, o: int) -> int:
         return STATUS_RANK[self.status[o]]
 
-    def row(self, o: int) -> CallRow:
+    def row(self, o: int, now_ms: int | None = None) -> CallRow:
+        """The call as it stands at `now_ms` (as it ends when None)."""
         status = self.status[o]
         flags = self.flags[o]
         created = self.created[o]
@@ -200,11 +330,29 @@ class SeededCalls:
         home = None if is_test else agent.home_number
         source, destination = (remote, home or remote) if inbound else (home, remote)
         ringing = created + ring if ring >= 0 else None
-        answered = (
-            ringing + self.tail[o]
-            if ringing is not None and status in (CallStatus.ENDED, CallStatus.ANSWERED)
-            else None
-        )
+        answered = ringing + self.tail[o] if ringing is not None and status == CallStatus.ENDED else None
+        ended = self.ended_ms(o)
+        if now_ms is not None and ended is not None and ended > now_ms:
+            return _in_progress(
+                CallRow(
+                    o,
+                    self.agent[o],
+                    source,
+                    destination,
+                    status,
+                    inbound,
+                    is_test,
+                    created,
+                    ringing,
+                    answered,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                ),
+                now_ms,
+            )
         end_reason, error_reason = self._reasons(o, status)
         return CallRow(
             o,
@@ -217,18 +365,19 @@ class SeededCalls:
             created,
             ringing,
             answered,
-            self.ended_ms(o),
+            ended,
             self.duration_of(o),
             end_reason,
             error_reason,
             self.turns[o],
+            self.scenario[o],
         )
 
     def _reasons(self, o: int, status: int) -> tuple[str | None, str | None]:
-        """(end_reason, error_reason), picked by a hash of the ordinal so that no state is kept."""
+        """(end_reason, error_reason): an ended call's from its conversation, others by a hash of the ordinal."""
         h = ((o * 2654435761) ^ self._seed) & 0xFFFFFFFF
         if status == CallStatus.ENDED:
-            return END_REASONS_ENDED[_weighted(h % 100, _END_REASON_WEIGHTS)][0], None
+            return SCENARIOS[self.scenario[o]].end_reason, None
         if status == CallStatus.BUSY:
             return "busy", "callee_busy"
         if status == CallStatus.FAILED:
@@ -236,6 +385,28 @@ class SeededCalls:
         if status == CallStatus.CANCELLED:
             return CANCELLED_REASONS[h % len(CANCELLED_REASONS)], None
         return None, None
+
+
+def _in_progress(row: CallRow, now_ms: int) -> CallRow:
+    """A call not over at `now_ms`: queued until it rings, ringing until it is answered, then answered."""
+    if row.ringing_ms is None or now_ms < row.ringing_ms:
+        return row._replace(status=CallStatus.QUEUED, ringing_ms=None, answered_ms=None)
+    if row.answered_ms is None or now_ms < row.answered_ms:
+        return row._replace(status=CallStatus.RINGING, answered_ms=None)
+    return row._replace(status=CallStatus.ANSWERED)
+
+
+def _in_flight(rng: random.Random, call: Pinned, ring: int, tail: int, duration: int) -> tuple[int, int, int]:
+    """(ms to ringing, ms from ringing to the answer or the end, seconds talked) of a call placed
+    `call.placed_before_s` before the start that is in state `call.at_start` then."""
+    age = call.placed_before_s * 1000
+    if call.at_start == CallStatus.QUEUED:
+        return age + rng.randint(1_000, 4_000), tail, duration
+    ring = min(ring, age - 1_000)
+    if call.at_start == CallStatus.RINGING:
+        return ring, age - ring + rng.randint(4_000, 12_000), duration
+    talked = (age - ring - tail) // 1000
+    return ring, tail, max(duration, talked + rng.randint(40, 150))
 
 
 def _finished_status(roll: float) -> int:
@@ -248,14 +419,22 @@ def _finished_status(roll: float) -> int:
     return CallStatus.CANCELLED
 
 
-def _timings(rng: random.Random, status: int) -> tuple[int, int, int, int]:
-    """(ms to ringing, ms from ringing to the answer or the end, seconds talked, turns); -1 where none."""
+def _conversation(rng: random.Random, domain: str, inbound: bool) -> tuple[int, int]:
+    """(scenario, turns) of an answered call: mostly a normal call, some short, a few very long."""
+    roll = rng.random()
+    kind: Kind = "long" if roll < 0.02 else "short" if roll < 0.1 else "normal"
+    scenario = pick(domain, inbound, kind, rng.random())
+    loops = rng.randint(96, 126) if SCENARIOS[scenario].loop else 0
+    return scenario, script_turns(scenario, loops)
+
+
+def _timings(rng: random.Random, status: int, domain: str, inbound: bool) -> tuple[int, int, int, int, int]:
+    """(ms to ringing, ms from ringing to the answer or the end, seconds talked, turns, scenario); -1 where none."""
     ring = tail = duration = -1
-    turns = 0
+    turns = scenario = 0
     if status == CallStatus.ENDED:
         ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 12_000)
-        roll = rng.random()
-        turns = rng.randint(200, 260) if roll < 0.02 else rng.randint(2, 9) if roll < 0.1 else rng.randint(10, 40)
+        scenario, turns = _conversation(rng, domain, inbound)
         duration = int(turns * rng.uniform(4.5, 8.5))
     elif status == CallStatus.BUSY:
         ring, tail = rng.randint(800, 4_500), rng.randint(3_000, 9_000)
@@ -264,8 +443,4 @@ def _timings(rng: random.Random, status: int) -> tuple[int, int, int, int]:
         tail = rng.randint(200, 3_000)
     elif status == CallStatus.CANCELLED:
         ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 25_000)
-    elif status == CallStatus.RINGING:
-        ring = rng.randint(800, 4_500)
-    elif status == CallStatus.ANSWERED:
-        ring, tail = rng.randint(800, 4_500), rng.randint(2_000, 12_000)
-    return ring, tail, duration, turns
+    return ring, tail, duration, turns, scenario

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import iso_ms
+from .conversations import BY_KIND
 from .records import B36_DIGITS, STATUS_RANK, STATUSES, TERMINAL, AgentRecord, CallRow, CallStatus, PhoneNumber
 from .seeding import FLAG_TEST, SeededCalls, seed_agents, seed_phone_numbers
-from .transcripts import build_transcript
+from .transcripts import build_transcript, script_turns
 
 # Scripted destinations (E.164, in the +1 500 555 range that no real subscriber uses).
 BUSY_DESTINATION = "+15005550002"
@@ -85,6 +86,7 @@ class PlacedRow:
     script: str
     duration: int
     turns: int
+    scenario: int
 
     def row(self, now_ms: int) -> CallRow:
         t = now_ms - self.created_ms
@@ -132,6 +134,7 @@ class PlacedRow:
             end_reason,
             error_reason,
             turns,
+            self.scenario,
         )
 
 
@@ -279,7 +282,7 @@ class World:
 
     def row(self, ordinal: int, now_ms: int) -> CallRow:
         if ordinal < self.total_calls:
-            return self.seeded.row(ordinal)
+            return self.seeded.row(ordinal, now_ms)
         return self.placed[ordinal - self.total_calls].row(now_ms)
 
     def call_json(self, row: CallRow) -> dict[str, Any]:
@@ -310,10 +313,9 @@ class World:
                 seed=self.seed,
                 ordinal=row.ordinal,
                 call_id=out["id"],
-                domain=agent.seed.domain,
+                scenario=row.scenario,
                 agent_name=agent.first_name,
                 business=agent.seed.business_name,
-                inbound=row.inbound,
                 turns=row.turns,
                 answered_ms=row.answered_ms,
                 ended_ms=row.ended_ms,
@@ -375,7 +377,10 @@ class World:
         return [base[i] for i in hits]
 
     def _placed_matches(self, agent_index: int, q: CallQuery, now_ms: int) -> list[CallRow]:
-        rows = [p.row(now_ms) for p in self.placed if p.agent_index == agent_index]
+        """Calls whose state moves with the clock: the seeded calls not over at the start, and the placed ones."""
+        seeded = self.seeded
+        rows = [seeded.row(o, now_ms) for o in seeded.moving.get(agent_index, ())]
+        rows += [p.row(now_ms) for p in self.placed if p.agent_index == agent_index]
         if q.status is not None:
             rows = [r for r in rows if r.status == q.status]
         if q.is_test is not None:
@@ -417,7 +422,9 @@ class World:
     def place_call(self, agent: AgentRecord, destination: str, is_test: bool, now_ms: int) -> PlacedRow:
         ordinal = self.total_calls + len(self.placed)
         rng = random.Random(self.seed * 1_000_003 + ordinal)
-        turns = rng.randint(10, 24)
+        outbound = BY_KIND[(agent.seed.domain, False, "normal")]
+        scenario = outbound[rng.randrange(len(outbound))]
+        turns = script_turns(scenario, 0)
         linked = self.linked_numbers(agent)
         call = PlacedRow(
             ordinal=ordinal,
@@ -430,6 +437,7 @@ class World:
             script=_SCRIPTS.get(destination, "normal"),
             duration=int(turns * rng.uniform(5.0, 7.5)),
             turns=turns,
+            scenario=scenario,
         )
         self.placed.append(call)
         return call

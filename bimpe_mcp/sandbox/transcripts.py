@@ -1,4 +1,4 @@
-"""Transcripts built on demand from a call's ordinal and the seed, so none is held in memory."""
+"""Transcripts built on demand from a call's ordinal, its scenario and the seed, so none is held in memory."""
 
 from __future__ import annotations
 
@@ -6,18 +6,50 @@ import random
 from typing import Any
 
 from .clock import iso_ms
-from .data import ATTACHMENT_KINDS, DAYS, DOMAINS, FIRST_NAMES, GENERIC_ACKS, GENERIC_USER_FILLERS, TIMES
+from .conversations import GREETINGS, ITEMS, SCENARIOS, Scenario
+from .data import DAYS, FIRST_NAMES, JOURS, LATER_TIMES, SURNAMES, TIMES
 
 _REF_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-_GOODBYES = ("Thank you, bye!", "Thanks so much. Bye.", "Okay, thank you. Goodbye.")
 
 
-def _fill(template: str, slots: dict[str, str], rng: random.Random) -> str:
-    if "{day}" in template:
-        slots["day"] = rng.choice(DAYS)
-    if "{time}" in template:
-        slots["time"] = rng.choice(TIMES)
-    return template.format(**slots)
+def script_turns(scenario: int, loops: int) -> int:
+    """How many turns a scenario's script has once its loop is said `loops` times."""
+    s = SCENARIOS[scenario]
+    return len(s.lines) + (2 * loops if s.loop else 0)
+
+
+def _slots(rng: random.Random, agent_name: str, business: str, domain: str) -> dict[str, str]:
+    """Everything a script names, drawn once, so a name, a day or a price is the same on every turn."""
+    day, day2 = rng.sample(range(len(DAYS)), 2)
+    name = rng.choice(FIRST_NAMES)
+    slots = {
+        "name": name,
+        "surname": rng.choice(SURNAMES),
+        "email": f"{name.lower()}@example.com",
+        "agent": agent_name,
+        "biz": business,
+        "day": DAYS[day],
+        "day2": DAYS[day2],
+        "jour": JOURS[day],
+        "time": rng.choice(TIMES),
+        "time2": rng.choice(LATER_TIMES),
+        "amount": f"{rng.randint(5, 90) * 1000:,}",
+        "ref": f"{rng.choice(_REF_LETTERS)}{rng.choice(_REF_LETTERS)}-{rng.randint(10000, 99999)}",
+    }
+    slots["greet"] = GREETINGS[domain].format(**slots)
+    return slots
+
+
+def _lines(s: Scenario, turns: int) -> list[str]:
+    """The script's templates, its loop repeated to make `turns` turns in all."""
+    if s.loop is None:
+        return list(s.lines[:turns])
+    loops = max(0, (turns - len(s.lines)) // 2)
+    middle = [
+        s.loop[i % 2].replace("{n}", str(i // 2 + 1)).replace("{item}", ITEMS[i // 2 % len(ITEMS)])
+        for i in range(2 * loops)
+    ]
+    return [*s.lines[: s.loop_at], *middle, *s.lines[s.loop_at :]]
 
 
 def build_transcript(
@@ -25,80 +57,37 @@ def build_transcript(
     seed: int,
     ordinal: int,
     call_id: str,
-    domain: str,
+    scenario: int,
     agent_name: str,
     business: str,
-    inbound: bool,
     turns: int,
     answered_ms: int,
     ended_ms: int,
 ) -> list[dict[str, Any]]:
-    """Alternating assistant/user turns, `turns` long, timed between answer and hang-up."""
+    """The scenario's script, `turns` long, agent and caller alternating, timed between answer and hang-up."""
     if turns <= 0:
         return []
+    s = SCENARIOS[scenario]
     rng = random.Random(seed * 1_000_003 + ordinal * 7 + 1)
-    bank = DOMAINS[domain]
-    slots = {
-        "name": rng.choice(FIRST_NAMES),
-        "agent": agent_name,
-        "biz": business,
-        "day": rng.choice(DAYS),
-        "time": rng.choice(TIMES),
-        "amount": f"{rng.randint(5, 90) * 1000:,}",
-        "ref": f"{rng.choice(_REF_LETTERS)}{rng.choice(_REF_LETTERS)}-{rng.randint(10000, 99999)}",
-    }
-    attach_at = -1
-    if ordinal % 20 == 3 and turns >= 4:
-        attach_at = rng.randrange(3, turns, 2) if turns > 4 else 3
-    attachment = ATTACHMENT_KINDS[ordinal % len(ATTACHMENT_KINDS)]
+    slots = _slots(rng, agent_name, business, s.domain)
     suffix = call_id.removeprefix("call_")
-    span = max(ended_ms - answered_ms, turns)
+    lines = _lines(s, turns)
+    span = max(ended_ms - answered_ms, len(lines))
     messages: list[dict[str, Any]] = []
-    for i in range(turns):
-        role = "assistant" if i % 2 == 0 else "user"
-        text = _line(i, turns, inbound, bank, slots, rng)
+    for i, template in enumerate(lines):
         message: dict[str, Any] = {
             "id": f"msg_{suffix}_{i:03d}",
-            "role": role,
-            "message": text,
+            "role": "assistant" if i % 2 == 0 else "user",
+            "message": template.format(**slots),
             "message_type": "text",
-            "created_at": iso_ms(answered_ms + span * i // turns),
+            "created_at": iso_ms(answered_ms + span * i // len(lines)),
             "attachments": [],
         }
-        if i == attach_at:
-            kind, filename, caption = attachment
-            message["role"] = "user"
-            message["message"] = caption
+        if s.attachment is not None and s.attachment[0] == i:
+            _, kind, filename = s.attachment
             message["message_type"] = kind
             message["attachments"] = [
                 {"type": kind, "url": f"https://files.sandbox.bimpe.local/calls/{call_id}/{filename}"}
             ]
         messages.append(message)
     return messages
-
-
-def _line(
-    i: int, turns: int, inbound: bool, bank: dict[str, tuple[str, ...]], slots: dict[str, str], rng: random.Random
-) -> str:
-    """What is said on turn `i` of `turns`; the agent speaks on even turns."""
-    by_agent = i % 2 == 0
-    if i == 0:
-        return _fill(rng.choice(bank["greet_in" if inbound else "greet_out"]), slots, rng)
-    if i == 1:
-        return _fill(rng.choice(bank["intent" if inbound else "reply_out"]), slots, rng)
-    if i == turns - 1:
-        return _fill(rng.choice(bank["close"]), slots, rng) if by_agent else rng.choice(_GOODBYES)
-    if i == turns - 2 and by_agent:
-        return _fill(bank["close"][0], slots, rng)
-    roll = rng.random()
-    if by_agent:
-        if roll < 0.5:
-            return _fill(rng.choice(bank["probe"]), slots, rng)
-        if roll < 0.85:
-            return _fill(rng.choice(bank["info"]), slots, rng)
-        return rng.choice(GENERIC_ACKS) + " " + _fill(rng.choice(bank["probe"]), slots, rng)
-    if roll < 0.7:
-        return _fill(rng.choice(bank["answer"]), slots, rng)
-    if roll < 0.9:
-        return rng.choice(GENERIC_USER_FILLERS)
-    return _fill(rng.choice(bank["intent"]), slots, rng)

@@ -39,7 +39,7 @@ MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Budge
 PageArg = Annotated[int, Field(ge=1)]
 LimitArg = Annotated[int, Field(ge=1, le=100)]
 SinceArg = Annotated[str | None, Field(max_length=40, description="ISO date/time, today, yesterday, 24h, 7d")]
-UntilArg = Annotated[str | None, Field(max_length=40, description="Same forms, exclusive")]
+UntilArg = Annotated[str | None, Field(max_length=40, description="Same forms; a day counts whole")]
 MaxPagesArg = Annotated[int, Field(ge=1, le=50)]
 
 _NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_.-]")

@@ -23,9 +23,7 @@ async def call_stats(
     is_test_call: bool | None = None,
     max_pages: MaxPagesArg = 20,
 ) -> Reply[CallStats]:
-    """Counts an agent's calls in a window: by status and reason, answered rate, durations, per day, busiest hour.
-
-    Omit since and until for all calls."""
+    """Counts an agent's calls in a window: by status and reason, answered rate, durations, per day, busiest hour."""
     state = state_of(ctx)
     api = state.api()
     agent = state.agent(agent_id)
@@ -33,7 +31,7 @@ async def call_stats(
     walk = await scan(api, agent, win, max_pages=max_pages, is_test_call=is_test_call)
     calls = walk.calls
     lengths = sorted(c.duration_seconds for c in calls if c.duration_seconds is not None)
-    answered, rate = stats.answered_rate(calls)
+    finished, answered, rate = stats.answered_rate(calls)
     zone = zone_of(win.zone)[1]
     # Days before the oldest call read are unknown when the walk stopped short: those are not listed as 0.
     first = win.since.astimezone(zone).date() if win.since and walk.complete else None
@@ -45,6 +43,7 @@ async def call_stats(
         by_status=stats.tally([c.status for c in calls]),
         by_end_reason=stats.tally([c.end_reason for c in calls if c.end_reason or c.status in stats.OVER]),
         by_error_reason=stats.tally([c.error_reason for c in calls if c.error_reason]),
+        in_flight=len(calls) - finished,
         answered=answered,
         answered_rate=rate,
         durations=len(lengths),
