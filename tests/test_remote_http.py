@@ -257,6 +257,20 @@ def test_an_oversized_body_is_refused_with_413(tokens: HttpServer) -> None:
     assert httpx.post(tokens.url, **request).status_code == 413
 
 
+@pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
+def test_json_nested_to_any_depth_is_a_400_parse_error_and_the_server_goes_on(tokens: HttpServer, era: str) -> None:
+    headers = initialize(PLAIN_TOKEN)["headers"] | {"Content-Type": "application/json", "MCP-Protocol-Version": era}
+    call = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_calls","arguments":{"search":%s}}}'
+    for depth in (1_000, 100_000, 500_000):
+        for body in ("[" * depth + "]" * depth, call % ("[" * depth + "]" * depth)):
+            answer = httpx.post(tokens.url, content=body.encode(), headers=headers)
+            assert answer.status_code == 400, (era, depth, answer.text[:200])
+            assert answer.json()["error"]["code"] == -32700, answer.text[:200]
+    request = initialize(PLAIN_TOKEN)
+    assert httpx.post(tokens.url, **request).status_code == 200
+    assert "Traceback" not in tokens.log() and "RecursionError" not in tokens.log()
+
+
 def test_healthz_answers_without_auth_with_the_version_only(tokens: HttpServer) -> None:
     answer = httpx.get(tokens.origin + "/healthz")
     assert answer.status_code == 200
