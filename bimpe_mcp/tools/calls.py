@@ -73,8 +73,10 @@ async def list_calls(
     agent = state.agent(agent_id)
     filters = {"status": status, "is_test_call": is_test_call, "search": search, "since": since, "until": until}
     applied: dict[str, Any] = {"sort": sort} | {k: v for k, v in filters.items() if v is not None}
-    query = WindowQuery(agent, page, limit, statuses, is_test_call, search, sort, applied)
-    if since is None and until is None and (statuses is None or len(statuses) == 1):
+    masked = state.settings.redact
+    query = WindowQuery(agent, page, limit, statuses, is_test_call, search, sort, applied, masked)
+    searched_here = masked and search is not None
+    if since is None and until is None and (statuses is None or len(statuses) == 1) and not searched_here:
         one = statuses[0] if statuses else None
         wire = await api.list_calls(
             agent, page=page, limit=limit, search=search, sort=sort, status=one, is_test_call=is_test_call
