@@ -34,12 +34,13 @@ WINDOW_PAGES = 20
 SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
 
 
-# Published by hand, naming the statuses once: the generated schema spells them out for each form.
+# Published by hand: one status or a list of them, each form with a single type (clients that map schemas onto a
+# single-type dialect, such as Gemini's, reject a type array), without the definitions the generated schema adds;
+# the two forms say "one or a list" without a description.
+_STATUSES = list(get_args(CallStatus))
 StatusesArg = Annotated[
     CallStatus | list[CallStatus] | None,
-    WithJsonSchema(
-        {"type": ["string", "array"], "items": {"enum": list(get_args(CallStatus))}, "description": "One or a list"}
-    ),
+    WithJsonSchema({"anyOf": [{"type": "string", "enum": _STATUSES}, {"type": "array", "items": {"enum": _STATUSES}}]}),
 ]
 
 
@@ -56,15 +57,13 @@ async def list_calls(
         str,
         Field(
             pattern=SORT_PATTERN,
-            description="A leading - sorts descending; created_at means created_on",
+            description="A leading - sorts descending",
         ),
     ] = "-created_on",
     since: SinceArg = None,
     until: UntilArg = None,
 ) -> Reply[CallList]:
-    """Lists an agent's calls, newest first, a page at a time: status, numbers, timings, reasons.
-
-    Call ids feed get_call."""
+    """Lists an agent's calls, newest first, a page at a time: status, numbers, timings, reasons."""
     # The API's docs show -created_at, but calls have created_on: send the field's own name, and echo what was sent.
     sort = sort.replace("created_at", "created_on")
     statuses = None if status is None else [status] if isinstance(status, str) else list(dict.fromkeys(status))
