@@ -34,13 +34,13 @@ WINDOW_PAGES = 20
 SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
 
 
-# Published by hand: one status or a list of them, each form with a single type (clients that map schemas onto a
-# single-type dialect, such as Gemini's, reject a type array), without the definitions the generated schema adds;
-# the two forms say "one or a list" without a description.
+# Published by hand: one status or a list of them, never a type array (clients that map schemas onto a single-type
+# dialect, such as Gemini's, reject one), without the definitions the generated schema adds; the enum says a status
+# is a string, and the two forms say "one or a list" without a description.
 _STATUSES = list(get_args(CallStatus))
 StatusesArg = Annotated[
     CallStatus | list[CallStatus] | None,
-    WithJsonSchema({"anyOf": [{"type": "string", "enum": _STATUSES}, {"type": "array", "items": {"enum": _STATUSES}}]}),
+    WithJsonSchema({"anyOf": [{"enum": _STATUSES}, {"type": "array", "items": {"enum": _STATUSES}}]}),
 ]
 
 
@@ -57,7 +57,7 @@ async def list_calls(
         str,
         Field(
             pattern=SORT_PATTERN,
-            description="A leading - sorts descending",
+            description="A leading - sorts descending; created_at means created_on",
         ),
     ] = "-created_on",
     since: SinceArg = None,
