@@ -4,6 +4,7 @@ never a traceback, and never a key repeated back."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -59,7 +60,6 @@ MISTAKES = [
     (["--host", "0.0.0.0", "--port", "9000"], "--host and --port apply to --transport http only"),
     (["--port", "99999"], "--port: must be a whole number from 0 to 65535"),
     (["--transport", "http", "--port", "99999"], "--port: must be a whole number from 0 to 65535, 0 for a free port"),
-    (["--sandbox-speed", "20"], "--sandbox-speed applies to the sandbox only: add --sandbox"),
     (["--sandbox", "--sandbox-speed", "0"], "--sandbox-speed: must be a number greater than 0 and at most 1000"),
     (["sandbox", "--host", "0.0.0.0"], "bimpe-mcp sandbox: --host: the sandbox listens on a loopback address only"),
     (["sandbox", "--port", "99999"], "bimpe-mcp sandbox: --port: must be a whole number from 0 to 65535"),
@@ -122,6 +122,44 @@ def test_the_doctor_reports_a_key_with_a_space_as_a_failed_configuration_without
     assert "4f7c1a9e" not in out
 
 
+def started_through_a_pipe(argv: list[str], **env: str) -> list[str]:
+    """The stderr lines of a stdio server started as a client starts it (stdin a pipe, closed at once, so it ends)."""
+    done = subprocess.run(
+        [console_script(), *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")} | child_env(**env),
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--sandbox-speed", "20"], {}, "--sandbox-speed 20"),
+        ([], {"BIMPE_SANDBOX_SPEED": "20"}, "BIMPE_SANDBOX_SPEED=20"),
+    ],
+    ids=["flag", "variable"],
+)
+def test_the_sandbox_speed_without_the_sandbox_is_ignored_saying_so_whether_flag_or_variable(
+    argv: list[str], env: dict[str, str], named: str
+) -> None:
+    lines = started_through_a_pipe(argv, BIMPE_API_KEY=KEY, **env)
+    assert lines == [f"bimpe-mcp: {named} is ignored: it sets the embedded sandbox's clock, so it applies with "
+                     "--sandbox only"]  # fmt: skip
+
+
+def test_a_server_started_through_a_pipe_without_a_key_says_so_in_one_line() -> None:
+    lines = started_through_a_pipe([])
+    assert len(lines) == 1 and "no BIMPE_API_KEY is set: every tool will answer not_configured" in lines[0]
+    assert started_through_a_pipe([], BIMPE_API_KEY=KEY) == [], "with a key, nothing to say"
+    assert started_through_a_pipe([], BIMPE_API_KEY=KEY, BIMPE_SANDBOX_SPEED="1") == [], "a bundle passes the default"
+
+
 def test_help_lists_every_command_and_each_command_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--help"])
@@ -138,6 +176,9 @@ def test_help_lists_every_command_and_each_command_explains_every_option(capsys:
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out
+        if command == "serve":
+            words = " ".join(text.split())
+            assert "BIMPE_HTTP_ALLOWED_HOSTS" in words and "BIMPE_HTTP_ALLOWED_ORIGINS" in words
         lines = text.splitlines()
         for option in options:
             line = next(

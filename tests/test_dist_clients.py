@@ -60,6 +60,20 @@ def test_the_inspector_cli_lists_tools_calls_them_and_reads_a_transcript(era: st
     assert read["contents"][0]["uri"] == uri and read["contents"][0]["mimeType"] == "text/plain"
 
 
+@pytest.mark.parametrize("era", ["handshake", "modern"])
+def test_the_inspectors_strict_schema_check_finds_nothing_in_any_tool(era: str, tmp_path: Path) -> None:
+    era_flag = ["--protocol-era", "modern"] if era == "modern" else []
+    command = [node_tool("mcp-inspector"), "--cli", *era_flag, console_script(), "--sandbox", "--method", "tools/list"]
+    env = child_env(HOME=str(tmp_path), PATH=os.environ["PATH"])
+    run = subprocess.run(
+        [*command, "--strict", "--format", "json"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+    )
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr}"
+    report = json.loads(run.stdout)
+    assert {t["name"] for t in report["result"]["tools"]} == TOOLS
+    assert "schemaFindings" not in report and "Warning" not in run.stderr, report.get("schemaFindings") or run.stderr
+
+
 @pytest.mark.anyio
 async def test_a_pydantic_ai_agent_calls_every_tool_and_gets_results_or_clean_tool_errors() -> None:
     # TestModel calls every tool with arguments made from its input schema (strings become "a"), so the schemas must

@@ -4,6 +4,8 @@ import io
 import json
 import re
 import subprocess
+import sys
+import sysconfig
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from mcp import Client, StdioServerParameters
 from pydantic import SecretStr
 
 from bimpe_mcp.cli.doctor import Check, client_configs, diagnose, launch_command, mask, settings_env
-from bimpe_mcp.cli.launch import install_origin
+from bimpe_mcp.cli.launch import UVX_PLACEHOLDER, install_origin
 from bimpe_mcp.cli.main import main
 from bimpe_mcp.core.settings import ENV_VARS, Settings
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxKeys, SandboxServer
@@ -299,7 +301,66 @@ def test_the_launch_command_is_the_script_beside_the_interpreter_or_python_dash_
     assert released == ["/opt/uv/uvx", "bimpe-mcp"]
     from_clone = launch_command(cached, which=lambda _: "/opt/uv/uvx", origin=lambda: "/src/bimpe-mcp")
     assert from_clone == ["/opt/uv/uvx", "--from", "/src/bimpe-mcp", "bimpe-mcp"]
-    assert launch_command(cached, which=lambda _: None) == [cached, "-m", "bimpe_mcp"]
+    nowhere = launch_command(cached, which=lambda _: None, origin=lambda: None, environ={}, homes=())
+    assert nowhere == [UVX_PLACEHOLDER, "bimpe-mcp"], "never the cache itself"
+
+
+def test_run_from_uvs_cache_without_uvx_on_path_the_command_is_uvx_found_where_uv_put_it(tmp_path: Path) -> None:
+    cached = str(tmp_path / "uv" / "archive-v0" / "h" / "bin" / "python")
+    uv_bin = tmp_path / "uv-bin"
+    uv_bin.mkdir()
+    uv = uv_bin / "uv"
+    uv.write_text("#!/bin/sh\n")
+    uv.chmod(0o755)
+
+    def command(environ: dict[str, str], homes: tuple[str, ...] = ()) -> list[str]:
+        return launch_command(
+            cached, which=lambda _: None, origin=lambda: "/src/bimpe-mcp", environ=environ, homes=homes
+        )
+
+    assert command({}, (str(uv_bin),))[0] == UVX_PLACEHOLDER, "uv alone, without the UV that started it, is not used"
+    by_uv = command({"UV": str(uv)})
+    assert by_uv == [str(uv), "tool", "run", "--from", "/src/bimpe-mcp", "bimpe-mcp"], "uv tool run is uvx"
+    (uv_bin / "uvx").write_text("#!/bin/sh\n")
+    (uv_bin / "uvx").chmod(0o755)
+    assert command({"UV": str(uv)})[0] == str(uv_bin / "uvx"), "uvx beside the uv that started this process"
+    assert command({}, (str(uv_bin),))[0] == str(uv_bin / "uvx"), "uvx where uv's installers put it"
+
+
+def cached_python(tmp_path: Path) -> Path:
+    """An interpreter where uvx keeps its environments (`.../archive-v0/<hash>/bin/python`), running this checkout:
+    a venv beside this one, sharing its site-packages."""
+    venv = Path(sys.prefix)
+    env = tmp_path / "uv-cache" / "archive-v0" / "x1y2" / ""
+    site = env / venv.joinpath("lib").relative_to(venv) / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (env / "bin").mkdir(parents=True)
+    site.mkdir(parents=True)
+    (site / "site-packages").symlink_to(sysconfig.get_paths()["purelib"])
+    (env / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text())
+    (env / "bin" / "python").symlink_to(Path(sys.executable).resolve())
+    return env / "bin" / "python"
+
+
+def test_the_doctor_run_from_uvs_cache_without_uvx_never_prints_the_cache_as_a_command(tmp_path: Path) -> None:
+    python = cached_python(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": str(empty), "HOME": str(empty)}
+    done = subprocess.run(
+        [str(python), "-m", "bimpe_mcp", "doctor", "--sandbox", "--json"], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["python"].startswith(str(tmp_path / "uv-cache")), "the doctor ran from the cache"
+    commands = [server["command"] for config in report["clients"].values() for server in servers(config)]
+    assert all("uv-cache" not in command for command in commands), commands
+    if commands[0] == UVX_PLACEHOLDER:
+        launch = next(c for c in report["checks"] if c["name"] == "launch command")
+        assert launch["status"] == "warn" and f"replace {UVX_PLACEHOLDER} with uvx's absolute path" in launch["detail"]
+
+
+def servers(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((config.get("mcpServers") or config["servers"]).values())
 
 
 def test_the_install_origin_is_the_folder_this_checkout_was_installed_from() -> None:

@@ -143,9 +143,12 @@ async def test_streamable_http_announces_its_address_once_bound_and_serves_remot
         assert proc.stderr is not None
         logs = await read_until(proc.stderr, "streamable HTTP on")
         match = re.fullmatch(
-            rf"bimpe-mcp {__version__}: streamable HTTP on (http://127\.0\.0\.1:\d+)/mcp \(Ctrl\+C stops it\)\n", logs
+            rf"bimpe-mcp {__version__}: streamable HTTP on (http://127\.0\.0\.1:\d+)/mcp \(Ctrl\+C stops it\); "
+            r"auth none \(loopback only; every client uses the server's own key\); "
+            r"API: the embedded sandbox: synthetic data, no real phone rings\n",
+            logs,
         )
-        assert match, f"the announcement is the only line at the default log level: {logs!r}"
+        assert match, f"the announcement, saying who may call and what answers, is the only line: {logs!r}"
         for mode in ("auto", "legacy"):
             async with Client(match.group(1) + "/mcp", mode=mode) as client:  # pyright: ignore[reportArgumentType]
                 assert "SANDBOX MODE" in (client.instructions or "")

@@ -150,9 +150,10 @@ async def test_path_injection_ids_are_rejected_before_any_request(client: Client
     assert len(sandbox.requests) == before
 
 
-async def test_an_empty_agent_id_or_call_id_is_refused_never_taken_for_the_default(client: Client) -> None:
-    refused = error(await client.call_tool("list_calls", {"agent_id": "", "limit": 1}))
-    assert refused["code"] == "invalid_argument" and "omit agent_id" in refused["message"]
+async def test_an_empty_agent_id_is_the_default_agent_and_an_empty_call_id_is_refused(
+    client: Client, sandbox: Sandbox
+) -> None:
+    assert data(await client.call_tool("list_calls", {"agent_id": "", "limit": 1}))["agent_id"] == sandbox.agents.live
     assert error(await client.call_tool("get_call", {"call_id": ""}))["code"] == "invalid_argument"
 
 

@@ -129,6 +129,36 @@ def test_without_a_valid_token_the_answer_is_401_with_www_authenticate(tokens: H
         assert answer.headers["www-authenticate"].startswith("Bearer "), answer.headers
 
 
+def test_the_start_line_says_who_may_call_and_which_api_answers(
+    tokens: HttpServer, tenants: HttpServer, sandbox: StandaloneSandbox
+) -> None:
+    assert f"auth tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE); API: {sandbox.origin}\n" in tokens.log()
+    assert "auth passthrough (each client's bearer token is its own API key)" in tenants.log()
+    assert "no BIMPE_API_KEY" not in tenants.log(), "with passthrough the server takes no key of its own"
+
+
+def refusal(url: str, headers: dict[str, str]) -> tuple[str, str, str]:
+    """The 401's error code, description and WWW-Authenticate challenge."""
+    answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+    assert answer.status_code == 401, answer.text
+    body = answer.json()
+    return body["error"], body["error_description"], answer.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("server", ["tokens", "tenants"])
+def test_a_wrong_bearer_token_is_told_apart_from_a_missing_one(server: str, request: pytest.FixtureRequest) -> None:
+    served: HttpServer = request.getfixturevalue(server)
+    wrong = "not-a-known-token-at-all" if server == "tokens" else "sk_sandbox with a space"
+    for headers in ({}, {"Authorization": "Basic eDp5"}, {"Authorization": "Bearer"}):
+        code, said, challenge = refusal(served.url, headers)
+        assert code == "missing_token" and "Authorization: Bearer <token>" in said, (headers, said)
+        assert "error=" not in challenge.replace("error_description=", ""), "no error code without a credential"
+    code, said, challenge = refusal(served.url, {"Authorization": f"Bearer {wrong}"})
+    assert code == "invalid_token" and 'error="invalid_token"' in challenge
+    expected = "not one this server accepts" if server == "tokens" else "not an API key: send your BimpeAI API key"
+    assert expected in said and wrong not in said + challenge
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ERAS)
 async def test_every_tool_answers_over_http_with_a_plain_token_in_both_eras(
@@ -244,9 +274,12 @@ def test_a_foreign_host_or_origin_is_refused(tokens: HttpServer) -> None:
     assert httpx.post(tokens.url, **request).status_code == 200
     port = tokens.origin.rsplit(":", 1)[1]
     foreign_host = httpx.post(tokens.url, json=request["json"], headers=request["headers"] | {"Host": "evil.example"})
-    assert foreign_host.status_code == 421
+    assert foreign_host.status_code == 421 and "BIMPE_HTTP_ALLOWED_HOSTS" in foreign_host.text
     rebound = request["headers"] | {"Origin": f"http://evil.example:{port}"}
-    assert httpx.post(tokens.url, json=request["json"], headers=rebound).status_code == 403
+    foreign_origin = httpx.post(tokens.url, json=request["json"], headers=rebound)
+    assert foreign_origin.status_code == 403 and "BIMPE_HTTP_ALLOWED_ORIGINS" in foreign_origin.text
+    assert "evil.example" not in foreign_host.text + foreign_origin.text, "nothing from the request is echoed"
+    assert "Host 'evil.example' with 421: not in BIMPE_HTTP_ALLOWED_HOSTS" in tokens.log(), "the operator is told"
     local = request["headers"] | {"Origin": f"http://localhost:{port}"}
     assert httpx.post(tokens.url, json=request["json"], headers=local).status_code == 200
 
@@ -255,6 +288,20 @@ def test_an_oversized_body_is_refused_with_413(tokens: HttpServer) -> None:
     request = initialize(PLAIN_TOKEN)
     request["json"]["params"]["padding"] = "x" * (1024 * 1024 + 1)
     assert httpx.post(tokens.url, **request).status_code == 413
+
+
+@pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
+def test_json_nested_to_any_depth_is_a_400_parse_error_and_the_server_goes_on(tokens: HttpServer, era: str) -> None:
+    headers = initialize(PLAIN_TOKEN)["headers"] | {"Content-Type": "application/json", "MCP-Protocol-Version": era}
+    call = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_calls","arguments":{"search":%s}}}'
+    for depth in (1_000, 100_000, 500_000):
+        for body in ("[" * depth + "]" * depth, call % ("[" * depth + "]" * depth)):
+            answer = httpx.post(tokens.url, content=body.encode(), headers=headers)
+            assert answer.status_code == 400, (era, depth, answer.text[:200])
+            assert answer.json()["error"]["code"] == -32700, answer.text[:200]
+    request = initialize(PLAIN_TOKEN)
+    assert httpx.post(tokens.url, **request).status_code == 200
+    assert "Traceback" not in tokens.log() and "RecursionError" not in tokens.log()
 
 
 def test_healthz_answers_without_auth_with_the_version_only(tokens: HttpServer) -> None:

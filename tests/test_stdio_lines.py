@@ -47,9 +47,8 @@ async def answers_until(stdout: IO[bytes], last_id: object) -> list[dict[str, An
     return seen
 
 
-async def test_unreadable_lines_are_answered_and_the_next_request_still_is(tmp_path: Path) -> None:
-    lines = [json.dumps(INITIALIZE), '{"jsonrpc":"2.0","method":"notifications/initialized"}', SURROGATE, HUGE]
-    lines += [NOT_JSON, NOTIFICATION, json.dumps(BAD_LEVEL), json.dumps(PING)]
+async def exchange(tmp_path: Path, lines: list[str], last_id: object) -> tuple[list[dict[str, Any]], str]:
+    """Write `lines` to a fresh `bimpe-mcp --sandbox`; its messages up to the answer to `last_id`, and its stderr."""
     with (tmp_path / "stderr.txt").open("w+") as errors:
         proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
             [console_script(), "--sandbox"],
@@ -62,13 +61,19 @@ async def test_unreadable_lines_are_answered_and_the_next_request_still_is(tmp_p
         try:
             proc.stdin.write("".join(line + "\n" for line in lines).encode())
             proc.stdin.flush()
-            seen = await answers_until(proc.stdout, 5)
+            seen = await answers_until(proc.stdout, last_id)
         finally:
             proc.stdin.close()
             proc.wait(timeout=30)
             proc.stdout.close()
         errors.seek(0)
-        logs = errors.read()
+        return seen, errors.read()
+
+
+async def test_unreadable_lines_are_answered_and_the_next_request_still_is(tmp_path: Path) -> None:
+    lines = [json.dumps(INITIALIZE), '{"jsonrpc":"2.0","method":"notifications/initialized"}', SURROGATE, HUGE]
+    lines += [NOT_JSON, NOTIFICATION, json.dumps(BAD_LEVEL), json.dumps(PING)]
+    seen, logs = await exchange(tmp_path, lines, 5)
     by_id = {json.dumps(m.get("id")): m for m in seen}
     assert by_id["1"]["result"]["capabilities"]["logging"] == {}
     assert by_id["2"]["error"]["code"] == -32700 and "Parse error" in by_id["2"]["error"]["message"]
@@ -80,3 +85,20 @@ async def test_unreadable_lines_are_answered_and_the_next_request_still_is(tmp_p
     dropped = [line for line in logs.splitlines() if "unreadable notification" in line]
     assert len(dropped) == 1 and "WARNING" in dropped[0]
     assert "Traceback" not in logs
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_json_nested_to_any_depth_is_a_parse_error_and_the_server_goes_on(tmp_path: Path) -> None:
+    deep_request = '{"jsonrpc":"2.0","id":"deep","method":"tools/call","params":{"name":"list_calls","arguments":%s}}'
+    lines = [json.dumps(INITIALIZE), '{"jsonrpc":"2.0","method":"notifications/initialized"}']
+    lines += [nested(1_000), nested(1_000_000), deep_request % nested(500), deep_request % nested(100_000)]
+    lines += [json.dumps(PING)]
+    seen, logs = await exchange(tmp_path, lines, 5)
+    errors = [m for m in seen if "error" in m]
+    assert [m["id"] for m in errors] == [None, None, "deep", None], seen
+    assert all(m["error"]["code"] == -32700 and "Parse error" in m["error"]["message"] for m in errors), errors
+    assert seen[-1] == {"jsonrpc": "2.0", "id": 5, "result": {}}
+    assert "Traceback" not in logs and "RecursionError" not in logs, logs

@@ -132,7 +132,6 @@ PATHS = [
         "Correct",
         f"unknown argument created_after; {LIST_CALLS_TAKES}",
     ),
-    ErrorPath("empty_agent_id", "list_calls", {"agent_id": ""}, "invalid_argument", "list_agents", "an empty id"),
     ErrorPath("empty_call_id", "get_call", {"call_id": ""}, "invalid_argument", "list_calls", "an empty id"),
     ErrorPath("malformed_call_id", "get_call", {"call_id": "call/../x"}, "invalid_argument", "check call_id"),
     ErrorPath("transcript_of_nothing", "get_transcript", {}, "invalid_argument", "call_id", "give call_id or cursor"),
@@ -141,7 +140,7 @@ PATHS = [
     ErrorPath("unreadable_window", "call_stats", {"since": "last tuesday"}, "invalid_argument", "ISO 8601", "since"),
     ErrorPath("no_call_ids", "get_transcripts", {"call_ids": []}, "invalid_argument", "Correct", "call_ids"),
     ErrorPath("agent_not_found", "get_agent", {"agent_id": "@other_team"}, "not_found", "list_agents"),
-    ErrorPath("unknown_status", "list_calls", {"status": ["ended", "nope"]}, "invalid_argument", "One or a list"),
+    ErrorPath("unknown_status", "list_calls", {"status": ["ended", "nope"]}, "invalid_argument", "Correct", "'busy'"),
 ]
 
 

@@ -16,8 +16,8 @@ from bimpe_mcp import __version__
 from bimpe_mcp.api.client import BimpeClient, http_client
 from bimpe_mcp.api.errors import TransportError
 from bimpe_mcp.api.wire import live_lines
-from bimpe_mcp.cli.flags import settings_from
-from bimpe_mcp.cli.launch import launch_command
+from bimpe_mcp.cli.flags import ignored, settings_from
+from bimpe_mcp.cli.launch import UVX_PLACEHOLDER, launch_command
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.server.backend import with_sandbox
@@ -251,6 +251,13 @@ def client_configs(settings: Settings, command: Sequence[str]) -> dict[str, Any]
 # --- command line -------------------------------------------------------------------------------------------------
 
 
+UVX_MISSING = (
+    "this bimpe-mcp runs from uv's cache, which uv may clean at any time, and no uvx was found (on PATH, beside uv, "
+    f"or where uv's installers put it): the configurations below start it through uvx; replace {UVX_PLACEHOLDER} "
+    "with uvx's absolute path (`which uvx` where uv works)"
+)
+
+
 def run_doctor(opts: argparse.Namespace) -> int:
     """`bimpe-mcp doctor`: it takes the server's own settings flags, so it reads exactly the settings the server
     reads. Exit 0 when the server will work, 1 when a check failed, 2 when a setting is invalid."""
@@ -264,7 +271,11 @@ def run_doctor(opts: argparse.Namespace) -> int:
     checked, transport, _ = with_sandbox(settings)
     unused_key = settings.sandbox and settings.configured
     checks = anyio.run(lambda: diagnose(checked, transport=transport, unused_key=unused_key))
-    _write(out, checks, client_configs(settings, launch_command()), as_json=opts.json)
+    checks[1:1] = [Check("unused setting", "warn", note) for note in ignored(opts, settings)]
+    command = launch_command()
+    if command[0] == UVX_PLACEHOLDER:
+        checks.append(Check("launch command", "warn", UVX_MISSING))
+    _write(out, checks, client_configs(settings, command), as_json=opts.json)
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 

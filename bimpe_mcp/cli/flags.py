@@ -4,9 +4,11 @@ variable (the secrets have none, so they never appear on a command line), and th
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
 from typing import Any
 
-from bimpe_mcp.core.settings import BOOLEAN_FIELDS, SETTINGS, ConfigError, Settings, choices
+from bimpe_mcp.core.settings import BOOLEAN_FIELDS, SETTINGS, Settings, choices
 
 SETTINGS_TITLE = "settings (each flag wins over its BIMPE_* variable; the API key is read from BIMPE_API_KEY only)"
 
@@ -49,7 +51,18 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     flags = {field: setting.flag for field, setting in SETTINGS.items() if setting.flag}
     # Settings without a flag of this command (the HTTP ones outside serve) come from the environment only.
     overrides = {field: getattr(opts, field, None) for field in flags}
-    settings = Settings.from_env(names=flags, **overrides)
-    if opts.sandbox_speed is not None and not settings.sandbox:
-        raise ConfigError("--sandbox-speed applies to the sandbox only: add --sandbox (or set BIMPE_SANDBOX=true)")
-    return settings
+    return Settings.from_env(names=flags, **overrides)
+
+
+def ignored(opts: argparse.Namespace, settings: Settings, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """A line for each setting given that this configuration does not use: the sandbox's speed without the sandbox,
+    given as a flag or in the environment (at a speed other than the default, which a bundle passes either way)."""
+    if settings.sandbox:
+        return []
+    given = f"--sandbox-speed {opts.sandbox_speed}" if getattr(opts, "sandbox_speed", None) is not None else None
+    raw = environ.get("BIMPE_SANDBOX_SPEED", "").strip()
+    if given is None and raw and settings.sandbox_speed != Settings.model_fields["sandbox_speed"].default:
+        given = f"BIMPE_SANDBOX_SPEED={raw}"
+    if given is None:
+        return []
+    return [f"{given} is ignored: it sets the embedded sandbox's clock, so it applies with --sandbox only"]

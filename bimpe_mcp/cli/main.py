@@ -18,7 +18,7 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, settings_from
+from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, ignored, settings_from
 from bimpe_mcp.cli.launch import launch_command
 from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
@@ -147,6 +147,14 @@ def whole(text: str) -> int:
 # --- parsers ------------------------------------------------------------------------------------------------------
 
 
+SERVE_EPILOG = (
+    "HTTP settings read from the environment only: BIMPE_HTTP_ALLOWED_HOSTS, the Host values a request may carry "
+    "(others get 421), and BIMPE_HTTP_ALLOWED_ORIGINS, the browser origins accepted (others get 403), both "
+    "comma-separated and by default the bind address and localhost; BIMPE_HTTP_TOKENS_FILE, the tokens of --auth "
+    "tokens."
+)
+
+
 def add_transport_flags(parser: argparse.ArgumentParser) -> None:
     """Where and how the server is reached. Options of the HTTP transport go in this group (and in HTTP_ONLY)."""
     group = parser.add_argument_group("transport")
@@ -179,6 +187,7 @@ def build_parsers() -> tuple[Parser, dict[str, Parser]]:
         help="serve MCP over stdio or streamable HTTP (the default)",
         description="Serve the MCP server. With --transport stdio (the default) a client starts it and talks over "
         "stdin and stdout; with --transport http it listens for remote clients at /mcp.",
+        epilog=SERVE_EPILOG,
         allow_abbrev=False,
     )
     add_transport_flags(serve)
@@ -290,12 +299,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _begin(settings: Settings) -> None:
+def _begin(settings: Settings, notes: Sequence[str], *, said_key: bool = False) -> None:
+    """Logging, and the lines an operator needs before anything is served. `said_key`: the terminal banner already
+    says that no key is set."""
     configure_logging(settings.log_level)
     if settings.sandbox and settings.configured:
         sys.stderr.write(
             f"{PROG}: --sandbox: serving the embedded sandbox; the BIMPE_API_KEY that is set is not used\n"
         )
+    lines = list(notes)
+    if not (settings.sandbox or settings.configured or said_key):
+        lines.append(NO_KEY)
+    for line in lines:
+        sys.stderr.write(f"{PROG}: {line}\n")
+    sys.stderr.flush()
+
+
+NO_KEY = (
+    "no BIMPE_API_KEY is set: every tool will answer not_configured; set it in the client's env block, or try --sandbox"
+)
 
 
 def _serve(opts: argparse.Namespace) -> int:
@@ -305,12 +327,13 @@ def _serve(opts: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} serve", str(exc)) from None
     if opts.transport == "http":
         return _serve_http(opts, settings)
-    _begin(settings)
+    at_terminal = sys.stdin.isatty()
+    _begin(settings, ignored(opts, settings), said_key=at_terminal)
     checked, transport, clock = with_sandbox(settings)
     from bimpe_mcp.server.build import build_server
 
     server = build_server(checked, transport=transport, clock=clock)
-    if sys.stdin.isatty():
+    if at_terminal:
         sys.stderr.write(banner(settings))
     from bimpe_mcp.server.stdio import serve_stdio
 
@@ -375,6 +398,19 @@ def bind_problem(exc: OSError, host: str, port_number: int) -> str:
     return f"--host {shown(host)} --port {port_number}: cannot listen there ({exc.strerror})"
 
 
+AUTH_MODES = {
+    "none": "auth none (loopback only; every client uses the server's own key)",
+    "tokens": "auth tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE)",
+    "passthrough": "auth passthrough (each client's bearer token is its own API key)",
+}
+
+
+def serving_what(settings: Settings) -> str:
+    """Who may call and what answers, for the HTTP start line."""
+    backend = "the embedded sandbox: synthetic data, no real phone rings" if settings.sandbox else settings.base_url
+    return f"{AUTH_MODES[settings.http_auth]}; API: {backend}"
+
+
 def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
     """Check, bind, then announce the address once serving: a refusal or a failure to bind is reported before any
     announcement."""
@@ -389,14 +425,16 @@ def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
         remote.check(settings, serving, count_of_workers)
     except ConfigError as exc:
         raise UsageError(f"{PROG} serve", str(exc)) from None
-    _begin(settings)
+    _begin(settings, ignored(opts, settings), said_key=settings.http_auth == "passthrough")
     sock = _listen(host, DEFAULT_HTTP_PORT if opts.port is None else opts.port)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     where = f"http://{shown_host}:{bound}{path}"
 
     def announce() -> None:
-        sys.stderr.write(f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it)\n")
+        sys.stderr.write(
+            f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it); {serving_what(settings)}\n"
+        )
         for note in remote.notes(settings, serving):
             sys.stderr.write(f"{PROG}: {note}\n")
         sys.stderr.flush()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from bimpe_mcp.api.contract import TERMINAL
+from bimpe_mcp.api.redact import INVISIBLE
 from bimpe_mcp.core.models import (
     AgentPage,
     AgentReadiness,
@@ -175,6 +176,9 @@ _BREAK = re.compile("[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
 # surrogate, which no UTF-8 output could carry, becomes U+FFFD. Anything else not printable (other spaces, private
 # use, unassigned) stays.
 _NEUTRAL = {"Cf": "", "Cc": " ", "Cs": "\ufffd"}
+# Characters Python counts as printable that show as nothing (variation selectors, fillers, ...): they go too, since
+# a run of them can carry text a reader never sees.
+_INVISIBLE = re.compile(f"[{INVISIBLE}]+")
 
 
 def _neutral(char: str) -> str:
@@ -183,7 +187,10 @@ def _neutral(char: str) -> str:
 
 def safe_line(text: str) -> str:
     """Text from anywhere made one line that nothing in it can break or hide: each run of line breaks becomes
-    " / ", and every other character that is not printable is neutralised (_NEUTRAL)."""
+    " / ", characters that show as nothing go, and every other character that is not printable is neutralised
+    (_NEUTRAL)."""
+    if not text.isascii():
+        text = _INVISIBLE.sub("", text)
     if text.isprintable():
         return text
     pieces = [p.strip() for p in _BREAK.split(text)]
@@ -198,12 +205,17 @@ def _text(lines: Iterable[str]) -> str:
 
 def json_text(model: BaseModel) -> str:
     """A result as compact JSON text (without nulls, like the structured content), every invisible or line-breaking
-    character in it (U+2028, U+2029, NEL, controls, format characters) written as a \\u escape: the same JSON
-    value, on one line in every reader."""
+    character in it (U+2028, U+2029, NEL, controls, format characters, variation selectors) written as a \\u
+    escape: the same JSON value, on one line in every reader."""
     dumped = model.model_dump_json(exclude_none=True)
-    if dumped.isprintable():
+    if dumped.isprintable() and (dumped.isascii() or not _INVISIBLE.search(dumped)):
         return dumped
-    return "".join(c if c.isprintable() or c in "\t\n\r" else json.dumps(c)[1:-1] for c in dumped)
+    return "".join(_escaped(c) for c in dumped)
+
+
+def _escaped(char: str) -> str:
+    visible = char.isprintable() and not _INVISIBLE.match(char)
+    return char if visible or char in "\t\n\r" else json.dumps(char)[1:-1]
 
 
 def turn_line(index: int, t: Turn) -> str:

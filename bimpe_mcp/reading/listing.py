@@ -1,5 +1,5 @@
-"""list_calls over a time window or several statuses: the calls the API's pages hold inside the window, read by
-scan.py, filtered, sorted and cut into the page asked for."""
+"""list_calls over a time window, several statuses, or a search of masked calls: the calls the API's pages hold
+inside the window, read by scan.py, filtered, sorted and cut into the page asked for."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bimpe_mcp.api.client import BimpeClient
+from bimpe_mcp.api.redact import shown_match
 from bimpe_mcp.api.wire import WireCall
 from bimpe_mcp.core.models import Call, CallList
 from bimpe_mcp.reading.scan import scan
@@ -24,13 +25,19 @@ class WindowQuery:
     search: str | None
     sort: str
     applied: dict[str, Any]
+    masked: bool = False
+    """Numbers are masked: `search` is matched here against the calls as shown, never sent to the API, whose
+    matches on the numbers it knows would tell, probe by probe, what the mask hides."""
 
 
 async def windowed_page(api: BimpeClient, q: WindowQuery, win: Window, max_pages: int) -> CallList:
     # One status is filtered by the API; several are read together and filtered here.
     one = q.statuses[0] if q.statuses and len(q.statuses) == 1 else None
-    walk = await scan(api, q.agent, win, max_pages=max_pages, status=one, is_test_call=q.is_test_call, search=q.search)
+    sent = None if q.masked else q.search
+    walk = await scan(api, q.agent, win, max_pages=max_pages, status=one, is_test_call=q.is_test_call, search=sent)
     matched = [c for c in walk.calls if q.statuses is None or c.status in q.statuses]
+    if q.masked and q.search is not None:
+        matched = [c for c in matched if shown_match(c, q.search)]
     ordered = sort_calls(matched, q.sort)
     start = (q.page - 1) * q.limit
     shown = ordered[start : start + q.limit]

@@ -1,11 +1,14 @@
 """Streamable HTTP for remote clients: who may call (`--auth`), which Host and Origin a request may carry, how big a
 request may be, the health route, and uvicorn in one process or in several (`--workers`, stateless only).
 
-Auth goes through the SDK: a `TokenVerifier` that the SDK's bearer middleware calls on every request, which answers
-401 with `WWW-Authenticate` when it finds no valid credential. With `--auth tokens` the bearer token is checked
-against BIMPE_HTTP_TOKENS_FILE in constant time and the server's own BIMPE_API_KEY is used for the API. With
-`--auth passthrough` the bearer token is that client's own API key: the SDK keeps it in the request's auth context,
-and state.Connector builds the API client of that request from it (nothing holds it once the request is answered).
+Auth goes through the SDK: a `TokenVerifier` that the SDK's bearer middleware calls on every request. In front of it,
+`Gate` answers what the SDK would refuse with words an operator can act on: a foreign Host (421) or Origin (403)
+names the setting that lists the accepted ones, and a 401 tells a missing credential from a refused one.
+
+With `--auth tokens` the bearer token is checked against BIMPE_HTTP_TOKENS_FILE in constant time and the server's own
+BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key: the SDK
+keeps it in the request's auth context, and state.Connector builds the API client of that request from it (nothing
+holds it once the request is answered).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from uvicorn.supervisors import Multiprocess
 
 from bimpe_mcp import __version__
@@ -202,6 +206,72 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def _accepted(value: str, allowed: list[str]) -> bool:
+    """The SDK's rule: an exact value, or `name:*` for the name with any port."""
+    return value in allowed or any(a.endswith(":*") and value.startswith(a[:-1]) for a in allowed)
+
+
+HOST_REFUSED = (
+    "Invalid Host header: this server answers only the names listed in BIMPE_HTTP_ALLOWED_HOSTS (by default its bind "
+    "address and localhost). Behind a load balancer or a DNS name, its operator lists there the names clients use."
+)
+ORIGIN_REFUSED = (
+    "Invalid Origin header: this server accepts browser requests only from the origins listed in "
+    "BIMPE_HTTP_ALLOWED_ORIGINS (by default http:// with its bind address or localhost)."
+)
+NO_BEARER = "Authentication required: send the header Authorization: Bearer <token>"
+BEARER_REFUSED = "The bearer token is not one this server accepts: check the token the client sends"
+BEARER_NOT_A_KEY = "The bearer token is not an API key: send your BimpeAI API key (sk_...) as the bearer token"
+
+
+class Gate:
+    """In front of the MCP endpoint, before the SDK's own checks (which stay): Host and Origin, then the bearer
+    token. Each refusal says what was wrong; nothing from the request is repeated back."""
+
+    def __init__(self, app: ASGIApp, path: str, security: TransportSecuritySettings, entry: Inbound | None) -> None:
+        self.app = app
+        self.path = path.rstrip("/")
+        self.security = security
+        self.entry = entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope["path"]).rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        refusal = await self.refusal(Headers(scope=scope))
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await refusal(scope, receive, send)
+
+    async def refusal(self, headers: Headers) -> Response | None:
+        host, origin = headers.get("host"), headers.get("origin")
+        if not host or not _accepted(host, self.security.allowed_hosts):
+            log.warning("refused Host %s with 421: not in BIMPE_HTTP_ALLOWED_HOSTS", shown(host or ""))
+            return PlainTextResponse(HOST_REFUSED, status_code=421)
+        if origin and not _accepted(origin, self.security.allowed_origins):
+            log.warning("refused Origin %s with 403: not in BIMPE_HTTP_ALLOWED_ORIGINS", shown(origin))
+            return PlainTextResponse(ORIGIN_REFUSED, status_code=403)
+        if self.entry is None:
+            return None
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _unauthorized("missing_token", NO_BEARER)
+        if await self.entry.verifier.verify_token(token) is None:
+            log.info("refused a bearer token with 401: not accepted")
+            return _unauthorized("invalid_token", BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED)
+        return None
+
+
+def _unauthorized(error: str, description: str) -> Response:
+    """401 as RFC 6750 spells it: a request without a credential gets no error code in WWW-Authenticate, a refused
+    one gets invalid_token; the JSON body names the case either way."""
+    code = f'error="{error}", ' if error == "invalid_token" else ""
+    challenge = f'Bearer realm="bimpe-mcp", {code}error_description="{description}"'
+    body = {"error": error, "error_description": description}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
+
+
 # --- the application ----------------------------------------------------------------------------------------------
 
 
@@ -237,17 +307,19 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
     from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
-    server = build_server(checked, transport=transport, clock=clock, inbound=inbound(settings, origin))
+    entry = inbound(settings, origin)
+    server = build_server(checked, transport=transport, clock=clock, inbound=entry)
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
+    security = transport_security(settings, serving.host)
     app = server.streamable_http_app(
         streamable_http_path=serving.path,
         json_response=serving.json_response,
         stateless_http=serving.stateless,
         max_request_body_size=MAX_BODY_BYTES,
-        transport_security=transport_security(settings, serving.host),
+        transport_security=security,
         host=serving.host,
     )
-    return WorkerLog(app)
+    return WorkerLog(Gate(app, serving.path, security, entry))
 
 
 # --- running ------------------------------------------------------------------------------------------------------

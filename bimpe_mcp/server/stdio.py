@@ -1,8 +1,8 @@
 """stdio that answers the lines it cannot read, so that a client never waits for an answer that will not come.
 
 The SDK's stdio transport hands a line it cannot parse (invalid JSON, a lone UTF-16 surrogate escape, an integer of
-more than 4,300 digits, or JSON that is no JSON-RPC message) to the server as an exception, which the server drops
-with a debug log. Here each such line gets, per JSON-RPC 2.0:
+more than 4,300 digits, JSON nested deeper than its parser goes (about 200 levels), or JSON that is no JSON-RPC message)
+to the server as an exception, which the server drops with a debug log. Here each such line gets, per JSON-RPC 2.0:
 
 - a request whose id can still be read: an error with that id, -32700 (parse error) when the line is not JSON the
   server can read, -32600 (invalid request) when it is JSON but no valid message;
@@ -47,10 +47,11 @@ def _number(text: str) -> int | _Huge:
 
 
 def _lenient(line: str) -> object:
-    """The line read as Python reads JSON: lone surrogates pass, huge numbers are set aside. None if not JSON."""
+    """The line read as Python reads JSON: lone surrogates pass, huge numbers are set aside. None if not JSON, or
+    nested too deep to read at all (Python's reader then stops at its recursion limit, whatever the depth)."""
     try:
         return json.loads(line, parse_int=_number)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

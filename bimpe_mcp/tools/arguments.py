@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def _refuse_empty(hint: str) -> AfterValidator:
-    # An empty id is a slip, never a request for the default agent: only an omitted agent_id means that.
+    # A required id given empty is a slip. (An optional argument given empty is read as omitted, before this.)
     def check(value: str | None) -> str | None:
         if value == "":
             raise ValueError(f"an empty id; {hint}")
@@ -29,11 +29,7 @@ def _refuse_empty(hint: str) -> AfterValidator:
 
 # Ids are checked against the contract's pattern by the client before any request, with a clearer message than a
 # schema pattern gives; the schema says only what a model needs to form one.
-AgentIdArg = Annotated[
-    str | None,
-    Field(description="From list_agents; default if omitted"),
-    _refuse_empty("omit agent_id to use the default agent"),
-]
+AgentIdArg = Annotated[str | None, Field(description="From list_agents; default if omitted")]
 CallIdArg = Annotated[str, Field(description="From list_calls"), _refuse_empty("pass an id from list_calls")]
 MaxCharsArg = Annotated[int | None, Field(ge=200, le=100_000, description="Budget in characters")]
 PageArg = Annotated[int, Field(ge=1)]

@@ -34,12 +34,13 @@ WINDOW_PAGES = 20
 SORT_PATTERN = r"^-?(created_on|created_at|ended_at|duration_seconds|status)$"
 
 
-# Published by hand, naming the statuses once: the generated schema spells them out for each form.
+# Published by hand: one status or a list of them, never a type array (clients that map schemas onto a single-type
+# dialect, such as Gemini's, reject one), without the definitions the generated schema adds; the enum says a status
+# is a string, and the two forms say "one or a list" without a description.
+_STATUSES = list(get_args(CallStatus))
 StatusesArg = Annotated[
     CallStatus | list[CallStatus] | None,
-    WithJsonSchema(
-        {"type": ["string", "array"], "items": {"enum": list(get_args(CallStatus))}, "description": "One or a list"}
-    ),
+    WithJsonSchema({"anyOf": [{"enum": _STATUSES}, {"type": "array", "items": {"enum": _STATUSES}}]}),
 ]
 
 
@@ -62,9 +63,7 @@ async def list_calls(
     since: SinceArg = None,
     until: UntilArg = None,
 ) -> Reply[CallList]:
-    """Lists an agent's calls, newest first, a page at a time: status, numbers, timings, reasons.
-
-    Call ids feed get_call."""
+    """Lists an agent's calls, newest first, a page at a time: status, numbers, timings, reasons."""
     # The API's docs show -created_at, but calls have created_on: send the field's own name, and echo what was sent.
     sort = sort.replace("created_at", "created_on")
     statuses = None if status is None else [status] if isinstance(status, str) else list(dict.fromkeys(status))
@@ -73,8 +72,10 @@ async def list_calls(
     agent = state.agent(agent_id)
     filters = {"status": status, "is_test_call": is_test_call, "search": search, "since": since, "until": until}
     applied: dict[str, Any] = {"sort": sort} | {k: v for k, v in filters.items() if v is not None}
-    query = WindowQuery(agent, page, limit, statuses, is_test_call, search, sort, applied)
-    if since is None and until is None and (statuses is None or len(statuses) == 1):
+    masked = state.settings.redact
+    query = WindowQuery(agent, page, limit, statuses, is_test_call, search, sort, applied, masked)
+    searched_here = masked and search is not None
+    if since is None and until is None and (statuses is None or len(statuses) == 1) and not searched_here:
         one = statuses[0] if statuses else None
         wire = await api.list_calls(
             agent, page=page, limit=limit, search=search, sort=sort, status=one, is_test_call=is_test_call

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from bimpe_mcp.core.failures import ErrorInfo, ToolFailure, guarded
 from bimpe_mcp.core.render import json_text
@@ -138,7 +138,7 @@ class DeclaredTool:
         with its argument model and published schemas in place of the generated ones. Its argument model ignores
         unknown arguments, so a misspelt filter would go unapplied without a word: the strict model refuses them
         and publishes additionalProperties: false. Optional inputs are published as "give a value or omit it"; an
-        explicit null is still accepted."""
+        explicit null is still accepted, and an empty string is read as omitted."""
         meta = copy.deepcopy(dict(self.meta)) if self.meta is not None else None
         built = self.kind.from_function(
             self.fn, title=self.title, description=self.description(settings), annotations=self.annotations, meta=meta
@@ -202,7 +202,23 @@ def _answering(
     return answer
 
 
+class EmptyIsOmitted(ArgModelBase):
+    """Arguments read with an empty string given for an optional argument as not given: clients that make every
+    argument required (openai-agents' strict schemas) send "" for the ones the model leaves out."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def empty_is_omitted(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        optional = {f.alias or name for name, f in cls.model_fields.items() if not f.is_required()}
+        given = cast("dict[str, Any]", data)
+        return {k: v for k, v in given.items() if not (k in optional and isinstance(v, str) and v == "")}
+
+
 def _refusing_extras(model: type[ArgModelBase]) -> type[ArgModelBase]:
+    """The argument model refusing unknown arguments, and reading "" for an optional one as omitted."""
     config = ConfigDict(**model.model_config)
     config["extra"] = "forbid"
-    return cast("type[ArgModelBase]", type(model.__name__, (model,), {"model_config": config, "__module__": __name__}))
+    namespace = {"model_config": config, "__module__": __name__}
+    return cast("type[ArgModelBase]", type(model.__name__, (EmptyIsOmitted, model), namespace))
