@@ -21,7 +21,7 @@ async def list_agents(
     limit: LimitArg = 20,
     search: Annotated[str | None, Field(max_length=255, description="Text to match in name or description")] = None,
 ) -> Reply[AgentPage]:
-    """Lists the team's voice agents (id, name, status). Use it to find the agent_id the other tools take."""
+    """Lists the team's voice agents (id, name, status); other tools take their agent_id."""
     state = state_of(ctx)
     wire = await state.api().list_agents(page=page, limit=limit, search=search)
     result = AgentPage(
