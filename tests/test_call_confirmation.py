@@ -130,7 +130,7 @@ async def test_a_token_confirms_only_its_own_call_once_and_for_a_few_minutes(
         changed = [
             {**LIVE, "destination": "+14155550101"},
             {**LIVE, "destination": "+2348031234567"},
-            {**LIVE, "agent_id": sandbox.agents.no_channel},
+            {**LIVE, "agent_id": sandbox.agents.paused},
         ]
         info: dict[str, Any] = {}
         for args in changed:
@@ -189,7 +189,7 @@ async def test_the_question_names_the_agent_by_id_when_its_name_cannot_be_read(
     make_server: ServerFactory, sandbox: Sandbox
 ) -> None:
     human = Human("accept")
-    sandbox.faults.add(Fault(kind="status", status=403, method="GET", path="/agents$"))
+    sandbox.faults.add(Fault(kind="status", status=403, method="GET", path="/agents/[^/]+$"))
     async with Client(make_server(allow_live_calls=True), elicitation_callback=human) as client:
         data(await client.call_tool("place_call", LIVE))
     assert f"from agent {sandbox.agents.live}? It rings" in human.asked[0]
@@ -210,3 +210,33 @@ async def test_a_retry_of_a_confirmed_call_with_its_key_is_not_asked_again_and_r
         assert error(await client.call_tool("place_call", other))["code"] == "conflict"
     assert len(human.asked) == 2, "the key of one call does not confirm another"
     assert [c["id"] for c in calls] == [retried["call_id"]]
+
+
+async def test_a_live_call_the_agent_cannot_make_is_refused_before_anyone_is_asked(
+    make_server: ServerFactory, sandbox: Sandbox, mode: str
+) -> None:
+    human = Human("accept")
+    server = make_server(allow_live_calls=True)
+    async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+        info = error(await client.call_tool("place_call", {**LIVE, "agent_id": sandbox.agents.no_channel}))
+    assert (info["code"], info["rule"]) == ("precondition_failed", "telephony_channel")
+    assert human.asked == [] and posts(sandbox) == 0
+
+
+async def test_the_question_and_the_preview_say_when_the_agent_is_paused(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    paused = {**LIVE, "agent_id": sandbox.agents.paused}
+    human = Human("decline")
+    async with Client(make_server(allow_live_calls=True), elicitation_callback=human) as client:
+        await client.call_tool("place_call", paused)
+        agents = data(await client.call_tool("list_agents", {"limit": 100}))["agents"]
+    name = next(a["name"] for a in agents if a["id"] == sandbox.agents.paused)
+    (question,) = human.asked
+    assert f"from agent {name} ({sandbox.agents.paused}), which is paused? It rings" in question
+    async with Client(make_server(allow_live_calls=True, confirm="token")) as client:
+        preview = data(await client.call_tool("place_call", paused))
+        live = data(await client.call_tool("place_call", LIVE))
+    assert preview["status"] == "confirmation_required" and "which is paused?" in preview["next_step"]
+    assert "paused" not in live["next_step"]
+    assert posts(sandbox) == 0

@@ -91,12 +91,15 @@ async def test_an_enabled_live_call_goes_out_over_the_agents_channel(
         placed = data(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
         assert placed["status"] == "initiated" and placed["is_test_call"] is False
         assert "LIVE call" in text(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
+        sent = len(posts(sandbox))
         info = error(
             await client.call_tool(
                 "place_call", {"destination": NUMBER, "is_test_call": False, "agent_id": sandbox.agents.no_channel}
             )
         )
-    assert info["code"] == "precondition_failed" and info["api_code"] == "channel_not_configured"
+    assert (info["code"], info["rule"]) == ("precondition_failed", "telephony_channel")
+    assert "no connected telephony channel" in info["message"] and "test call" in info["next_step"]
+    assert len(posts(sandbox)) == sent, "a live call the agent cannot make never reaches the API"
 
 
 async def test_a_retry_with_the_same_key_never_places_a_second_call(client: Client, sandbox: Sandbox) -> None:

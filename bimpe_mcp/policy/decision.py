@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bimpe_mcp.core.models import PlacedCall
+from bimpe_mcp.core.render import safe_line
 from bimpe_mcp.policy.numbers import Destination
 from bimpe_mcp.policy.tokens import call_digest
 
@@ -27,11 +28,26 @@ def kind_of(is_test_call: bool) -> str:
 
 
 @dataclass(frozen=True)
+class AgentLine:
+    """The agent as the API reports it before a call: its name, its status, and whether it has a connected telephony
+    channel to dial live calls over. None where it was not read (or could not be)."""
+
+    name: str | None = None
+    status: str | None = None
+    can_dial_live: bool | None = None
+
+    def label(self, agent: str) -> str:
+        """The agent as a person knows it: its name and id (or the id alone), and that it is paused when it is."""
+        who = f"{safe_line(self.name)} ({agent})" if self.name else agent
+        return f"{who}, which is paused" if self.status == "paused" else who
+
+
+@dataclass(frozen=True)
 class CallRequest:
     """A place_call as the gate judges it: the agent chosen, the arguments, whether the client can ask the user,
     whether the user accepted the question put to them (`agreed`), and which round of questions that answer came in
     (`answered_round`, a digest of the sealed request state the client sent back; None when the answer was given
-    within this request)."""
+    within this request). `line` is the agent as read from the API for a live call."""
 
     agent: str
     destination: str
@@ -41,6 +57,7 @@ class CallRequest:
     can_elicit: bool = False
     agreed: bool = False
     answered_round: str | None = None
+    line: AgentLine = AgentLine()
 
 
 @dataclass(frozen=True)

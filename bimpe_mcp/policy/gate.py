@@ -72,13 +72,14 @@ class Policy:
 
     async def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
-        ToolFailure the model reads. The checks, in order: the live switch; the number (its kind, the blocked list,
-        the allowed list); the confirmation route; a token or an answered question, if given, checked and the
-        idempotency key derived from it; a result kept for that key; quiet hours and budgets; a preview when a token
-        is still needed; the confirmation. Nothing is counted or spent here, except a declined question (`dialling`
-        counts and spends as the call goes out), so the question asked before the tool runs decides with it too.
-        `attempt` learns the key as soon as it is derived."""
+        ToolFailure the model reads. The checks, in order: the live switch; a live call's telephony channel; the
+        number (its kind, the blocked list, the allowed list); the confirmation route; a token or an answered
+        question, if given, checked and the idempotency key derived from it; a result kept for that key; quiet hours
+        and budgets; a preview when a token is still needed; the confirmation. Nothing is counted or spent here,
+        except a declined question (`dialling` counts and spends as the call goes out), so the question asked before
+        the tool runs decides with it too. `attempt` learns the key as soon as it is derived."""
         self._live(request.is_test_call)
+        self._telephony(request)
         call = Call(request.agent, self._number(request.destination), request.is_test_call)
         with self.reachable():
             route = await self.route(call, request.can_elicit, request.confirmation_token is not None,
@@ -121,6 +122,19 @@ class Policy:
                 LIVE_OFF,
                 rule="live_calls",
                 setting="BIMPE_ALLOW_LIVE_CALLS",
+            )
+
+    @staticmethod
+    def _telephony(request: CallRequest) -> None:
+        """A live call from an agent with no connected telephony channel is refused before anyone is asked: the API
+        would refuse it after the user had agreed."""
+        if not request.is_test_call and request.line.can_dial_live is False:
+            raise ToolFailure(
+                "precondition_failed",
+                f"agent {request.agent} has no connected telephony channel, so it cannot place live calls",
+                "Place a test call (is_test_call=true), or link a phone number to the agent in the dashboard; "
+                "get_agent shows its channels.",
+                rule="telephony_channel",
             )
 
     def _number(self, raw: str) -> Destination:

@@ -11,10 +11,10 @@ from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
 from pydantic import BaseModel, Field
 
 from bimpe_mcp.api.contract import ID_PATTERN
-from bimpe_mcp.core import render
+from bimpe_mcp.api.wire import live_lines
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.policy.audit import Attempt
-from bimpe_mcp.policy.decision import CallRequest, Dial
+from bimpe_mcp.policy.decision import AgentLine, CallRequest, Dial
 from bimpe_mcp.tools.runtime import CheckedTool, Ctx, state_of
 from bimpe_mcp.tools.state import AppState
 
@@ -61,33 +61,63 @@ async def ask_human(
     """The confirmation question, asked only when the gate would let this call through once the human agrees and
     its route is to ask them through the client."""
     state = state_of(ctx)
+    arguments = (destination, is_test_call, idempotency_key, confirmation_token)
     try:
-        request = CallRequest(
-            state.agent(agent_id),
-            destination,
-            is_test_call,
-            idempotency_key,
-            confirmation_token,
-            can_elicit=can_elicit(ctx),
-            agreed=True,
-            answered_round=answered_round(),
-        )
+        request = await request_of(ctx, state.agent(agent_id), arguments, agreed=True)
         decision = await state.policy.decide(request)
     except ToolFailure:
         return NotAsked()
     if not isinstance(decision, Dial) or decision.route != "elicit":
         return NotAsked()
-    return Elicit(decision.question(await agent_name(state, decision.call.agent)), Approval)
+    return Elicit(decision.question(await labelled(state, request)), Approval)
 
 
-async def agent_name(state: AppState, agent: str) -> str:
-    """The agent as a person knows it: its name and id, or the id alone when the name cannot be read."""
+async def agent_line(state: AppState, agent: str, *, live: bool) -> AgentLine:
+    """The agent as the API reports it: its name and status, and for a live call whether it has a connected
+    telephony channel. What cannot be read stays unknown: the API has the last word on the call."""
+    deadline = min(5.0, state.settings.deadline_seconds)
+    api = state.api()
     try:
-        page = await guarded(min(5.0, state.settings.deadline_seconds), lambda: state.api().list_agents(limit=100))
+        detail = await guarded(deadline, lambda: api.get_agent(agent))
     except ToolFailure:
-        return agent
-    name = next((a.name for a in page.items if a.id == agent and a.name), None)
-    return f"{render.safe_line(name)} ({agent})" if name else agent
+        return AgentLine()
+    can_dial_live: bool | None = None
+    if live:
+        try:
+            can_dial_live = bool(live_lines(await guarded(deadline, lambda: api.list_channels(agent))))
+        except ToolFailure:
+            can_dial_live = None
+    return AgentLine(detail.name, detail.status, can_dial_live)
+
+
+async def request_of(
+    ctx: Ctx,
+    agent: str,
+    arguments: tuple[str, bool, str | None, str | None],
+    *,
+    agreed: bool,
+) -> CallRequest:
+    """The call as the gate judges it; for a live call, with the agent as the API reports it."""
+    state = state_of(ctx)
+    destination, is_test_call, idempotency_key, confirmation_token = arguments
+    line = AgentLine() if is_test_call else await agent_line(state, agent, live=True)
+    return CallRequest(
+        agent,
+        destination,
+        is_test_call,
+        idempotency_key,
+        confirmation_token,
+        can_elicit=can_elicit(ctx),
+        agreed=agreed,
+        answered_round=answered_round(),
+        line=line,
+    )
+
+
+async def labelled(state: AppState, request: CallRequest) -> str:
+    """The agent named for the person asked: from the agent already read for a live call, else read now."""
+    line = request.line if request.line.name is not None else await agent_line(state, request.agent, live=False)
+    return line.label(request.agent)
 
 
 class AuditedTool(CheckedTool):

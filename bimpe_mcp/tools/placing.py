@@ -13,19 +13,18 @@ from bimpe_mcp.core import render
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.audit import Attempt
-from bimpe_mcp.policy.decision import CallRequest, Dial, Preview, Replay
+from bimpe_mcp.policy.decision import Dial, Preview, Replay
 from bimpe_mcp.policy.summary import restrictions
 from bimpe_mcp.tools.arguments import AgentIdArg
 from bimpe_mcp.tools.confirming import (
     Approval,
     AuditedTool,
     NotAsked,
-    agent_name,
     agreed,
-    answered_round,
     ask_human,
-    can_elicit,
     client_name,
+    labelled,
+    request_of,
 )
 from bimpe_mcp.tools.runtime import WRITE, Ctx, Reply, state_of, tool
 from bimpe_mcp.tools.state import AppState
@@ -60,22 +59,14 @@ async def place_call(
     async with state.policy.audited(attempt):
         api = state.api()
         attempt.agent = state.agent(agent_id)
-        request = CallRequest(
-            attempt.agent,
-            destination,
-            is_test_call,
-            idempotency_key,
-            confirmation_token,
-            can_elicit=can_elicit(ctx),
-            agreed=agreed(approval),
-            answered_round=answered_round(),
-        )
+        arguments = (destination, is_test_call, idempotency_key, confirmation_token)
+        request = await request_of(ctx, attempt.agent, arguments, agreed=agreed(approval))
         decision = await state.policy.decide(request, attempt)
         if isinstance(decision, Replay):
             result = decision.answer()
             await state.policy.release(decision.call, decision.key)
         elif isinstance(decision, Preview):
-            result = decision.answer(await agent_name(state, decision.call.agent))
+            result = decision.answer(await labelled(state, request))
         else:
             result = await dialled(state, api, decision, attempt)
         attempt.answered(result)
