@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -128,14 +127,14 @@ def summary(name: str, seconds: float, latencies: list[float], errors: int) -> d
 
 
 def direct(origin: str, agent: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
-    """The floor: the API requests the two tools send, straight to the sandbox with httpx."""
+    """The floor: the API requests the two tools send, straight to the sandbox with httpx2."""
     key = SandboxKeys().full
     base = f"{origin}{API_PREFIX}/agents/{agent}/calls"
 
-    def open_one() -> httpx.AsyncClient:
-        return httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    def open_one() -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
-    async def call(http: httpx.AsyncClient, number: int) -> None:
+    async def call(http: httpx2.AsyncClient, number: int) -> None:
         if number % 2:
             answer = await http.get(f"{base}/{call_ids[number % len(call_ids)]}")
         else:
@@ -161,13 +160,13 @@ def mcp_calls(url: str, mode: str, call_ids: list[str]) -> tuple[Callable[[], An
 
 
 def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
-    """The same tool calls from a lean MCP client: JSON-RPC over httpx, the floor's own HTTP library, on the
+    """The same tool calls from a lean MCP client: JSON-RPC over httpx2, the floor's own HTTP library, on the
     handshake era (initialize once, then tools/call). It checks each result's isError and structuredContent but not
     the outputSchema, so the difference from the floor is the MCP server's hop alone."""
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     numbers = iter(range(1, 1 << 62))
 
-    async def rpc(http: httpx.AsyncClient, method: str, params: dict[str, Any], *, notify: bool = False) -> Any:
+    async def rpc(http: httpx2.AsyncClient, method: str, params: dict[str, Any], *, notify: bool = False) -> Any:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
         if not notify:
             message["id"] = next(numbers)
@@ -184,8 +183,8 @@ def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callab
         return reply["result"]
 
     @asynccontextmanager
-    async def open_one() -> AsyncGenerator[httpx.AsyncClient]:
-        async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+    async def open_one() -> AsyncGenerator[httpx2.AsyncClient]:
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
             hello = {
                 "protocolVersion": "2025-11-25",
                 "capabilities": {},
@@ -196,7 +195,7 @@ def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callab
             await rpc(http, "notifications/initialized", {}, notify=True)
             yield http
 
-    async def call(http: httpx.AsyncClient, number: int) -> None:
+    async def call(http: httpx2.AsyncClient, number: int) -> None:
         if number % 2:
             arguments: dict[str, Any] = {"name": "get_call", "arguments": {"call_id": call_ids[number % len(call_ids)]}}
         else:
@@ -272,7 +271,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy", help="protocol era of the SDK client")
     parser.add_argument(
-        "--client", choices=["sdk", "lean"], default="sdk", help="mcp.Client, or JSON-RPC over httpx (handshake era)"
+        "--client", choices=["sdk", "lean"], default="sdk", help="mcp.Client, or JSON-RPC over httpx2 (handshake era)"
     )
     parser.add_argument("--stateful", action="store_true", help="serve with sessions (default: --stateless)")
     parser.add_argument("--json-response", action="store_true", help="serve JSON responses instead of SSE")
@@ -280,7 +279,7 @@ def main() -> None:
     opts = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
     sandbox, origin = started([sys.executable, "-c", SANDBOX], env, r"Base URL: (\S+)", "stdout")
-    info = httpx.get(f"{origin}/_sandbox/info").json()
+    info = httpx2.get(f"{origin}/_sandbox/info").json()
     served = {"BIMPE_BASE_URL": origin, "BIMPE_API_KEY": SandboxKeys().full, "BIMPE_AGENT_ID": info["agents"]["live"]}
     argv = [sys.executable, "-m", "bimpe_mcp", "--transport", "http", "--port", "0"]
     argv += ([] if opts.stateful else ["--stateless"]) + (["--json-response"] if opts.json_response else [])

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 from mcp import Client
 from pydantic import SecretStr
 
@@ -93,7 +93,7 @@ def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 async def text_ratio() -> tuple[int, int]:
     box = Sandbox(SandboxConfig(speed=0.0))
-    async with httpx.AsyncClient(transport=box.transport(), base_url=box.origin) as http:
+    async with httpx2.AsyncClient(transport=box.transport(), base_url=box.origin) as http:
         raw = await http.get(
             f"/api/v1/console/agents/{box.agents.live}/calls",
             params={"limit": 100},

@@ -1,4 +1,4 @@
-"""BimpeClient: the Agent Console API over one pooled httpx.AsyncClient, with id checks, retries and idempotency."""
+"""BimpeClient: the Agent Console API over one pooled httpx2.AsyncClient, with id checks, retries and idempotency."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import anyio
-import httpx
+import httpx2
 import stamina
 from pydantic import BaseModel, ValidationError
 
@@ -59,21 +59,21 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def http_client(base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The one pooled HTTP client to the API (or to the in-process sandbox through `transport`)."""
+def http_client(base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None) -> httpx2.AsyncClient:
+    """The one pooled HTTP client to the API (or to the in-process sandbox through `transport`).
+
+    On the network, proxies and CA certificates come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`,
+    `ALL_PROXY` minus `NO_PROXY`; `SSL_CERT_FILE`), read once here; in-process, the environment plays no part."""
     from http.cookiejar import DefaultCookiePolicy
 
-    if transport is None:
-        # Imported here: aiohttp is loaded only by a server that talks to the network.
-        from bimpe_mcp.api.network import NetworkTransport
-
-        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
-        transport = NetworkTransport(base_url, connections=64)
-    client = httpx.AsyncClient(
+    client = httpx2.AsyncClient(
         base_url=base_url,
         transport=transport,
-        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64),
+        timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
         follow_redirects=False,
+        trust_env=transport is None,
     )
     # No cookie is ever kept: each request carries its own key, and in passthrough mode one client's cookies would
     # reach the next client's requests.
@@ -86,7 +86,7 @@ class BimpeClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         api_key: str,
         *,
         max_retries: int = 2,
@@ -225,11 +225,11 @@ class BimpeClient:
             response = await self._http.request(
                 request.method, request.url, params=request.params, headers=request.headers, json=request.json
             )
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise TransportError("the API did not answer in time", sent_id) from None
-        except httpx.ConnectError as exc:
+        except httpx2.ConnectError as exc:
             raise TransportError(f"could not reach the API ({type(exc).__name__})", sent_id) from None
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise TransportError(f"the connection to the API failed ({type(exc).__name__})", sent_id) from None
         request_id = response.headers.get("x-request-id") or sent_id
         try:
@@ -278,7 +278,7 @@ def _mended(value: Any) -> Any:
     return value
 
 
-def _api_error(request: _Request, response: httpx.Response, body: Any, request_id: str) -> ApiError:
+def _api_error(request: _Request, response: httpx2.Response, body: Any, request_id: str) -> ApiError:
     status = response.status_code
     obj: dict[str, Any] = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
     raw = obj.get("message")

@@ -27,7 +27,7 @@ from bimpe_mcp.tools.state import AppState, Connector
 from bimpe_mcp.ui import calls_app
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
     from mcp.server.auth.provider import TokenVerifier
     from mcp.server.auth.settings import AuthSettings
 
@@ -89,7 +89,7 @@ def shared_request_state(settings: Settings) -> RequestStateSecurity | None:
 def build_server(
     settings: Settings,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     inbound: Inbound | None = None,
 ) -> MCPServer[AppState]:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def configure_logging(level: str) -> None:
-    """Log lines on stderr only (stdout carries the stdio protocol), httpx's request lines from WARNING up, and
+    """Log lines on stderr only (stdout carries the stdio protocol), httpx2's request lines from WARNING up, and
     scheduled retries as our own INFO lines. Called before the server is built: MCPServer calls
     logging.basicConfig, which is a no-op once a handler exists."""
     handler = logging.StreamHandler(sys.stderr)
@@ -20,7 +20,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpx2").setLevel(max(logging.WARNING, root.level))
     log_retries()
 
 
