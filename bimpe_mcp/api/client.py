@@ -8,7 +8,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -189,18 +189,22 @@ class BimpeClient:
         note_request_id(request.headers["X-Request-Id"])
         # A write is retried only when it carries an Idempotency-Key: the API then answers a repeat with the original.
         attempts = self._attempts if method == "GET" or idempotency_key is not None else 1
-        envelope: dict[str, Any] = {}
         acted = False  # whether a failed attempt may have been acted on: then no later refusal proves nothing was done
-        async for attempt in stamina.retry_context(
-            on=self._should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
-        ):
-            with attempt:
-                try:
-                    envelope = await self._once(request)
-                except BimpeError as exc:
-                    acted = acted or not exc.refused_before_acting
-                    exc.refused_before_acting = not acted
-                    raise
+
+        async def attempt_once() -> dict[str, Any]:
+            nonlocal acted
+            try:
+                return await self._once(request)
+            except BimpeError as exc:
+                acted = acted or not exc.refused_before_acting
+                exc.refused_before_acting = not acted
+                raise
+
+        try:
+            envelope = await attempt_once()
+        except BimpeError as failed:
+            # Most requests succeed at once: the retry machinery is built only for one that failed.
+            envelope = await _retried(attempt_once, failed, attempts, self._should_retry)
         try:
             return read(envelope)
         except ProtocolError as exc:
@@ -242,6 +246,25 @@ class BimpeClient:
                 raise ProtocolError(f"HTTP {response.status_code} without the JSON envelope", request_id)
             return envelope
         raise _api_error(request, response, body, request_id)
+
+
+async def _retried(
+    attempt: Callable[[], Awaitable[dict[str, Any]]],
+    failed: BimpeError,
+    attempts: int,
+    should_retry: Callable[[Exception], bool | float],
+) -> dict[str, Any]:
+    """The attempts after a first one that failed with `failed`: stamina judges that failure as its own first
+    attempt (and waits as it would before the second), then sends again while `should_retry` allows."""
+    unjudged = [failed]
+    async for retry in stamina.retry_context(
+        on=should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
+    ):
+        with retry:
+            if unjudged:
+                raise unjudged.pop()
+            return await attempt()
+    raise AssertionError("stamina ends with an answer or the last failure")  # pragma: no cover
 
 
 @dataclass(frozen=True)
