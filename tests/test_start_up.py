@@ -1,6 +1,7 @@
 """What start-up loads: a fresh interpreter builds the server and answers `tools/list` without the phone-number
-geocoder or a second HTTP stack, and a confirmation preview names the number's country without loading them
-either. The names come from a table (bimpe_mcp/policy/country_names.py), which must say what the geocoder says."""
+geocoder, a second HTTP stack or the retry machinery, and a confirmation preview names the number's country without
+loading the geocoder either. The names come from a table (bimpe_mcp/policy/country_names.py), which must say what
+the geocoder says."""
 
 from __future__ import annotations
 
@@ -26,13 +27,17 @@ from pydantic import SecretStr
 from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server.build import build_server
+from bimpe_mcp.server.log_setup import configure_logging
 
 HEAVY = ("phonenumbers.geocoder", "phonenumbers.geodata", "httpx", "httpcore", "aiohttp", "httpx_aiohttp")
+# Loaded with the API client, on the first request: never at start-up.
+RETRIES = ("stamina", "tenacity")
 
-def loaded():
-    return [name for name in HEAVY if name in sys.modules]
+def loaded(names=HEAVY):
+    return [name for name in names if name in sys.modules]
 
 async def main():
+    configure_logging("WARNING")
     box = Sandbox(SandboxConfig(seed=7, speed=0.0))
     settings = Settings(
         api_key=SecretStr(box.keys.full), base_url=box.origin, agent_id=box.agents.live, allow_live_calls=True,
@@ -40,7 +45,7 @@ async def main():
     )
     async with Client(build_server(settings, transport=box.transport())) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
-        at_start = loaded()
+        at_start = loaded(HEAVY + RETRIES)
         preview = await client.call_tool("place_call", {"destination": sys.argv[1], "is_test_call": False})
     shown = "".join(getattr(block, "text", "") for block in preview.content)
     print(json.dumps({"tools": tools, "at_start": at_start, "after_preview": loaded(), "text": shown}))

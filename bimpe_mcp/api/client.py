@@ -17,6 +17,7 @@ import anyio
 import httpx2
 import stamina
 from pydantic import BaseModel, ValidationError
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from bimpe_mcp import __version__
 from bimpe_mcp.api.contract import API_PREFIX, check_id
@@ -37,8 +38,21 @@ USER_AGENT = f"bimpe-mcp/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 log = logging.getLogger(__name__)
+retry_log = logging.getLogger("bimpe_mcp.retry")
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
+
+
+def _log_retry(details: RetryDetails) -> None:
+    # The exception's type only: its text can carry bytes from the API.
+    cause = type(details.caused_by).__name__
+    retry_log.info("retry %d of %s in %.1f s after %s", details.retry_num, details.name, details.wait_for, cause)
+
+
+# Scheduled retries as one INFO line each on the bimpe_mcp.retry logger, instead of stamina's default WARNING (or,
+# with structlog installed, lines on stdout, where the stdio protocol runs). Set here, where stamina is first loaded:
+# nothing retries before this module is imported, and start-up loads neither.
+set_on_retry_hooks([_log_retry])
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
