@@ -45,6 +45,9 @@ SANDBOX = (
     "anyio.run(lambda: serve(port=0, config=SandboxConfig(speed=0.0, rate_limit=10**9)))\n"
 )
 WARMUP_CALLS = 640
+# A client's connections idle through the other side's block of each round: drop them before uvicorn's 5 s
+# keep-alive timeout does, so that no request is sent on a connection the server is closing.
+LIMITS = httpx2.Limits(keepalive_expiry=4.0)
 
 
 def family(pid: int) -> list[int]:
@@ -102,8 +105,10 @@ async def run_clients(
             began = time.perf_counter()
             try:
                 await call(session, number)
-            except Exception:  # noqa: BLE001 - counted, and the run goes on
+            except Exception as exc:  # noqa: BLE001 - counted, and the run goes on
                 errors += 1
+                if errors == 1:
+                    print(f"first error: {type(exc).__name__}: {str(exc)[:200]}")
             latencies.append(time.perf_counter() - began)
 
     began = time.perf_counter()
@@ -134,7 +139,7 @@ def direct(origin: str, agent: str, call_ids: list[str]) -> tuple[Callable[[], A
     base = f"{origin}{API_PREFIX}/agents/{agent}/calls"
 
     def open_one() -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60, limits=LIMITS)
 
     async def call(http: httpx2.AsyncClient, number: int) -> None:
         if number % 2:
@@ -186,7 +191,7 @@ def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callab
 
     @asynccontextmanager
     async def open_one() -> AsyncGenerator[httpx2.AsyncClient]:
-        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        async with httpx2.AsyncClient(headers=headers, timeout=60, limits=LIMITS) as http:
             hello = {
                 "protocolVersion": "2025-11-25",
                 "capabilities": {},
@@ -216,7 +221,7 @@ class _Connected:
         self.url, self.mode = url, mode
 
     async def __aenter__(self) -> Client:
-        self.http = httpx2.AsyncClient(timeout=60)
+        self.http = httpx2.AsyncClient(timeout=60, limits=LIMITS)
         await self.http.__aenter__()
         self.client = Client(streamable_http_client(self.url, http_client=self.http), mode=self.mode)  # type: ignore[arg-type]
         return await self.client.__aenter__()
