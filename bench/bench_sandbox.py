@@ -18,7 +18,7 @@ import tracemalloc
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 
 from bimpe_mcp.sandbox import API_PREFIX, Sandbox, SandboxConfig
 
@@ -56,8 +56,8 @@ async def time_pages(
     rng = random.Random(1)
     headers = {"Authorization": f"Bearer {small.keys.full}"}
     async with (
-        httpx.AsyncClient(transport=small.transport(), base_url=small.origin + API_PREFIX, headers=headers) as a,
-        httpx.AsyncClient(transport=large.transport(), base_url=large.origin + API_PREFIX, headers=headers) as b,
+        httpx2.AsyncClient(transport=small.transport(), base_url=small.origin + API_PREFIX, headers=headers) as a,
+        httpx2.AsyncClient(transport=large.transport(), base_url=large.origin + API_PREFIX, headers=headers) as b,
     ):
         small_path = f"/agents/{small.agents.live}/calls"
         large_path = f"/agents/{large.agents.live}/calls"

@@ -1,9 +1,11 @@
 """Server benchmarks, measured side by side in one run; prints ratios (no pass/fail: machines here are noisy).
 
-- cold start: spawn to `tools/list` answered, bimpe-mcp against a bare mcp server with one tool (goal <= 1.15)
+- cold start: spawn to `tools/list` answered, bimpe-mcp against a bare mcp server with one tool (goal <= 1.10)
 - idle memory: RSS after `tools/list`, same pair (goal <= 1.15)
 - compact text: characters of a 100-call page's text against the raw API JSON of that page (goal <= 0.40)
 - tools/list size: characters per tool with outputSchema included (goal < 1,500)
+- first confirmation preview: a fresh server's first place_call preview against its second, and its RSS after both
+  (country names and time zones come without loading libphonenumber's geocoder)
 
 Run: python bench/bench_server.py [--runs N]
 """
@@ -19,10 +21,11 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 from mcp import Client
 from pydantic import SecretStr
 
@@ -61,6 +64,10 @@ HANDSHAKE = [
 ]
 
 
+# Two numbers of different countries: the second preview shows what a preview costs once everything is loaded.
+PREVIEWED = ("+447400900123", "+2348031234567")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -91,9 +98,48 @@ def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     return elapsed, rss
 
 
+def previews_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Seconds to answer a fresh server's first place_call preview and its second, and the RSS after them."""
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def ask(message: Mapping[str, object]) -> float:
+        start = time.perf_counter()
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+        while True:
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"{argv} exited before answering {message['id']}")
+            if json.loads(line).get("id") == message["id"]:
+                return time.perf_counter() - start
+
+    for message in HANDSHAKE[:2]:
+        stdin.write(json.dumps(message) + "\n")
+    ask(HANDSHAKE[2])
+    seconds = [
+        ask(
+            {
+                "jsonrpc": "2.0",
+                "id": 3 + n,
+                "method": "tools/call",
+                "params": {"name": "place_call", "arguments": {"destination": number}},
+            }
+        )
+        for n, number in enumerate(PREVIEWED)
+    ]
+    rss = rss_kib(proc.pid)
+    stdin.close()
+    proc.wait(timeout=10)
+    return seconds[0], seconds[1], rss
+
+
 async def text_ratio() -> tuple[int, int]:
     box = Sandbox(SandboxConfig(speed=0.0))
-    async with httpx.AsyncClient(transport=box.transport(), base_url=box.origin) as http:
+    async with httpx2.AsyncClient(transport=box.transport(), base_url=box.origin) as http:
         raw = await http.get(
             f"/api/v1/console/agents/{box.agents.live}/calls",
             params={"limit": 100},
@@ -151,6 +197,19 @@ def main() -> None:
     for name in subjects:
         r = statistics.median(rss[name])
         print(f"  {name:22s} {r / 1024:7.1f} MiB  ratio {r / base_r:.3f}")
+    preview_env = env | {"BIMPE_CONFIRM_TEST_CALLS": "true"}
+    firsts: list[float] = []
+    seconds: list[float] = []
+    after: list[int] = []
+    for _ in range(runs):
+        first, second, rss_after = previews_once([exe, "--sandbox"], preview_env)
+        firsts.append(first)
+        seconds.append(second)
+        after.append(rss_after)
+    print(
+        f"first confirmation preview of a fresh server (median of {runs}): {statistics.median(firsts) * 1000:.1f} ms, "
+        f"second {statistics.median(seconds) * 1000:.1f} ms; RSS after them {statistics.median(after) / 1024:.1f} MiB"
+    )
     text_chars, raw_chars = anyio.run(text_ratio)
     ratio = text_chars / raw_chars
     print(f"compact text of a 100-call page: {text_chars} chars, raw API JSON {raw_chars}: ratio {ratio:.3f}")

@@ -310,7 +310,7 @@ def missed(rows: list[Row]) -> list[str]:
 
 
 def main() -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     rows = anyio.run(measure)
     print(table(rows))
     problems = missed(rows)

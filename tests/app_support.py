@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.extension import advertise
@@ -123,15 +123,15 @@ async def view_host(client: Client, result: CallToolResult, arguments: dict[str,
             await browser.close()
 
 
-class HostileApi(httpx.AsyncBaseTransport):
+class HostileApi(httpx2.AsyncBaseTransport):
     """The sandbox, except that the caller's first words in every transcript and the reason of every failed call
     are the payload: markup that would run script if a view ever treated them as HTML."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, payload: str) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport, payload: str) -> None:
         self.inner = inner
         self.payload = payload
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await self.inner.handle_async_request(request)
         if request.method != "GET" or "/calls" not in request.url.path or response.status_code != 200:
             return response
@@ -145,4 +145,4 @@ class HostileApi(httpx.AsyncBaseTransport):
             for message in messages[1:2]:
                 message["message"] = self.payload
         headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")}
-        return httpx.Response(response.status_code, headers=headers, json=body)
+        return httpx2.Response(response.status_code, headers=headers, json=body)

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import bimpeai
 import httpx
+import httpx2
 
 from bimpe_mcp.sandbox import API_PREFIX, Sandbox
 
@@ -22,28 +23,52 @@ def key_of(sandbox: Sandbox, role: str) -> str:
 
 
 @asynccontextmanager
-async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> AsyncGenerator[httpx.AsyncClient]:
-    """An httpx client on the API root (`<origin>/api/v1/console`) authenticated with a demo key."""
+async def api(sandbox: Sandbox, role: str | None = "full", **headers: str) -> AsyncGenerator[httpx2.AsyncClient]:
+    """An httpx2 client on the API root (`<origin>/api/v1/console`) authenticated with a demo key."""
     all_headers = dict(headers)
     if role is not None:
         all_headers["Authorization"] = f"Bearer {key_of(sandbox, role)}"
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         transport=sandbox.transport(), base_url=sandbox.origin + API_PREFIX, headers=all_headers
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def control(sandbox: Sandbox) -> AsyncGenerator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=sandbox.transport(), base_url=sandbox.origin) as client:
+async def control(sandbox: Sandbox) -> AsyncGenerator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(transport=sandbox.transport(), base_url=sandbox.origin) as client:
         yield client
+
+
+class SdkTransport(httpx.AsyncBaseTransport):
+    """The sandbox's in-process transport (httpx2) under the official SDK, which runs on httpx: each request and
+    answer copied across, and each transport failure raised as the httpx error of the same name."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent = httpx2.Request(
+            request.method,
+            str(request.url),
+            headers=request.headers.raw,
+            content=await request.aread(),
+            extensions=request.extensions,
+        )
+        try:
+            answer = await self._inner.handle_async_request(sent)
+            content = await answer.aread()
+        except httpx2.TransportError as exc:
+            kind: type[httpx.TransportError] = getattr(httpx, type(exc).__name__)
+            raise kind(str(exc), request=request) from exc
+        return httpx.Response(answer.status_code, headers=answer.headers.raw, content=content)
 
 
 @asynccontextmanager
 async def sdk(
     sandbox: Sandbox, role: str = "full", *, api_key: str | None = None
 ) -> AsyncGenerator[bimpeai.AsyncBimpeAI]:
-    async with httpx.AsyncClient(transport=sandbox.transport()) as http:
+    async with httpx.AsyncClient(transport=SdkTransport(sandbox.transport())) as http:
         client = bimpeai.AsyncBimpeAI(
             api_key=api_key or key_of(sandbox, role), base_url=sandbox.origin, http_client=http, max_retries=0
         )
@@ -51,25 +76,25 @@ async def sdk(
             yield client
 
 
-def body(response: httpx.Response) -> dict[str, Any]:
+def body(response: httpx2.Response) -> dict[str, Any]:
     parsed = response.json()
     assert isinstance(parsed, dict)
     return cast("dict[str, Any]", parsed)
 
 
-def items(response: httpx.Response) -> list[dict[str, Any]]:
+def items(response: httpx2.Response) -> list[dict[str, Any]]:
     data = body(response)["data"]
     assert isinstance(data, list)
     return cast("list[dict[str, Any]]", data)
 
 
-def obj(response: httpx.Response) -> dict[str, Any]:
+def obj(response: httpx2.Response) -> dict[str, Any]:
     data = body(response)["data"]
     assert isinstance(data, dict)
     return cast("dict[str, Any]", data)
 
 
-def meta(response: httpx.Response) -> dict[str, Any]:
+def meta(response: httpx2.Response) -> dict[str, Any]:
     value = body(response)["meta"]
     assert isinstance(value, dict)
     return cast("dict[str, Any]", value)
@@ -79,7 +104,7 @@ def calls_path(agent_id: str, call_id: str | None = None) -> str:
     return f"/agents/{agent_id}/calls" + (f"/{call_id}" if call_id else "")
 
 
-async def all_calls(client: httpx.AsyncClient, agent_id: str, **params: str | int) -> list[dict[str, Any]]:
+async def all_calls(client: httpx2.AsyncClient, agent_id: str, **params: str | int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     page = 1
     while True:

@@ -9,7 +9,7 @@ import subprocess
 import threading
 from typing import Any
 
-import httpx
+import httpx2
 
 from tests.dist_support import console_script
 from tests.support import assert_no_secret, child_env
@@ -84,15 +84,15 @@ class StandaloneSandbox:
         self.origin = self.served.wait_for(r"Base URL: (http://127\.0\.0\.1:\d+)").group(1)
         self.served.wait_for(r"other_team")
         self.control = self.origin + "/_sandbox"
-        info: dict[str, Any] = httpx.get(self.control + "/info").json()
+        info: dict[str, Any] = httpx2.get(self.control + "/info").json()
         self.keys: dict[str, str] = info["keys"]
         self.agents: dict[str, str] = info["agents"]
 
     def set_fault(self, fault: dict[str, Any] | None) -> None:
         """Clear every fault, then set this one (if any)."""
-        httpx.delete(self.control + "/faults").raise_for_status()
+        httpx2.delete(self.control + "/faults").raise_for_status()
         if fault is not None:
-            httpx.post(self.control + "/faults", json=fault).raise_for_status()
+            httpx2.post(self.control + "/faults", json=fault).raise_for_status()
 
     def stop(self) -> None:
         self.served.stop()

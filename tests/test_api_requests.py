@@ -8,7 +8,7 @@ import re
 import uuid
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -171,14 +171,14 @@ async def test_ids_reach_the_request_target_unescaped_and_unchanged() -> None:
         "conversation_logs": [],
     }
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         seen.append((request.method, request.url.raw_path, request.content))
         if request.method == "POST":
-            return httpx.Response(200, json={"message": "Success", "data": {"status": "initiated", "call_id": "c-1"}})
-        return httpx.Response(200, json={"message": "Success", "data": call})
+            return httpx2.Response(200, json={"message": "Success", "data": {"status": "initiated", "call_id": "c-1"}})
+        return httpx2.Response(200, json={"message": "Success", "data": call})
 
     settings = Settings(api_key=SecretStr("sk_test_crafted"), agent_id="agt-1_X")
-    async with Client(build_server(settings, transport=httpx.MockTransport(answer))) as client:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(answer))) as client:
         for tool in ("get_call", "get_transcript", "wait_for_call"):
             data(await client.call_tool(tool, {"call_id": "call-9_Zz"}))
         await client.read_resource("bimpe://agents/agt-1_X/calls/call-9_Zz/transcript")

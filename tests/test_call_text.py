@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -40,18 +40,18 @@ CALLS = {
 }
 
 
-def api(calls: list[dict[str, Any]]) -> httpx.MockTransport:
+def api(calls: list[dict[str, Any]]) -> httpx2.MockTransport:
     meta = {"total_count": len(calls), "page_count": 1, "current_page": 1, "limit": 20, "has_next_page": False}
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         path = request.url.path.removeprefix("/api/v1/console/agents/agt_1/calls")
         if path == "":
-            return httpx.Response(200, json={"message": "Success", "data": calls, "meta": meta})
-        return httpx.Response(
+            return httpx2.Response(200, json={"message": "Success", "data": calls, "meta": meta})
+        return httpx2.Response(
             200, json={"message": "Success", "data": CALLS[path.strip("/")] | {"conversation_logs": []}}
         )
 
-    return httpx.MockTransport(answer)
+    return httpx2.MockTransport(answer)
 
 
 def server(calls: list[dict[str, Any]]) -> Any:

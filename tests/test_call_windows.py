@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -355,7 +355,7 @@ async def test_on_the_embedded_sandbox_today_is_the_sandboxs_today_whatever_its_
     """At a sandbox speed other than 1 the sandbox's clock runs ahead of the real one; windows follow the sandbox."""
     backend = with_sandbox(Settings(sandbox=True, sandbox_speed=20))
     assert backend.transport is not None
-    async with httpx.AsyncClient(transport=backend.transport, base_url=backend.settings.base_url) as http:
+    async with httpx2.AsyncClient(transport=backend.transport, base_url=backend.settings.base_url) as http:
         moved = (await http.post("/_sandbox/clock/advance", json={"seconds": 3 * 86400})).json()
     ahead = datetime.fromisoformat(moved["now"].replace("Z", "+00:00"))
     server = build_server(backend.settings, transport=backend.transport, clock=backend.clock)

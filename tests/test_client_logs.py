@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -22,14 +22,14 @@ KEY = "sk_crafted_key_0123456789"
 CALL = {"id": "call_1", "status": "ended", "destination": "+2348012345678", "created_on": "2026-11-01T10:00:00Z"}
 
 
-def answer(_: httpx.Request) -> httpx.Response:
+def answer(_: httpx2.Request) -> httpx2.Response:
     """A page with one record the server cannot read, which it skips with a WARNING."""
-    return httpx.Response(200, json={"message": "Success", "data": [CALL, {"status": "ended"}]})
+    return httpx2.Response(200, json={"message": "Success", "data": [CALL, {"status": "ended"}]})
 
 
 def crafted_server() -> Any:
     settings = Settings(api_key=SecretStr(KEY), agent_id="agt_1", max_retries=0)
-    return build_server(settings, transport=httpx.MockTransport(answer))
+    return build_server(settings, transport=httpx2.MockTransport(answer))
 
 
 class Heard:

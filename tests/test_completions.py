@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import parse_qs
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from mcp.types import ResourceTemplateReference
@@ -73,16 +73,16 @@ async def test_a_search_that_stops_before_the_last_page_says_has_more_without_a_
 
 
 async def test_a_page_that_fails_leaves_the_search_incomplete_not_wrong() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         page = int(parse_qs(request.url.query.decode())["page"][0])
         if page == 2:
-            return httpx.Response(500, json={"message": "boom", "code": "internal_error"})
+            return httpx2.Response(500, json={"message": "boom", "code": "internal_error"})
         meta = {"total_count": 300, "page_count": 3, "current_page": page, "limit": 100, "has_next_page": page < 3}
         calls = [{"id": f"call_{page}{n:03d}", "status": "ended"} for n in range(100)]
-        return httpx.Response(200, json={"message": "Success", "data": calls, "meta": meta})
+        return httpx2.Response(200, json={"message": "Success", "data": calls, "meta": meta})
 
     settings = Settings(api_key=SecretStr("sk_test_crafted"), agent_id="agt_1", max_retries=0)
-    async with Client(build_server(settings, transport=httpx.MockTransport(answer))) as client:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(answer))) as client:
         found = (await client.complete(REF, {"name": "call_id", "value": "call_3"})).completion
     assert found.values == [f"call_3{n:03d}" for n in range(100)]
     assert found.has_more is True and found.total is None

@@ -183,6 +183,16 @@ def test_the_bundle_is_for_this_platform_and_holds_no_build_machine_leftovers(bu
     }
 
 
+def test_the_bundle_carries_one_http_stack_and_no_geocoder_data_in_under_18_mb(bundle: Path) -> None:
+    with zipfile.ZipFile(bundle) as zf:
+        tops = {parts[3] for parts in (n.split("/") for n in zf.namelist()) if parts[:2] == ["server", "lib"]}
+        names = zf.namelist()
+    assert {"httpx2", "httpcore2", "phonenumbers"} <= tops
+    assert not tops & {"httpx", "httpcore", "aiohttp", "httpx_aiohttp", "sniffio"}
+    assert not [n for n in names if "/phonenumbers/geodata/" in n or "/phonenumbers/carrierdata/" in n]
+    assert bundle.stat().st_size <= 18_000_000
+
+
 def test_the_bundle_keeps_libraries_identical_for_every_python_once(bundle: Path) -> None:
     with zipfile.ZipFile(bundle) as zf:
         tops: dict[str, set[str]] = {}

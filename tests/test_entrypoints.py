@@ -12,7 +12,7 @@ from typing import IO
 
 import anyio
 import anyio.to_thread
-import httpx
+import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -209,7 +209,7 @@ async def test_the_sandbox_command_serves_the_api_on_loopback_and_prints_its_key
         origin = re.search(r"http://127\.0\.0\.1:\d+", out)
         key = re.search(r"sk_sandbox_full_\w+", out)
         assert origin and key, out
-        async with httpx.AsyncClient(base_url=origin.group(0)) as http:
+        async with httpx2.AsyncClient(base_url=origin.group(0)) as http:
             answer = await http.get("/api/v1/console/agents", headers={"Authorization": f"Bearer {key.group(0)}"})
         assert answer.status_code == 200 and answer.json()["meta"]["total_count"] >= 3
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -21,11 +21,11 @@ pytestmark = pytest.mark.anyio
 def answering_404(message: str) -> Any:
     """A server on an API that answers every request 404 with `message`, worded as it likes."""
 
-    def answer(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, json={"message": message, "code": "not_found"}, headers={"X-Request-Id": "r-404"})
+    def answer(_: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(404, json={"message": message, "code": "not_found"}, headers={"X-Request-Id": "r-404"})
 
     settings = Settings(api_key=SecretStr("sk_test_crafted"), agent_id="agt_1", max_retries=0)
-    return build_server(settings, transport=httpx.MockTransport(answer))
+    return build_server(settings, transport=httpx2.MockTransport(answer))
 
 
 @pytest.mark.parametrize("tool", ["get_call", "get_transcript", "wait_for_call"])

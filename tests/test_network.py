@@ -1,4 +1,4 @@
-"""The server on the network: its API requests travel over real loopback sockets (aiohttp's pool under httpx), to
+"""The server on the network: its API requests travel over real loopback sockets (httpx2's connection pool), to
 the sandbox served by uvicorn or to a scripted socket, and every failure there is a tool error that names it."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -72,20 +72,20 @@ KEPT = [
 ]
 
 
-class Planted(httpx.AsyncBaseTransport):
+class Planted(httpx2.AsyncBaseTransport):
     """The sandbox, with one more caller turn per text at the end of every transcript it returns."""
 
     def __init__(self, sandbox: Sandbox, said: list[str]) -> None:
         self.inner = sandbox.transport()
         self.said = said
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await self.inner.handle_async_request(request)
         if request.method != "GET" or not re.search(r"/calls/[^/]+$", request.url.path):
             return response
         body = json.loads(await response.aread())
         body["data"]["conversation_logs"] += [{"role": "user", "message": s} for s in self.said]
-        return httpx.Response(response.status_code, json=body)
+        return httpx2.Response(response.status_code, json=body)
 
 
 def planted_server(sandbox: Sandbox, clock: SandboxTime, said: list[str]) -> Any:

@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import httpx2
 import pytest
 from mcp import Client
@@ -124,7 +123,7 @@ async def every_tool(client: Client, agent: str) -> set[str]:
 
 def test_without_a_valid_token_the_answer_is_401_with_www_authenticate(tokens: HttpServer) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-known-token-at-all"}, {"Authorization": "Basic eDp5"}):
-        answer = httpx.post(tokens.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        answer = httpx2.post(tokens.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
         assert answer.status_code == 401, headers
         assert answer.headers["www-authenticate"].startswith("Bearer "), answer.headers
 
@@ -139,7 +138,7 @@ def test_the_start_line_says_who_may_call_and_which_api_answers(
 
 def refusal(url: str, headers: dict[str, str]) -> tuple[str, str, str]:
     """The 401's error code, description and WWW-Authenticate challenge."""
-    answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+    answer = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
     assert answer.status_code == 401, answer.text
     body = answer.json()
     return body["error"], body["error_description"], answer.headers["www-authenticate"]
@@ -207,7 +206,7 @@ async def test_progress_of_wait_for_call_arrives_over_sse_while_the_call_goes_on
 
 
 def busy_number(sandbox: StandaloneSandbox) -> str:
-    info: dict[str, Any] = httpx.get(sandbox.control + "/info").json()
+    info: dict[str, Any] = httpx2.get(sandbox.control + "/info").json()
     return info["scripted_destinations"]["busy"]
 
 
@@ -246,7 +245,7 @@ async def test_with_passthrough_a_bad_key_gets_the_apis_answer(tenants: HttpServ
 
 
 def test_with_passthrough_a_request_without_a_key_is_401(tenants: HttpServer) -> None:
-    answer = httpx.post(tenants.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    answer = httpx2.post(tenants.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert answer.status_code == 401 and "Bearer" in answer.headers["www-authenticate"]
 
 
@@ -271,23 +270,23 @@ def initialize(token: str) -> dict[str, Any]:
 
 def test_a_foreign_host_or_origin_is_refused(tokens: HttpServer) -> None:
     request = initialize(PLAIN_TOKEN)
-    assert httpx.post(tokens.url, **request).status_code == 200
+    assert httpx2.post(tokens.url, **request).status_code == 200
     port = tokens.origin.rsplit(":", 1)[1]
-    foreign_host = httpx.post(tokens.url, json=request["json"], headers=request["headers"] | {"Host": "evil.example"})
+    foreign_host = httpx2.post(tokens.url, json=request["json"], headers=request["headers"] | {"Host": "evil.example"})
     assert foreign_host.status_code == 421 and "BIMPE_HTTP_ALLOWED_HOSTS" in foreign_host.text
     rebound = request["headers"] | {"Origin": f"http://evil.example:{port}"}
-    foreign_origin = httpx.post(tokens.url, json=request["json"], headers=rebound)
+    foreign_origin = httpx2.post(tokens.url, json=request["json"], headers=rebound)
     assert foreign_origin.status_code == 403 and "BIMPE_HTTP_ALLOWED_ORIGINS" in foreign_origin.text
     assert "evil.example" not in foreign_host.text + foreign_origin.text, "nothing from the request is echoed"
     assert "Host 'evil.example' with 421: not in BIMPE_HTTP_ALLOWED_HOSTS" in tokens.log(), "the operator is told"
     local = request["headers"] | {"Origin": f"http://localhost:{port}"}
-    assert httpx.post(tokens.url, json=request["json"], headers=local).status_code == 200
+    assert httpx2.post(tokens.url, json=request["json"], headers=local).status_code == 200
 
 
 def test_an_oversized_body_is_refused_with_413(tokens: HttpServer) -> None:
     request = initialize(PLAIN_TOKEN)
     request["json"]["params"]["padding"] = "x" * (1024 * 1024 + 1)
-    assert httpx.post(tokens.url, **request).status_code == 413
+    assert httpx2.post(tokens.url, **request).status_code == 413
 
 
 @pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
@@ -296,16 +295,16 @@ def test_json_nested_to_any_depth_is_a_400_parse_error_and_the_server_goes_on(to
     call = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_calls","arguments":{"search":%s}}}'
     for depth in (1_000, 100_000, 500_000):
         for body in ("[" * depth + "]" * depth, call % ("[" * depth + "]" * depth)):
-            answer = httpx.post(tokens.url, content=body.encode(), headers=headers)
+            answer = httpx2.post(tokens.url, content=body.encode(), headers=headers)
             assert answer.status_code == 400, (era, depth, answer.text[:200])
             assert answer.json()["error"]["code"] == -32700, answer.text[:200]
     request = initialize(PLAIN_TOKEN)
-    assert httpx.post(tokens.url, **request).status_code == 200
+    assert httpx2.post(tokens.url, **request).status_code == 200
     assert "Traceback" not in tokens.log() and "RecursionError" not in tokens.log()
 
 
 def test_healthz_answers_without_auth_with_the_version_only(tokens: HttpServer) -> None:
-    answer = httpx.get(tokens.origin + "/healthz")
+    answer = httpx2.get(tokens.origin + "/healthz")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "version": __version__}
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mcp import Client
-from stamina.instrumentation import RetryDetails, set_on_retry_hooks
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from bimpe_mcp.sandbox import Fault, RecordedRequest, Sandbox
 from tests.conftest import ServerFactory
@@ -47,9 +48,12 @@ def retries() -> Iterator[list[RetryDetails]]:
     def record(details: RetryDetails) -> None:
         scheduled.append(details)
 
+    # The API client sets the server's own hook when it is loaded: load it first, so that this one replaces it.
+    importlib.import_module("bimpe_mcp.api.client")
+    kept = get_on_retry_hooks()
     set_on_retry_hooks([record])
     yield scheduled
-    set_on_retry_hooks(None)
+    set_on_retry_hooks(kept)
 
 
 def now() -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from bimpe_mcp.sandbox import (
@@ -23,19 +23,19 @@ NUMBER = "+2348031234567"
 
 
 async def place(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     agent_id: str,
     destination: str = NUMBER,
     *,
     test: bool = True,
     headers: dict[str, str] | None = None,
-) -> httpx.Response:
+) -> httpx2.Response:
     return await client.post(
         calls_path(agent_id), json={"destination": destination, "is_test_call": test}, headers=headers
     )
 
 
-async def log_of(client: httpx.AsyncClient, agent_id: str, call_id: str) -> dict[str, Any]:
+async def log_of(client: httpx2.AsyncClient, agent_id: str, call_id: str) -> dict[str, Any]:
     response = await client.get(calls_path(agent_id, call_id))
     assert response.status_code == 200
     return obj(response)
@@ -379,7 +379,7 @@ async def test_a_connection_dropped_after_the_call_was_placed_is_safe_to_retry_w
     agent = sandbox.agents.live
     sandbox.faults.add(Fault("drop", method="POST", after=True, times=1))
     async with api(sandbox) as client:
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await place(client, agent, headers={"Idempotency-Key": "k"})
         retried = await place(client, agent, headers={"Idempotency-Key": "k"})
         calls = items(await client.get(calls_path(agent), params={"limit": 2}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-import httpx
+import httpx2
 import pytest
 
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig
@@ -100,7 +100,7 @@ async def test_faults_set_at_start_are_active_from_the_first_request() -> None:
 async def test_a_dropped_connection_is_an_httpx_transport_error_and_nothing_runs(sandbox: Sandbox) -> None:
     sandbox.faults.add(Fault("drop", method="POST", times=1))
     async with api(sandbox) as client:
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await client.post(
                 calls_path(sandbox.agents.live), json={"destination": "+14155550100", "is_test_call": True}
             )
@@ -116,8 +116,8 @@ async def test_latency_delays_the_answer_and_a_client_read_timeout_fires(sandbox
     sandbox.faults.add(Fault("latency", seconds=30, times=1, path="^/phone-numbers$"))
     async with api(sandbox) as client:
         slow = await client.get("/agents")
-        with pytest.raises(httpx.ReadTimeout):
-            await client.get("/phone-numbers", timeout=httpx.Timeout(5.0, read=0.02))
+        with pytest.raises(httpx2.ReadTimeout):
+            await client.get("/phone-numbers", timeout=httpx2.Timeout(5.0, read=0.02))
         after = await client.get("/phone-numbers")
     assert slow.status_code == 200
     assert after.status_code == 200
@@ -149,7 +149,7 @@ async def test_non_json_fault_returns_an_html_page(sandbox: Sandbox, status: int
 
 @pytest.mark.anyio
 async def test_malformed_variants_break_a_2xx_envelope(sandbox: Sandbox) -> None:
-    results: dict[str, httpx.Response] = {}
+    results: dict[str, httpx2.Response] = {}
     async with api(sandbox) as client:
         for variant in ("no_message", "data_null", "truncated_json", "html_200", "empty_body", "partial_meta"):
             sandbox.faults.add(Fault("malformed", variant=variant, times=1))
@@ -173,7 +173,7 @@ async def test_malformed_variants_break_a_2xx_envelope(sandbox: Sandbox) -> None
     assert "message" not in healthy.json()
 
 
-def _first(response: httpx.Response) -> dict[str, Any]:
+def _first(response: httpx2.Response) -> dict[str, Any]:
     data: Any = response.json()["data"]
     first: object = cast("list[object]", data)[0] if isinstance(data, list) else data
     assert isinstance(first, dict)

@@ -7,6 +7,7 @@ import io
 import anyio
 import bimpeai
 import httpx
+import httpx2
 import pytest
 
 from bimpe_mcp.sandbox import Fault, Sandbox, SandboxConfig, SandboxServer, serve
@@ -19,13 +20,13 @@ async def test_the_standalone_server_prints_its_base_url_and_keys_and_serves_the
     sandbox = server.sandbox
     async with anyio.create_task_group() as tg:
         origin: str = await tg.start(server.run)
-        async with httpx.AsyncClient(base_url=origin, timeout=10) as http:
+        async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
             agents = await http.get("/api/v1/console/agents", headers={"X-Api-Key": sandbox.keys.full})
             info = await http.get("/_sandbox/info")
             sandbox.faults.add(Fault("drop", times=1))
-            with pytest.raises(httpx.RemoteProtocolError):
+            with pytest.raises(httpx2.RemoteProtocolError):
                 await http.get("/api/v1/console/agents", headers={"X-Api-Key": sandbox.keys.full})
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10) as http:  # the official SDK runs on httpx
             client = bimpeai.AsyncBimpeAI(api_key=sandbox.keys.full, base_url=origin, http_client=http, max_retries=0)
             calls = await client.calls.list(sandbox.agents.live, limit=3)
         server.stop()
@@ -45,14 +46,14 @@ async def test_serve_starts_on_a_free_port_and_stops_when_cancelled(capsys: pyte
     origin = ""
     async with anyio.create_task_group() as tg:
         origin = await tg.start(serve, "localhost", 0)
-        async with httpx.AsyncClient(base_url=origin, timeout=10) as http:
+        async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
             health = await http.get("/_sandbox/health")
         assert health.json()["status"] == "ok"
         tg.cancel_scope.cancel()
     assert origin.startswith("http://127.0.0.1:")
     assert "sk_sandbox_full_4f7c1a9e2b" in capsys.readouterr().out
-    with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient(base_url=origin, timeout=10) as http:
+    with pytest.raises(httpx2.ConnectError):
+        async with httpx2.AsyncClient(base_url=origin, timeout=10) as http:
             await http.get("/_sandbox/health")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from bimpe_mcp.tools.runtime import ERROR_META_KEY
@@ -254,7 +254,7 @@ def test_a_typescript_sdk_1x_host_gets_every_failure_as_a_tool_error_with_our_co
 
 def ended_calls(sandbox: StandaloneSandbox, agent: str) -> list[str]:
     """Ids of the agent's newest ended calls, read straight from the sandbox's API."""
-    answer = httpx.get(
+    answer = httpx2.get(
         f"{sandbox.origin}/api/v1/console/agents/{agent}/calls",
         params={"status": "ended", "limit": 2},
         headers={"Authorization": f"Bearer {sandbox.keys['full']}"},

@@ -1,4 +1,4 @@
-"""BimpeClient: the Agent Console API over one pooled httpx.AsyncClient, with id checks, retries and idempotency."""
+"""BimpeClient: the Agent Console API over one pooled httpx2.AsyncClient, with id checks, retries and idempotency."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import anyio
-import httpx
+import httpx2
 import stamina
 from pydantic import BaseModel, ValidationError
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from bimpe_mcp import __version__
 from bimpe_mcp.api.contract import API_PREFIX, check_id
@@ -37,8 +38,21 @@ USER_AGENT = f"bimpe-mcp/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 log = logging.getLogger(__name__)
+retry_log = logging.getLogger("bimpe_mcp.retry")
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
+
+
+def _log_retry(details: RetryDetails) -> None:
+    # The exception's type only: its text can carry bytes from the API.
+    cause = type(details.caused_by).__name__
+    retry_log.info("retry %d of %s in %.1f s after %s", details.retry_num, details.name, details.wait_for, cause)
+
+
+# Scheduled retries as one INFO line each on the bimpe_mcp.retry logger, instead of stamina's default WARNING (or,
+# with structlog installed, lines on stdout, where the stdio protocol runs). Set here, where stamina is first loaded:
+# nothing retries before this module is imported, and start-up loads neither.
+set_on_retry_hooks([_log_retry])
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -59,21 +73,21 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def http_client(base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The one pooled HTTP client to the API (or to the in-process sandbox through `transport`)."""
+def http_client(base_url: str, timeout: float, transport: httpx2.AsyncBaseTransport | None) -> httpx2.AsyncClient:
+    """The one pooled HTTP client to the API (or to the in-process sandbox through `transport`).
+
+    On the network, proxies and CA certificates come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`,
+    `ALL_PROXY` minus `NO_PROXY`; `SSL_CERT_FILE`), read once here; in-process, the environment plays no part."""
     from http.cookiejar import DefaultCookiePolicy
 
-    if transport is None:
-        # Imported here: aiohttp is loaded only by a server that talks to the network.
-        from bimpe_mcp.api.network import NetworkTransport
-
-        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
-        transport = NetworkTransport(base_url, connections=64)
-    client = httpx.AsyncClient(
+    client = httpx2.AsyncClient(
         base_url=base_url,
         transport=transport,
-        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        # Enough kept-alive connections for a remote server answering many clients at once (an HTTP replica).
+        limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64),
+        timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
         follow_redirects=False,
+        trust_env=transport is None,
     )
     # No cookie is ever kept: each request carries its own key, and in passthrough mode one client's cookies would
     # reach the next client's requests.
@@ -86,7 +100,7 @@ class BimpeClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         api_key: str,
         *,
         max_retries: int = 2,
@@ -189,18 +203,22 @@ class BimpeClient:
         note_request_id(request.headers["X-Request-Id"])
         # A write is retried only when it carries an Idempotency-Key: the API then answers a repeat with the original.
         attempts = self._attempts if method == "GET" or idempotency_key is not None else 1
-        envelope: dict[str, Any] = {}
         acted = False  # whether a failed attempt may have been acted on: then no later refusal proves nothing was done
-        async for attempt in stamina.retry_context(
-            on=self._should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
-        ):
-            with attempt:
-                try:
-                    envelope = await self._once(request)
-                except BimpeError as exc:
-                    acted = acted or not exc.refused_before_acting
-                    exc.refused_before_acting = not acted
-                    raise
+
+        async def attempt_once() -> dict[str, Any]:
+            nonlocal acted
+            try:
+                return await self._once(request)
+            except BimpeError as exc:
+                acted = acted or not exc.refused_before_acting
+                exc.refused_before_acting = not acted
+                raise
+
+        try:
+            envelope = await attempt_once()
+        except BimpeError as failed:
+            # Most requests succeed at once: the retry machinery is built only for one that failed.
+            envelope = await _retried(attempt_once, failed, attempts, self._should_retry)
         try:
             return read(envelope)
         except ProtocolError as exc:
@@ -225,11 +243,11 @@ class BimpeClient:
             response = await self._http.request(
                 request.method, request.url, params=request.params, headers=request.headers, json=request.json
             )
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise TransportError("the API did not answer in time", sent_id) from None
-        except httpx.ConnectError as exc:
+        except httpx2.ConnectError as exc:
             raise TransportError(f"could not reach the API ({type(exc).__name__})", sent_id) from None
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise TransportError(f"the connection to the API failed ({type(exc).__name__})", sent_id) from None
         request_id = response.headers.get("x-request-id") or sent_id
         try:
@@ -242,6 +260,25 @@ class BimpeClient:
                 raise ProtocolError(f"HTTP {response.status_code} without the JSON envelope", request_id)
             return envelope
         raise _api_error(request, response, body, request_id)
+
+
+async def _retried(
+    attempt: Callable[[], Awaitable[dict[str, Any]]],
+    failed: BimpeError,
+    attempts: int,
+    should_retry: Callable[[Exception], bool | float],
+) -> dict[str, Any]:
+    """The attempts after a first one that failed with `failed`: stamina judges that failure as its own first
+    attempt (and waits as it would before the second), then sends again while `should_retry` allows."""
+    unjudged = [failed]
+    async for retry in stamina.retry_context(
+        on=should_retry, attempts=attempts, timeout=None, wait_initial=0.25, wait_max=4.0, wait_jitter=0.5
+    ):
+        with retry:
+            if unjudged:
+                raise unjudged.pop()
+            return await attempt()
+    raise AssertionError("stamina ends with an answer or the last failure")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -278,7 +315,7 @@ def _mended(value: Any) -> Any:
     return value
 
 
-def _api_error(request: _Request, response: httpx.Response, body: Any, request_id: str) -> ApiError:
+def _api_error(request: _Request, response: httpx2.Response, body: Any, request_id: str) -> ApiError:
     status = response.status_code
     obj: dict[str, Any] = cast("dict[str, Any]", body) if isinstance(body, dict) else {}
     raw = obj.get("message")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, TextIO, TypeVar
 
 import anyio
-import httpx
+import httpx2
 
 from bimpe_mcp import __version__
 from bimpe_mcp.api.client import BimpeClient, http_client
@@ -63,7 +63,7 @@ def mask(key: str) -> str:
 
 
 async def diagnose(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, unused_key: bool = False
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, unused_key: bool = False
 ) -> list[Check]:
     """Run every check against the API the settings name (or the in-process `transport`). `unused_key`: a
     BIMPE_API_KEY is set, but --sandbox chose the sandbox's demo key over it."""

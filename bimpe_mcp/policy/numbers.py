@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, geocoder, shortnumberinfo, timezone
+from phonenumbers import PhoneNumber, PhoneNumberType, shortnumberinfo, timezone
+
+from bimpe_mcp.policy.country_names import COUNTRY_NAMES
 
 # Kinds of number that cost the caller extra or reach services, never a person to talk to.
 REFUSED_TYPES = {
@@ -34,7 +36,7 @@ def read_number(raw: str) -> Destination:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region = phonenumbers.region_code_for_number(number)
     national = phonenumbers.national_significant_number(number)
-    country = geocoder.country_name_for_number(number, "en")
+    country = country_name(number)
     shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     display = f"{shown} ({country})" if country else shown
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != timezone.UNKNOWN_TIMEZONE)
@@ -47,6 +49,17 @@ def read_number(raw: str) -> Destination:
         return _refused(base, "invalid")
     kind = REFUSED_TYPES.get(phonenumbers.number_type(number))
     return _refused(base, kind) if kind else base
+
+
+def country_name(number: PhoneNumber) -> str:
+    """The number's country in English, as libphonenumber's geocoder names it (`country_name_for_number`), read
+    from a table of names instead of the geocoder's data: "" when the number could belong to several regions of its
+    country code, or to none."""
+    regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
+    if len(regions) == 1:
+        return COUNTRY_NAMES.get(regions[0], "")
+    valid_in = [region for region in regions if phonenumbers.is_valid_number_for_region(number, region)]
+    return COUNTRY_NAMES.get(valid_in[0], "") if len(valid_in) == 1 else ""
 
 
 def _refused(base: Destination, why: str) -> Destination:

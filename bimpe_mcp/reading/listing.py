@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.redact import shown_match
 from bimpe_mcp.api.wire import WireCall
 from bimpe_mcp.core.models import Call, CallList
 from bimpe_mcp.reading.scan import scan
 from bimpe_mcp.reading.windows import Window
+
+if TYPE_CHECKING:
+    from bimpe_mcp.api.client import BimpeClient
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import ApiError
 from bimpe_mcp.api.wire import WireCall, WirePage
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Coverage
 from bimpe_mcp.reading.pages import CONCURRENCY, walk_pages
 from bimpe_mcp.reading.windows import Window, window
+
+if TYPE_CHECKING:
+    from bimpe_mcp.api.client import BimpeClient
 
 PAGE_SIZE = 100
 NEWEST_FIRST = "-created_on"

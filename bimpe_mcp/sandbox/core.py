@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from starlette.applications import Starlette
 
 from .app import API_PREFIX, build_app
@@ -60,7 +60,7 @@ class Sandbox:
         self.api = ConsoleApi(self.config, self.clock, self.world, self.faults, self._keys, self.requests)
         self.app: Starlette = build_app(self.api, Control(self.clock, self.faults, self.requests, self.describe))
 
-    def transport(self) -> httpx.AsyncBaseTransport:
+    def transport(self) -> httpx2.AsyncBaseTransport:
         return SandboxTransport(self.app)
 
     def add_key(

@@ -1,11 +1,11 @@
-"""An in-process httpx transport onto the sandbox app that fails the way a network does."""
+"""An in-process httpx2 transport onto the sandbox app that fails the way a network does."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
 import anyio
-import httpx
+import httpx2
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Set in the scope of every request this transport carries: there a dropped connection is raised as
@@ -17,17 +17,17 @@ class ConnectionDropped(Exception):
     """Raised inside the in-process transport to model a connection closed without an answer."""
 
 
-class SandboxTransport(httpx.AsyncBaseTransport):
-    """Wraps `httpx.ASGITransport`: a dropped connection becomes `httpx.RemoteProtocolError`, and a
-    read timeout set on the request becomes `httpx.ReadTimeout` (the ASGI transport alone ignores it)."""
+class SandboxTransport(httpx2.AsyncBaseTransport):
+    """Wraps `httpx2.ASGITransport`: a dropped connection becomes `httpx2.RemoteProtocolError`, and a
+    read timeout set on the request becomes `httpx2.ReadTimeout` (the ASGI transport alone ignores it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         async def in_process(scope: Scope, receive: Receive, send: Send) -> None:
             await app({**scope, IN_PROCESS_SCOPE_KEY: True}, receive, send)
 
-        self._inner = httpx.ASGITransport(app=in_process)
+        self._inner = httpx2.ASGITransport(app=in_process)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         timeouts = cast("dict[str, Any]", request.extensions.get("timeout") or {})
         read_timeout = timeouts.get("read")
         try:
@@ -36,8 +36,8 @@ class SandboxTransport(httpx.AsyncBaseTransport):
                     return await self._inner.handle_async_request(request)
             return await self._inner.handle_async_request(request)
         except ConnectionDropped:
-            raise httpx.RemoteProtocolError(
+            raise httpx2.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from None
         except TimeoutError:
-            raise httpx.ReadTimeout("Timed out waiting for the sandbox to answer.", request=request) from None
+            raise httpx2.ReadTimeout("Timed out waiting for the sandbox to answer.", request=request) from None

@@ -12,7 +12,7 @@ from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.settings import Settings
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 
 class Backend(NamedTuple):
@@ -20,7 +20,7 @@ class Backend(NamedTuple):
     says what time it is there."""
 
     settings: Settings
-    transport: httpx.AsyncBaseTransport | None
+    transport: httpx2.AsyncBaseTransport | None
     clock: Clock
 
 

@@ -29,7 +29,7 @@ from bimpe_mcp.tools.state import AppState, Connector
 from bimpe_mcp.ui import calls_app
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
     from mcp.server.auth.provider import TokenVerifier
     from mcp.server.auth.settings import AuthSettings
 
@@ -107,7 +107,7 @@ async def answered_rounds(ctx: ServerRequestContext[Any, Any], call_next: CallNe
 def build_server(
     settings: Settings,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     inbound: Inbound | None = None,
 ) -> MCPServer[AppState]:

@@ -11,7 +11,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.policy.gate import Policy
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
     from bimpe_mcp.api.client import BimpeClient
     from bimpe_mcp.api.wire import WireCallDetail
@@ -38,12 +38,12 @@ class Connector:
     """
 
     def __init__(
-        self, settings: Settings, transport: httpx.AsyncBaseTransport | None, *, passthrough: bool = False
+        self, settings: Settings, transport: httpx2.AsyncBaseTransport | None, *, passthrough: bool = False
     ) -> None:
         self._settings = settings
         self._transport = transport
         self.passthrough = passthrough
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx2.AsyncClient | None = None
         self._client: BimpeClient | None = None
 
     def client(self) -> BimpeClient:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from bimpe_mcp.api.client import BimpeClient
 from bimpe_mcp.api.errors import BimpeError
 from bimpe_mcp.api.wire import WireCallDetail
 from bimpe_mcp.core import render
@@ -16,6 +15,9 @@ from bimpe_mcp.reading.pages import read_each
 from bimpe_mcp.reading.transcript_windows import outline
 from bimpe_mcp.tools.arguments import AgentIdArg, CallIdArg
 from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
+
+if TYPE_CHECKING:
+    from bimpe_mcp.api.client import BimpeClient
 
 MIN_CHARS = 200
 
