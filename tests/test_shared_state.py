@@ -242,5 +242,23 @@ async def test_a_store_on_redis_keeps_answers_spends_once_and_keeps_the_recent_e
     kept = await store.recent()
     assert len(kept) == RECENT_KEPT and kept[-1] == f'{{"n":{RECENT_KEPT + 4}}}'
     assert await store.result("agt_1", "nothing-kept") is None
+    assert await store.secret("ab" * 32) == "ab" * 32 and await store.secret("cd" * 32) == "ab" * 32, "first wins"
     await store.aclose()
     await store.aclose()
+
+
+async def test_without_a_configured_secret_servers_on_one_state_accept_each_others_tokens(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A framework that starts the server for each tool call gets its preview from one process and confirms it in
+    the next: the secret that signs tokens is kept in the state they share."""
+    shared = {"allow_live_calls": True, "state_url": f"sqlite:///{tmp_path / 's.db'}"}
+    args: dict[str, Any] = {"destination": US, "is_test_call": False}
+    async with Client(make_server(**shared)) as a:
+        token = data(await a.call_tool("place_call", args))["confirmation_token"]
+    async with Client(make_server(**shared)) as b:
+        placed = data(await b.call_tool("place_call", args | {"confirmation_token": token}))
+    async with Client(make_server(allow_live_calls=True, state_url="memory://")) as apart:
+        refused = error(await apart.call_tool("place_call", args | {"confirmation_token": token}))
+    assert placed["status"] == "initiated" and posts(sandbox) == 1
+    assert (refused["rule"], "not one this server issued" in refused["message"]) == ("confirmation", True)

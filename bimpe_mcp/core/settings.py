@@ -326,7 +326,7 @@ class Settings(BaseModel):
             env="BIMPE_CONFIRM_SECRET",
             doc="HMAC secret of confirmation tokens and key of a pending question's sealed state, shared by replicas "
             "(16 characters or more)",
-            unset="random per process",
+            unset="tokens: a secret kept in the state; questions: random per process",
         ),
     ] = None
     audit_log: Annotated[

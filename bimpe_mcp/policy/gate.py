@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
@@ -65,8 +66,9 @@ class Policy:
             True: limits(s.max_test_calls_per_hour, s.max_test_calls_per_day),
             False: limits(s.max_live_calls_per_hour, s.max_live_calls_per_day),
         }
-        secret = s.confirm_secret.get_secret_value().encode() if s.confirm_secret else None
-        self.tokens = Tokens(secret)
+        # Without BIMPE_CONFIRM_SECRET, tokens are signed with a secret kept in the state, so that every process on
+        # it (workers, replicas, a server started for each tool call) accepts the others' tokens.
+        self._tokens = Tokens(s.confirm_secret.get_secret_value().encode()) if s.confirm_secret else None
         self.audit = AuditLog(s.audit_log)
         self.store = store if store is not None else open_store(s.state_url)
 
@@ -92,7 +94,7 @@ class Policy:
                 return Replay(earlier, call, key)
             await self._limits(call.dest, call.is_test_call)
             if route == "token" and confirmation is None:
-                return self._preview(call, request.idempotency_key)
+                return await self._preview(call, request.idempotency_key)
             await self._confirmed(route, expiry, request.agreed, confirmation)
         return Dial(call, key, route, confirmation)
 
@@ -181,7 +183,7 @@ class Policy:
         given, expiry = request.idempotency_key, None
         if route == "token" and request.confirmation_token:
             try:
-                nonce, expiry = self.tokens.nonce(request.confirmation_token, call.digest)
+                nonce, expiry = (await self.tokens()).nonce(request.confirmation_token, call.digest)
             except TokenError as exc:
                 raise refused("confirmation", str(exc), ASK_AGAIN, "BIMPE_CONFIRM") from None
             confirmation, key, used = f"ct:{nonce}", given or f"ct-{nonce}", "the confirmation_token was already used "
@@ -216,11 +218,17 @@ class Policy:
             if spent is not None:
                 raise budget_spent(is_test_call, *spent)
 
-    def _preview(self, call: Call, idempotency_key: str | None) -> Preview:
+    async def tokens(self) -> Tokens:
+        """The signer of confirmation tokens: BIMPE_CONFIRM_SECRET's, else the state's own secret."""
+        if self._tokens is None:
+            self._tokens = Tokens(bytes.fromhex(await self.store.secret(secrets.token_hex(32))))
+        return self._tokens
+
+    async def _preview(self, call: Call, idempotency_key: str | None) -> Preview:
         """A new token for exactly this call; the call it confirms goes out under the key given, or one derived from
         the token's nonce."""
         now = self.clock.wall()
-        token = self.tokens.issue(call.digest, now)
+        token = (await self.tokens()).issue(call.digest, now)
         nonce = token.split(".", 1)[0]
         until = stamp(now.fromtimestamp(now.timestamp() + TOKEN_SECONDS, now.tzinfo))
         return Preview(call, idempotency_key or f"ct-{nonce}", token, until)

@@ -1,6 +1,7 @@
 """Where place_call's memory lives, so that it holds across processes and replicas: which (agent, idempotency key)
 was dialled and when (the budgets), the confirmations spent and the key each was spent on, the results kept for
-replays, the dials whose answer never reached the client, and the recent audit entries.
+replays, the dials whose answer never reached the client, the recent audit entries, and the secret that signs
+confirmation tokens when BIMPE_CONFIRM_SECRET is not set.
 
 `open_store(url)` reads BIMPE_STATE_URL: unset, a SQLite file in the user's state directory; `sqlite:///path`;
 `memory://` (this process only); `redis://` or `rediss://` (shared by every replica). Each change that decides
@@ -59,6 +60,11 @@ class Store(Protocol):
         ...
 
     async def spent(self, confirmation: str) -> str | None: ...
+
+    async def secret(self, fresh: str) -> str:
+        """The confirmation secret every process on this state signs with: the one stored, or `fresh`, stored now
+        (the first writer wins)."""
+        ...
 
     async def spend(self, confirmation: str, key: str, now: float) -> str:
         """Spend a confirmation on `key` unless it was spent already; the key it is spent on."""

@@ -109,6 +109,10 @@ class RedisStore:
     async def spent(self, confirmation: str) -> str | None:
         return await self._do("get", PREFIX + "spent:" + confirmation)
 
+    async def secret(self, fresh: str) -> str:
+        await self._do("set", PREFIX + "secret:confirm", fresh, None, None, True)
+        return str(await self._do("get", PREFIX + "secret:confirm"))
+
     async def spend(self, confirmation: str, key: str, now: float) -> str:
         return str(await self._do("eval", SPEND, 1, PREFIX + "spent:" + confirmation, key, int(DAY)))
 

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS spent(confirmation TEXT PRIMARY KEY, key TEXT, at REA
 CREATE TABLE IF NOT EXISTS results(agent TEXT, key TEXT, fingerprint TEXT, body TEXT, at REAL, PRIMARY KEY(agent, key));
 CREATE TABLE IF NOT EXISTS held(fingerprint TEXT PRIMARY KEY, key TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT);
+CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value TEXT);
 """
 
 
@@ -111,6 +112,13 @@ class SqliteStore:
             lambda db: db.execute("SELECT key FROM spent WHERE confirmation = ?", (confirmation,)).fetchone()
         )
         return None if row is None else str(row[0])
+
+    async def secret(self, fresh: str) -> str:
+        def work(db: sqlite3.Connection) -> str:
+            db.execute("INSERT OR IGNORE INTO secrets VALUES ('confirm', ?)", (fresh,))
+            return str(db.execute("SELECT value FROM secrets WHERE name = 'confirm'").fetchone()[0])
+
+        return self._run(work, write=True)
 
     async def spend(self, confirmation: str, key: str, now: float) -> str:
         def work(db: sqlite3.Connection) -> str:
