@@ -98,7 +98,7 @@ class Policy:
     async def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
         ToolFailure the model reads. The checks, in order: the live switch; a live call's telephony channel; the
-        number (its kind, the blocked list, the allowed list); the confirmation route; a token or an answered
+        number (as written, its country code, its kind, the lists); the confirmation route; a token or an answered
         question, if given, checked and the idempotency key derived from it; a result kept for that key; quiet hours
         and budgets; a preview when a token is still needed; the confirmation. Nothing is counted or spent here,
         except a declined question (`dialling` counts and spends as the call goes out), so the question asked before
