@@ -90,10 +90,10 @@ async def test_an_attempt_whose_arguments_fail_the_schema_is_recorded_as_refused
     make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     log = tmp_path / "audit.jsonl"
+    # Longer than a destination can be: refused by the schema, before the tool runs.
+    long = "0803 123\n4567, extension 123456789012345678901234567890"
     async with Client(make_server(audit_log=str(log)), client_info=HOST) as client:
-        malformed = error(
-            await client.call_tool("place_call", {"destination": "0803 123\n4567", "is_test_call": False})
-        )
+        malformed = error(await client.call_tool("place_call", {"destination": long, "is_test_call": False}))
         unknown = error(await client.call_tool("place_call", {"destination": US, "agent": "agt_x"}))
         shown = await recent(client)
     assert malformed["code"] == unknown["code"] == "invalid_argument"
@@ -102,7 +102,7 @@ async def test_an_attempt_whose_arguments_fail_the_schema_is_recorded_as_refused
     assert [(e["decision"], e["rule"], e["error"]) for e in written] == [
         ("refused", "invalid_argument", "invalid_argument")
     ] * 2
-    assert [e["destination"] for e in written] == [mask_number("08031234567"), mask_number(US)]
+    assert [e["destination"] for e in written] == [mask_number(long), mask_number(US)]
     assert [e["is_test_call"] for e in written] == [False, True]
     assert {e["agent_id"] for e in written} == {sandbox.agents.live} and {e["client"] for e in written} == {
         "audit-host"

@@ -116,9 +116,9 @@ async def test_a_retry_with_the_same_key_never_places_a_second_call(client: Clie
 
 
 async def test_a_bad_destination_is_refused_with_the_format_to_use(client: Client, sandbox: Sandbox) -> None:
-    for bad in ("07700900123", "+0123456789", "+1 415 555 0100", "+1", "tel:+14155550100"):
+    for bad in ("07700900123", "+0123456789", "+1", "tel:+14155550100"):
         result = await client.call_tool("place_call", {"destination": bad})
-        assert result.is_error and "destination" in text(result)
+        assert result.is_error and "E.164 form" in text(result)
     assert posts(sandbox) == []
 
 

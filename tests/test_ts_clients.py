@@ -115,7 +115,7 @@ PATHS = [
     ErrorPath("limit_out_of_range", "list_calls", {"limit": 0}, "invalid_argument", "Correct", "limit"),
     ErrorPath("limit_not_a_number", "list_calls", {"limit": "many"}, "invalid_argument", "Correct", "limit"),
     ErrorPath("missing_call_id", "get_call", {}, "invalid_argument", "From list_calls", "call_id: Field required"),
-    ErrorPath("bad_destination", "place_call", {"destination": "12345"}, "invalid_argument", "E.164", "destination"),
+    ErrorPath("bad_destination", "place_call", {"destination": "tel:123"}, "invalid_argument", "E.164", "destination"),
     ErrorPath(
         "misspelt_agent_id",
         "list_calls",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +85,15 @@ def is_telephony(channel: WireChannel) -> bool:
 def live_lines(channels: Iterable[WireChannel]) -> list[WireChannel]:
     """The connected telephony channels an agent dials out over: with none, it cannot place live calls."""
     return [c for c in channels if is_telephony(c) and c.is_connected]
+
+
+E164_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def line_numbers(channels: Iterable[WireChannel]) -> list[str]:
+    """The agent's own phone numbers: the E.164 numbers its telephony channels are named with."""
+    found = [m.group(0) for c in channels if is_telephony(c) for m in E164_IN_TEXT.finditer(c.name or "")]
+    return list(dict.fromkeys(found))
 
 
 class WireAgent(_Wire):

@@ -29,12 +29,14 @@ def kind_of(is_test_call: bool) -> str:
 
 @dataclass(frozen=True)
 class AgentLine:
-    """The agent as the API reports it before a call: its name, its status, and whether it has a connected telephony
-    channel to dial live calls over. None where it was not read (or could not be)."""
+    """The agent as the API reports it before a call: its name, its status, whether it has a connected telephony
+    channel to dial live calls over, and its country (the region of its own numbers, else of its time zone), read
+    for a destination written without its country code. None where it was not read (or could not be)."""
 
     name: str | None = None
     status: str | None = None
     can_dial_live: bool | None = None
+    country: str | None = None
 
     def label(self, agent: str) -> str:
         """The agent as a person knows it: its name and id (or the id alone), and that it is paused when it is."""

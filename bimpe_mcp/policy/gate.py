@@ -25,6 +25,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, open_store
 from bimpe_mcp.policy.audit import Attempt, AuditLog
 from bimpe_mcp.policy.budget import limits, reached
+from bimpe_mcp.policy.country_names import COUNTRY_NAMES
 from bimpe_mcp.policy.decision import Call, CallRequest, Decision, Dial, Preview, Replay, Route
 from bimpe_mcp.policy.numbers import Destination, matches, read_number
 from bimpe_mcp.policy.quiet import quiet_until
@@ -37,6 +38,11 @@ ALWAYS = {
     "shared_cost": ("shared_cost", "is a shared-cost number"),
     "emergency": ("emergency_number", "is an emergency or short number"),
 }
+ANOTHER = "Ask the user for another number."
+E164 = (
+    "Send destination in E.164 form: +, the country code, then the number (e.g. +2348012345678); spaces, dashes, dots "
+    "and parentheses are ignored."
+)
 LIVE_OFF = "Place a test call (is_test_call=true). Only the operator can enable live calls (BIMPE_ALLOW_LIVE_CALLS)."
 ASK_AGAIN = "Call place_call without confirmation_token to get a new preview, and ask the user again."
 ANSWERED = "the user's answer to this confirmation question was already used"
@@ -50,6 +56,25 @@ def refused(
     return ToolFailure(
         "policy_refused", message, next_step, retryable=when is not None, rule=rule, setting=setting, retry_at=at
     )
+
+
+def national(dest: Destination) -> ToolFailure:
+    """A number without its country code: never dialled on a guess of its country (read in another country than the
+    user's, it rings a stranger), but answered with the E.164 form it has in the agent's country."""
+    message = f"{dest.e164} has no country code, so it is not dialled: the country it is in is not certain"
+    if dest.suggested:
+        country = COUNTRY_NAMES.get(dest.region or "", dest.region)
+        next_step = (
+            f"In {country}, the agent's country, it is {dest.display}: if that is the number meant, call place_call "
+            f"again with destination {dest.suggested}. Otherwise ask the user which country the number is in and "
+            "send it in E.164 form (+, country code, number without its leading 0)."
+        )
+    else:
+        next_step = (
+            "Ask the user which country the number is in and send it in E.164 form: +, the country code, then the "
+            "number without its leading 0 (e.g. +447700900123 for 07700 900123 in the United Kingdom)."
+        )
+    return ToolFailure("invalid_argument", message, next_step, rule="national_number")
 
 
 def stamp(when: datetime) -> str:
@@ -75,14 +100,14 @@ class Policy:
     async def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
         ToolFailure the model reads. The checks, in order: the live switch; a live call's telephony channel; the
-        number (its kind, the blocked list, the allowed list); the confirmation route; a token or an answered
+        number (as written, its country code, its kind, the lists); the confirmation route; a token or an answered
         question, if given, checked and the idempotency key derived from it; a result kept for that key; quiet hours
         and budgets; a preview when a token is still needed; the confirmation. Nothing is counted or spent here,
         except a declined question (`dialling` counts and spends as the call goes out), so the question asked before
         the tool runs decides with it too. `attempt` learns the key as soon as it is derived."""
         self._live(request.is_test_call)
         self._telephony(request)
-        call = Call(request.agent, self._number(request.destination), request.is_test_call)
+        call = Call(request.agent, self._number(request.destination, request.line.country), request.is_test_call)
         with self.reachable():
             route = await self.route(call, request.can_elicit, request.confirmation_token is not None,
                                      request.idempotency_key)  # fmt: skip
@@ -139,12 +164,20 @@ class Policy:
                 rule="telephony_channel",
             )
 
-    def _number(self, raw: str) -> Destination:
-        """The destination, unless it is of a kind never rung or the operator's lists refuse it."""
-        dest = read_number(raw)
+    def _number(self, raw: str, home: str | None) -> Destination:
+        """The destination, unless it is of a kind never rung, lacks its country code, or the operator's lists refuse
+        it."""
+        dest = read_number(raw, home)
+        if dest.refused_as == "national":
+            raise national(dest)
+        if dest.refused_as == "invalid" and not dest.e164:
+            raise ToolFailure(
+                "invalid_argument", "destination is not a phone number as written", E164, rule="invalid_number"
+            )
         if dest.refused_as:
             rule, what = ALWAYS[dest.refused_as]
-            raise refused(rule, f"{raw} {what}: such numbers are always refused", "Ask the user for another number.")
+            next_step = "Check the number with the user. " + E164 if rule == "invalid_number" else ANOTHER
+            raise refused(rule, f"{dest.e164} {what}: such numbers are always refused", next_step)
         blocked = matches(self.settings.blocked_destinations, dest.e164, dest.country_code)
         if blocked:
             raise refused(

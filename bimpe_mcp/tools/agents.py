@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import Field
 
-from bimpe_mcp.api.wire import is_telephony, live_lines
+from bimpe_mcp.api.wire import line_numbers, live_lines
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Agent, AgentPage, AgentReadiness, Channel, paging
 from bimpe_mcp.tools.arguments import AgentIdArg, LimitArg, PageArg
@@ -32,9 +31,6 @@ async def list_agents(
     return Reply(result, render.agent_page(result))
 
 
-E164_IN_TEXT = re.compile(r"\+[1-9][0-9]{6,14}")
-
-
 @tool("Get agent", READ)
 async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadiness]:
     """Returns an agent's status, language, time zone, channels, phone numbers and whether it can place live calls."""
@@ -44,7 +40,6 @@ async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadine
     detail = await api.get_agent(agent)
     wire = await api.list_channels(agent)
     channels = [Channel.model_validate(c) for c in wire]
-    phones = [m.group(0) for c in wire if is_telephony(c) for m in E164_IN_TEXT.finditer(c.name or "")]
     settings = state.settings
     blocked: list[str] = []
     if settings.read_only:
@@ -58,7 +53,7 @@ async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadine
         | {
             "is_default": agent == settings.agent_id,
             "channels": channels,
-            "phone_numbers": list(dict.fromkeys(phones)),
+            "phone_numbers": line_numbers(wire),
             "can_place_live_calls": not blocked,
             "live_calls_blocked_by": blocked,
         }

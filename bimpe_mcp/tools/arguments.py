@@ -38,6 +38,28 @@ SinceArg = Annotated[str | None, Field(max_length=40, description="ISO date/time
 UntilArg = Annotated[str | None, Field(max_length=40, description="Same forms; a day counts whole")]
 MaxPagesArg = Annotated[int, Field(ge=1, le=50)]
 
+# A destination is read as people write it (separators ignored, 00 read as +) by the gate, which words what is
+# wrong with one; the schema says the form to send.
+DestinationArg = Annotated[str, Field(max_length=40, description="E.164 number, e.g. +2348012345678")]
+
+_KEY_FORM = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _key_form(value: str | None) -> str | None:
+    if value is not None and not _KEY_FORM.fullmatch(value):
+        raise ValueError(
+            "not an idempotency key: a key is 8 to 64 letters, digits, - or _, exactly as an earlier place_call "
+            "answered it; omit idempotency_key for a new call"
+        )
+    return value
+
+
+IdempotencyKeyArg = Annotated[
+    str | None,
+    Field(description="From a failed attempt: a retry with it never rings twice"),
+    AfterValidator(_key_form),
+]
+
 _NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _SHOWN_CHARS = 64
 
@@ -62,7 +84,7 @@ def argument_failure(tool: Tool, exc: ValidationError) -> ToolFailure:
         if tagged and field.split(".")[0] in fields_done:
             continue
         fields_done.add(field.split(".")[0])
-        problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        problems.append(f"{field}: {_worded(err['type'], err['msg'])}")
         about = properties.get(field, {}).get("description")
         if about and f"{field}: {about}" not in hints:
             hints.append(f"{field}: {about}")
@@ -76,6 +98,14 @@ def argument_failure(tool: Tool, exc: ValidationError) -> ToolFailure:
         "; ".join(problems),
         "Correct the arguments and call again" + (f" ({'; '.join(hints)})." if hints else "."),
     )
+
+
+def _worded(kind: str, message: str) -> str:
+    """The validator's message, without a regular expression: a pattern's failure is said in words, and the
+    field's description (in the next step) says what is accepted."""
+    if kind == "string_pattern_mismatch":
+        return "not in the accepted form"
+    return message.removeprefix("Value error, ")
 
 
 def _shown(name: str) -> str:

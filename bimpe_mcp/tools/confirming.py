@@ -11,10 +11,11 @@ from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
 from pydantic import BaseModel, Field
 
 from bimpe_mcp.api.contract import ID_PATTERN
-from bimpe_mcp.api.wire import live_lines
+from bimpe_mcp.api.wire import WireChannel, line_numbers, live_lines
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.policy.audit import Attempt
 from bimpe_mcp.policy.decision import AgentLine, CallRequest, Dial
+from bimpe_mcp.policy.numbers import home_region, is_national
 from bimpe_mcp.tools.runtime import CheckedTool, Ctx, state_of
 from bimpe_mcp.tools.state import AppState
 
@@ -72,22 +73,24 @@ async def ask_human(
     return Elicit(decision.question(await labelled(state, request)), Approval)
 
 
-async def agent_line(state: AppState, agent: str, *, live: bool) -> AgentLine:
-    """The agent as the API reports it: its name and status, and for a live call whether it has a connected
-    telephony channel. What cannot be read stays unknown: the API has the last word on the call."""
+async def agent_line(state: AppState, agent: str, *, live: bool, home: bool = False) -> AgentLine:
+    """The agent as the API reports it: its name and status, for a live call whether it has a connected telephony
+    channel, and with `home` its country. What cannot be read stays unknown: the API has the last word on the call."""
     deadline = min(5.0, state.settings.deadline_seconds)
     api = state.api()
     try:
         detail = await guarded(deadline, lambda: api.get_agent(agent))
     except ToolFailure:
         return AgentLine()
-    can_dial_live: bool | None = None
-    if live:
+    channels: list[WireChannel] | None = None
+    if live or home:
         try:
-            can_dial_live = bool(live_lines(await guarded(deadline, lambda: api.list_channels(agent))))
+            channels = await guarded(deadline, lambda: api.list_channels(agent))
         except ToolFailure:
-            can_dial_live = None
-    return AgentLine(detail.name, detail.status, can_dial_live)
+            channels = None
+    can_dial_live = bool(live_lines(channels)) if live and channels is not None else None
+    country = home_region(line_numbers(channels or []), detail.timezone) if home else None
+    return AgentLine(detail.name, detail.status, can_dial_live, country)
 
 
 async def request_of(
@@ -97,10 +100,13 @@ async def request_of(
     *,
     agreed: bool,
 ) -> CallRequest:
-    """The call as the gate judges it; for a live call, with the agent as the API reports it."""
+    """The call as the gate judges it; for a live call or a destination without its country code, with the agent as
+    the API reports it."""
     state = state_of(ctx)
     destination, is_test_call, idempotency_key, confirmation_token = arguments
-    line = AgentLine() if is_test_call else await agent_line(state, agent, live=True)
+    home = is_national(destination)
+    live = not is_test_call
+    line = await agent_line(state, agent, live=live, home=home) if live or home else AgentLine()
     return CallRequest(
         agent,
         destination,

@@ -8,14 +8,13 @@ import anyio
 from mcp.server.mcpserver import ElicitationResult, Resolve
 from pydantic import Field
 
-from bimpe_mcp.api.contract import E164_PATTERN
 from bimpe_mcp.core import render
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.audit import Attempt
 from bimpe_mcp.policy.decision import Dial, Preview, Replay
 from bimpe_mcp.policy.summary import restrictions
-from bimpe_mcp.tools.arguments import AgentIdArg
+from bimpe_mcp.tools.arguments import AgentIdArg, DestinationArg, IdempotencyKeyArg
 from bimpe_mcp.tools.confirming import (
     Approval,
     AuditedTool,
@@ -32,20 +31,15 @@ from bimpe_mcp.tools.state import AppState
 if TYPE_CHECKING:
     from bimpe_mcp.api.client import BimpeClient
 
-KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
-
 
 @tool("Place call", WRITE, own_deadlines=True, tail=restrictions, kind=AuditedTool)
 async def place_call(
     ctx: Ctx,
     approval: Annotated[ElicitationResult[Approval | NotAsked], Resolve(ask_human)],
-    destination: Annotated[str, Field(pattern=E164_PATTERN, description="E.164 number, e.g. +2348012345678")],
+    destination: DestinationArg,
     is_test_call: Annotated[bool, Field(description="false: a live call over the agent's own number")] = True,
     agent_id: AgentIdArg = None,
-    idempotency_key: Annotated[
-        str | None,
-        Field(pattern=KEY_PATTERN, description="From a failed attempt: a retry with it never rings twice"),
-    ] = None,
+    idempotency_key: IdempotencyKeyArg = None,
     confirmation_token: Annotated[
         str | None, Field(max_length=200, description="From the preview, once the user agreed")
     ] = None,
