@@ -130,7 +130,7 @@ def build_server(
                     yield state
                 finally:
                     holder.remove(state)
-                    await state.policy.store.aclose()
+                    await state.policy.shared.aclose()
         finally:
             if connector is not None:
                 await connector.aclose()
