@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from bimpe_mcp.server.sessions import SESSIONS_PER_KEY
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import data, error
 
@@ -149,4 +150,23 @@ def test_a_key_that_cannot_be_verified_gets_503_with_retry_after(sandbox: Standa
         assert post(server.url, sandbox.keys["full"], INITIALIZE).status_code == 200, "an unknown verdict is not kept"
     finally:
         sandbox.set_fault(None)
+        server.stop()
+
+
+def test_one_key_fills_only_its_own_share_of_sessions(sandbox: StandaloneSandbox) -> None:
+    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough", "BIMPE_STATE_URL": "memory://"}
+    server = HttpServer(env)
+    try:
+        full, other = sandbox.keys["full"], sandbox.keys["other_team"]
+        opened = [post(server.url, full, INITIALIZE) for _ in range(SESSIONS_PER_KEY)]
+        assert all(a.status_code == 200 for a in opened), {a.status_code for a in opened}
+        refused = post(server.url, full, INITIALIZE)
+        assert refused.status_code == 503 and refused.headers["retry-after"], refused.text
+        assert "open sessions" in refused.json()["error"]["message"] and full not in refused.text
+        assert post(server.url, other, INITIALIZE).status_code == 200, "another key still opens its own"
+        ended = httpx2.delete(server.url, headers={"Authorization": f"Bearer {full}",
+                                                   "mcp-session-id": opened[0].headers["mcp-session-id"]})  # fmt: skip
+        assert ended.status_code < 400, ended.text
+        assert post(server.url, full, INITIALIZE).status_code == 200, "a session ended frees its place"
+    finally:
         server.stop()

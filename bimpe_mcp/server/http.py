@@ -45,6 +45,7 @@ from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import KeyCheck, Unverifiable
 from bimpe_mcp.server.log_setup import configure_logging
+from bimpe_mcp.server.sessions import SessionCap
 from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
 if TYPE_CHECKING:
@@ -141,8 +142,7 @@ class PassthroughVerifier:
             return None
         if self.check is not None and not await self.check.accepted(key):
             return None
-        tenant = hashlib.sha256(key.encode()).hexdigest()[:24]
-        return AccessToken(token=key, client_id=f"{TENANT_PREFIX}{tenant}", scopes=[])
+        return AccessToken(token=key, client_id=f"{TENANT_PREFIX}{tenant_of(key)}", scopes=[])
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
@@ -247,21 +247,38 @@ class Gate:
     """In front of the MCP endpoint, before the SDK's own checks (which stay): Host and Origin, then the bearer
     token. Each refusal says what was wrong; nothing from the request is repeated back."""
 
-    def __init__(self, app: ASGIApp, path: str, security: TransportSecuritySettings, entry: Inbound | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        security: TransportSecuritySettings,
+        entry: Inbound | None,
+        sessions: SessionCap | None = None,
+    ) -> None:
         self.app = app
         self.path = path.rstrip("/")
         self.security = security
         self.entry = entry
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or str(scope["path"]).rstrip("/") != self.path:
             await self.app(scope, receive, send)
             return
-        refusal = await self.refusal(Headers(scope=scope))
-        if refusal is None:
-            await self.app(scope, receive, send)
-        else:
+        headers = Headers(scope=scope)
+        refusal = await self.refusal(headers)
+        if refusal is not None:
             await refusal(scope, receive, send)
+            return
+        if self.sessions is None:
+            await self.app(scope, receive, send)
+            return
+        tenant = _tenant(headers)
+        if "mcp-session-id" not in headers and self.sessions.full(tenant):
+            log.warning("refused a new session with 503: the API key holds %d open sessions", self.sessions.per_key)
+            await _too_many(self.sessions.per_key)(scope, receive, send)
+            return
+        await self.sessions.serve(self.app, tenant, scope, receive, send)
 
     async def refusal(self, headers: Headers) -> Response | None:
         host, origin = headers.get("host"), headers.get("origin")
@@ -288,6 +305,23 @@ class Gate:
             log.info("refused a bearer token with 401: not accepted")
             return _unauthorized("invalid_token", BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED)
         return None
+
+
+def tenant_of(key: str) -> str:
+    """The tenant of an API key: a digest of it, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _tenant(headers: Headers) -> str:
+    """The tenant of a passthrough request the gate let through."""
+    return tenant_of((headers.get("authorization") or "").partition(" ")[2].strip())
+
+
+def _too_many(per_key: int) -> Response:
+    said = (f"This API key holds {per_key} open sessions, the most one key may hold: end one (DELETE with its "
+            "Mcp-Session-Id) or retry once one has been idle for 30 minutes")  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": said}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "60"})
 
 
 def _unverifiable(retry_after: int) -> Response:
@@ -352,7 +386,8 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
         transport_security=security,
         host=serving.host,
     )
-    return WorkerLog(Gate(app, serving.path, security, entry))
+    capped = entry is not None and entry.passthrough and not serving.stateless
+    return WorkerLog(Gate(app, serving.path, security, entry, SessionCap() if capped else None))
 
 
 # --- running ------------------------------------------------------------------------------------------------------
