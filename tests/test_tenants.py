@@ -121,10 +121,10 @@ async def test_each_tenant_has_its_own_budget_and_reads_only_its_own_audit_entri
         assert not other.is_error, other.content
         first_seen, second_seen = await audit(first), await audit(second)
     assert [e.get("agent_id") for e in first_seen] == [mine, mine]
-    assert first_seen[0]["call_id"] == placed["call_id"] and first_seen[1]["rule"] == "hourly_budget"
+    assert first_seen[0]["idempotency_key"] == placed["idempotency_key"] and first_seen[1]["rule"] == "hourly_budget"
     assert [e.get("agent_id") for e in second_seen] == [theirs], second_seen
     blob = json.dumps(second_seen)
-    assert placed["call_id"] not in blob and mine not in blob and first_seen[0]["idempotency_key"] not in blob
+    assert placed["idempotency_key"] not in blob and mine not in blob and placed.get("call_id", mine) not in blob
 
 
 def test_junk_sessions_never_open_so_a_tenant_still_opens_its_own(
