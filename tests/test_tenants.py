@@ -170,3 +170,34 @@ def test_one_key_fills_only_its_own_share_of_sessions(sandbox: StandaloneSandbox
         assert post(server.url, full, INITIALIZE).status_code == 200, "a session ended frees its place"
     finally:
         server.stop()
+
+
+def test_an_api_that_cannot_be_reached_is_503_not_401() -> None:
+    env = {"BIMPE_BASE_URL": "http://127.0.0.1:9", "BIMPE_HTTP_AUTH": "passthrough", "BIMPE_STATE_URL": "memory://",
+           "BIMPE_MAX_RETRIES": "0"}  # fmt: skip
+    server = HttpServer(env)
+    try:
+        answer = post(server.url, "sk_any_key_0123456789", INITIALIZE)
+    finally:
+        server.stop()
+    assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0, answer.text
+    assert answer.json()["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.anyio
+async def test_without_the_state_store_verdicts_are_kept_by_the_process_and_no_call_is_placed(
+    sandbox: StandaloneSandbox,
+) -> None:
+    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough",
+           "BIMPE_STATE_URL": "redis://127.0.0.1:9/0"}  # fmt: skip
+    server = HttpServer(env)
+    try:
+        assert [post(server.url, JUNK, INITIALIZE).status_code for _ in range(2)] == [401, 401]
+        async with connected(server.url, sandbox.keys["full"]) as client:
+            agents = data(await client.call_tool("list_agents", {}))["agents"]
+            refused = error(await place_test_call(client, sandbox.agents["live"]))
+        log = server.log()
+    finally:
+        server.stop()
+    assert sandbox.agents["live"] in {a["id"] for a in agents} and refused["rule"] == "state_unavailable"
+    assert "a key's verdict is kept by this process only" in log and JUNK not in log

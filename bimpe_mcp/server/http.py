@@ -160,7 +160,7 @@ def inbound(settings: Settings, origin: str, transport: httpx2.AsyncBaseTranspor
     if settings.http_auth == "tokens":
         return Inbound(TokenFileVerifier(load_tokens(settings.http_tokens_file)), auth)
     check = KeyCheck(Connector(settings, transport, passthrough=True), open_store(settings.state_url))
-    return Inbound(PassthroughVerifier(check), auth, passthrough=True)
+    return Inbound(PassthroughVerifier(check), auth, passthrough=True, close=check.aclose)
 
 
 def check(settings: Settings, serving: Serving, workers: int) -> None:

@@ -44,6 +44,10 @@ class KeyCheck:
         self.store = store
         self._local: dict[str, tuple[bool, float]] = {}
 
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+        await self.store.aclose()
+
     async def accepted(self, key: str) -> bool:
         """Whether the API accepts `key`, from a verdict kept less than a minute ago or from the API itself; raises
         Unverifiable when the API cannot say."""
