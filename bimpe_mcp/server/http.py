@@ -6,9 +6,11 @@ Auth goes through the SDK: a `TokenVerifier` that the SDK's bearer middleware ca
 names the setting that lists the accepted ones, and a 401 tells a missing credential from a refused one.
 
 With `--auth tokens` the bearer token is checked against BIMPE_HTTP_TOKENS_FILE in constant time and the server's own
-BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key: the SDK
-keeps it in the request's auth context, and state.Connector builds the API client of that request from it (nothing
-holds it once the request is answered).
+BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key, verified
+against the API before the request goes further (`keys.KeyCheck`: 401 when the API refuses it, 503 when the API
+cannot say); the SDK keeps it in the request's auth context, and state.Connector builds the API client of that request
+from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key: with
+sessions, `sessions.SessionCap` caps the open sessions of each.
 """
 
 from __future__ import annotations
