@@ -5,6 +5,7 @@ sandbox) or real processes (on a standalone sandbox, and a real redis-server).""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -262,3 +263,55 @@ async def test_without_a_configured_secret_servers_on_one_state_accept_each_othe
         refused = error(await apart.call_tool("place_call", args | {"confirmation_token": token}))
     assert placed["status"] == "initiated" and posts(sandbox) == 1
     assert (refused["rule"], "not one this server issued" in refused["message"]) == ("confirmation", True)
+
+
+@asynccontextmanager
+async def tenant_of(server: HttpServer, key: str) -> AsyncGenerator[Client]:
+    http = httpx2.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {key}"})
+    async with http, Client(streamable_http_client(server.url, http_client=http)) as client:
+        yield client
+
+
+async def test_passthrough_replicas_on_redis_keep_each_keys_budget_audit_and_verdict_apart(
+    standalone: StandaloneSandbox, redis_url: str
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/4"
+    env = {"BIMPE_BASE_URL": standalone.origin, "BIMPE_HTTP_AUTH": "passthrough", "BIMPE_STATE_URL": url,
+           "BIMPE_MAX_TEST_CALLS_PER_HOUR": "1", "BIMPE_CONFIRM_SECRET": SECRET}  # fmt: skip
+    full, other = standalone.keys["full"], standalone.keys["other_team"]
+    mine, theirs = standalone.agents["live"], standalone.agents["other_team"]
+    servers = replicas(env)
+    try:
+        async with (
+            tenant_of(servers[0], full) as a,
+            tenant_of(servers[1], full) as a2,
+            tenant_of(servers[1], other) as b,
+        ):
+            placed = data(await a.call_tool("place_call", {"agent_id": mine, "destination": "+15005550003"}))
+            spent = error(await a2.call_tool("place_call", {"agent_id": mine, "destination": "+15005550003"}))
+            theirs_placed = await b.call_tool("place_call", {"agent_id": theirs, "destination": "+15005550003"})
+            seen_by_b = await recent(b)
+            seen_by_a = await recent(a2)
+    finally:
+        for server in servers:
+            server.stop()
+    assert spent["rule"] == "hourly_budget" and not theirs_placed.is_error, theirs_placed.content
+    assert [e["agent_id"] for e in seen_by_a] == [mine, mine], seen_by_a
+    assert seen_by_a[0]["idempotency_key"] == placed["idempotency_key"], (seen_by_a, placed)
+    assert [e["agent_id"] for e in seen_by_b] == [theirs] and placed["idempotency_key"] not in str(seen_by_b)
+    stored = await stored_text(url)
+    assert hashlib.sha256(full.encode()).hexdigest() in stored and "verdict" in stored
+    assert full not in stored and other not in stored, "the store holds digests of keys, never a key"
+
+
+async def stored_text(url: str) -> str:
+    """Every key and string value in the Redis database, as one text."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url, decode_responses=True)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        names = [str(n) for n in await redis.keys("*")]  # pyright: ignore[reportUnknownMemberType]
+        values = [str(await redis.get(n)) for n in names if await redis.type(n) == "string"]  # pyright: ignore[reportUnknownMemberType]
+        return "\n".join(names + values)
+    finally:
+        await redis.aclose()

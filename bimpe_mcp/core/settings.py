@@ -253,8 +253,9 @@ class Settings(BaseModel):
             env="BIMPE_MAX_LIVE_CALLS_PER_HOUR",
             flag="--max-live-calls-per-hour",
             metavar="N",
-            help="live calls per hour all servers sharing BIMPE_STATE_URL may place (default: no limit)",
-            doc="live calls the servers sharing `BIMPE_STATE_URL` may place",
+            help="live calls per hour all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
+            "passthrough (default: no limit)",
+            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -264,8 +265,9 @@ class Settings(BaseModel):
             env="BIMPE_MAX_LIVE_CALLS_PER_DAY",
             flag="--max-live-calls-per-day",
             metavar="N",
-            help="live calls per day all servers sharing BIMPE_STATE_URL may place (default: no limit)",
-            doc="live calls the servers sharing `BIMPE_STATE_URL` may place",
+            help="live calls per day all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
+            "passthrough (default: no limit)",
+            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -275,8 +277,9 @@ class Settings(BaseModel):
             env="BIMPE_MAX_TEST_CALLS_PER_HOUR",
             flag="--max-test-calls-per-hour",
             metavar="N",
-            help="test calls per hour all servers sharing BIMPE_STATE_URL may place (default: no limit)",
-            doc="test calls the servers sharing `BIMPE_STATE_URL` may place",
+            help="test calls per hour all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
+            "passthrough (default: no limit)",
+            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -286,8 +289,9 @@ class Settings(BaseModel):
             env="BIMPE_MAX_TEST_CALLS_PER_DAY",
             flag="--max-test-calls-per-day",
             metavar="N",
-            help="test calls per day all servers sharing BIMPE_STATE_URL may place (default: no limit)",
-            doc="test calls the servers sharing `BIMPE_STATE_URL` may place",
+            help="test calls per day all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
+            "passthrough (default: no limit)",
+            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)

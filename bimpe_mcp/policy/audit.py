@@ -57,13 +57,17 @@ class Attempt:
 class AuditLog:
     def __init__(self, path: str | None) -> None:
         self.path = path
-        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
+        self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._broken = False
 
-    def record(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """The entry as kept: without its empty fields."""
+    def recent(self, tenant: str = "") -> list[dict[str, Any]]:
+        """The tenant's recent entries this process recorded, oldest first."""
+        return list(self._recent.get(tenant, ()))
+
+    def record(self, entry: dict[str, Any], tenant: str = "") -> dict[str, Any]:
+        """The entry as kept: without its empty fields, among the tenant's recent ones."""
         entry = {k: v for k, v in entry.items() if v is not None}
-        self.recent.append(entry)
+        self._recent.setdefault(tenant, deque(maxlen=RECENT_KEPT)).append(entry)
         if self.path is None or self._broken:
             return entry
         try:

@@ -10,7 +10,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 
@@ -22,7 +22,7 @@ from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.core.setting_values import quiet_window
 from bimpe_mcp.core.settings import Settings
-from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, open_store
+from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, Tenanted, open_store, scoped
 from bimpe_mcp.policy.audit import Attempt, AuditLog
 from bimpe_mcp.policy.budget import limits, reached
 from bimpe_mcp.policy.country_names import COUNTRY_NAMES
@@ -81,8 +81,15 @@ def stamp(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def one_tenant() -> str:
+    return ""
+
+
 class Policy:
-    def __init__(self, settings: Settings, clock: Clock, store: Store | None = None) -> None:
+    """`tenant` names whose budgets, confirmations, kept results and audit entries the request being served uses: a
+    digest of its API key with HTTP passthrough, else "" (the one tenant of the server's own key)."""
+
+    def __init__(self, settings: Settings, clock: Clock, store: Tenanted | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self.window = quiet_window(settings.quiet_hours) if settings.quiet_hours else None
@@ -95,7 +102,13 @@ class Policy:
         # it (workers, replicas, a server started for each tool call) accepts the others' tokens.
         self._tokens = Tokens(s.confirm_secret.get_secret_value().encode()) if s.confirm_secret else None
         self.audit = AuditLog(s.audit_log)
-        self.store = store if store is not None else open_store(s.state_url)
+        self.shared = store if store is not None else open_store(s.state_url)
+        self.tenant: Callable[[], str] = one_tenant
+
+    @property
+    def store(self) -> Store:
+        """The store as the tenant of the request being served sees it."""
+        return scoped(self.shared, self.tenant())
 
     async def decide(self, request: CallRequest, attempt: Attempt | None = None) -> Decision:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
@@ -345,7 +358,7 @@ class Policy:
                     await self.record(attempt, sent[-1] if sent else None)
 
     async def record(self, attempt: Attempt, request_id: str | None = None) -> None:
-        entry = self.audit.record(attempt.closed(request_id, stamp(self.clock.wall())))
+        entry = self.audit.record(attempt.closed(request_id, stamp(self.clock.wall())), self.tenant())
         try:
             await self.store.remember(json.dumps(entry, ensure_ascii=True, separators=(",", ":")))
         except StateUnavailable as exc:
@@ -356,7 +369,7 @@ class Policy:
         try:
             return [json.loads(entry) for entry in await self.store.recent()]
         except StateUnavailable:
-            return list(self.audit.recent)
+            return self.audit.recent(self.tenant())
 
 
 def kind_word(is_test_call: bool) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,8 @@ class Inbound:
     verifier: TokenVerifier
     auth: AuthSettings
     passthrough: bool = False
+    close: Callable[[], Awaitable[None]] | None = None
+    """What the verifier holds (its API connections and state store), closed with the server."""
 
 
 def instructions(settings: Settings) -> str:
@@ -130,10 +132,12 @@ def build_server(
                     yield state
                 finally:
                     holder.remove(state)
-                    await state.policy.store.aclose()
+                    await state.policy.shared.aclose()
         finally:
             if connector is not None:
                 await connector.aclose()
+            if inbound is not None and inbound.close is not None:
+                await inbound.close()
 
     # Resource updates for 2026-07-28 listen streams go through this bus; the SDK's listen handler reads it.
     bus = InMemorySubscriptionBus()

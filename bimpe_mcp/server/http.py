@@ -6,9 +6,11 @@ Auth goes through the SDK: a `TokenVerifier` that the SDK's bearer middleware ca
 names the setting that lists the accepted ones, and a 401 tells a missing credential from a refused one.
 
 With `--auth tokens` the bearer token is checked against BIMPE_HTTP_TOKENS_FILE in constant time and the server's own
-BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key: the SDK
-keeps it in the request's auth context, and state.Connector builds the API client of that request from it (nothing
-holds it once the request is answered).
+BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key, verified
+against the API before the request goes further (`keys.KeyCheck`: 401 when the API refuses it, 503 when the API
+cannot say); the SDK keeps it in the request's auth context, and state.Connector builds the API client of that request
+from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key: with
+sessions, `sessions.SessionCap` caps the open sessions of each.
 """
 
 from __future__ import annotations
@@ -39,12 +41,17 @@ from uvicorn.supervisors import Multiprocess
 from bimpe_mcp import __version__
 from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
+from bimpe_mcp.core.state import open_store
 from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
+from bimpe_mcp.server.keys import KeyCheck, Unverifiable
 from bimpe_mcp.server.log_setup import configure_logging
+from bimpe_mcp.server.sessions import SessionCap
+from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
 if TYPE_CHECKING:
+    import httpx2
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -123,18 +130,30 @@ class TokenFileVerifier:
 
 
 class PassthroughVerifier:
-    """Each bearer token is the client's own BimpeAI key, checked by the API on use. The principal (which owns a
-    stateful session) is a digest of the key, so one client's session is never another's."""
+    """Each bearer token is the client's own BimpeAI key, verified against the API (`keys.KeyCheck`, verdicts kept
+    briefly) before a session opens or a tool runs. The principal (which owns a stateful session, and is the tenant
+    of budgets, confirmations and audit entries) is a digest of the key, so one client's state is never another's."""
 
-    async def verify_token(self, token: str) -> AccessToken | None:
+    def __init__(self, check: KeyCheck | None = None) -> None:
+        self.check = check
+
+    async def verdict(self, token: str) -> AccessToken | None:
+        """The principal of an API key the API accepts, else None; raises Unverifiable when the API cannot say."""
         key = token.strip()
         if not key or len(key) > 512 or not (key.isascii() and key.isprintable()) or " " in key:
             return None
-        tenant = hashlib.sha256(key.encode()).hexdigest()[:24]
-        return AccessToken(token=key, client_id=f"key-{tenant}", scopes=[])
+        if self.check is not None and not await self.check.accepted(key):
+            return None
+        return AccessToken(token=key, client_id=f"{TENANT_PREFIX}{tenant_of(key)}", scopes=[])
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            return await self.verdict(token)
+        except Unverifiable:
+            return None
 
 
-def inbound(settings: Settings, origin: str) -> Inbound | None:
+def inbound(settings: Settings, origin: str, transport: httpx2.AsyncBaseTransport | None = None) -> Inbound | None:
     """The SDK auth of `--auth`, or None for `--auth none`."""
     if settings.http_auth == "none":
         return None
@@ -142,7 +161,8 @@ def inbound(settings: Settings, origin: str) -> Inbound | None:
     auth = AuthSettings(issuer_url=AnyHttpUrl(origin), resource_server_url=None)
     if settings.http_auth == "tokens":
         return Inbound(TokenFileVerifier(load_tokens(settings.http_tokens_file)), auth)
-    return Inbound(PassthroughVerifier(), auth, passthrough=True)
+    check = KeyCheck(Connector(settings, transport, passthrough=True), open_store(settings.state_url))
+    return Inbound(PassthroughVerifier(check), auth, passthrough=True, close=check.aclose)
 
 
 def check(settings: Settings, serving: Serving, workers: int) -> None:
@@ -222,27 +242,45 @@ ORIGIN_REFUSED = (
 NO_BEARER = "Authentication required: send the header Authorization: Bearer <token>"
 BEARER_REFUSED = "The bearer token is not one this server accepts: check the token the client sends"
 BEARER_NOT_A_KEY = "The bearer token is not an API key: send your BimpeAI API key (sk_...) as the bearer token"
+KEY_UNVERIFIABLE = "The BimpeAI API cannot be reached to verify the API key: retry after the time in Retry-After"
 
 
 class Gate:
     """In front of the MCP endpoint, before the SDK's own checks (which stay): Host and Origin, then the bearer
     token. Each refusal says what was wrong; nothing from the request is repeated back."""
 
-    def __init__(self, app: ASGIApp, path: str, security: TransportSecuritySettings, entry: Inbound | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        security: TransportSecuritySettings,
+        entry: Inbound | None,
+        sessions: SessionCap | None = None,
+    ) -> None:
         self.app = app
         self.path = path.rstrip("/")
         self.security = security
         self.entry = entry
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or str(scope["path"]).rstrip("/") != self.path:
             await self.app(scope, receive, send)
             return
-        refusal = await self.refusal(Headers(scope=scope))
-        if refusal is None:
-            await self.app(scope, receive, send)
-        else:
+        headers = Headers(scope=scope)
+        refusal = await self.refusal(headers)
+        if refusal is not None:
             await refusal(scope, receive, send)
+            return
+        if self.sessions is None:
+            await self.app(scope, receive, send)
+            return
+        tenant = _tenant(headers)
+        if "mcp-session-id" not in headers and self.sessions.full(tenant):
+            log.warning("refused a new session with 503: the API key holds %d open sessions", self.sessions.per_key)
+            await _too_many(self.sessions.per_key)(scope, receive, send)
+            return
+        await self.sessions.serve(self.app, tenant, scope, receive, send)
 
     async def refusal(self, headers: Headers) -> Response | None:
         host, origin = headers.get("host"), headers.get("origin")
@@ -257,10 +295,41 @@ class Gate:
         scheme, _, token = (headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("missing_token", NO_BEARER)
-        if await self.entry.verifier.verify_token(token) is None:
+        verifier = self.entry.verifier
+        try:
+            if isinstance(verifier, PassthroughVerifier):
+                principal = await verifier.verdict(token)
+            else:
+                principal = await verifier.verify_token(token)
+        except Unverifiable as exc:
+            return _unverifiable(exc.retry_after)
+        if principal is None:
             log.info("refused a bearer token with 401: not accepted")
             return _unauthorized("invalid_token", BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED)
         return None
+
+
+def tenant_of(key: str) -> str:
+    """The tenant of an API key: a digest of it, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _tenant(headers: Headers) -> str:
+    """The tenant of a passthrough request the gate let through."""
+    return tenant_of((headers.get("authorization") or "").partition(" ")[2].strip())
+
+
+def _too_many(per_key: int) -> Response:
+    said = (f"This API key holds {per_key} open sessions, the most one key may hold: end one (DELETE with its "
+            "Mcp-Session-Id) or retry once one has been idle for 30 minutes")  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": said}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "60"})
+
+
+def _unverifiable(retry_after: int) -> Response:
+    """503: the API cannot be reached to verify the key, which is neither accepted nor refused."""
+    body = {"error": "temporarily_unavailable", "error_description": KEY_UNVERIFIABLE}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after)})
 
 
 def _unauthorized(error: str, description: str) -> Response:
@@ -307,7 +376,7 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
     from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
-    entry = inbound(settings, origin)
+    entry = inbound(settings, origin, transport)
     server = build_server(checked, transport=transport, clock=clock, inbound=entry)
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
     security = transport_security(settings, serving.host)
@@ -319,7 +388,8 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
         transport_security=security,
         host=serving.host,
     )
-    return WorkerLog(Gate(app, serving.path, security, entry))
+    capped = entry is not None and entry.passthrough and not serving.stateless
+    return WorkerLog(Gate(app, serving.path, security, entry, SessionCap() if capped else None))
 
 
 # --- running ------------------------------------------------------------------------------------------------------

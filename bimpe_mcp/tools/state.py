@@ -28,6 +28,19 @@ def request_key() -> str:
     return token.token
 
 
+TENANT_PREFIX = "key-"
+"""The principal of a passthrough client is `key-` and the digest of its API key (server/http.py)."""
+
+
+def request_tenant() -> str:
+    """The tenant of the request being served with HTTP passthrough: the digest of its API key, never the key; ""
+    outside a request."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    return token.client_id.removeprefix(TENANT_PREFIX) if token is not None and token.client_id else ""
+
+
 class Connector:
     """Builds the one pooled API client on first use, and closes it with the server.
 
@@ -53,6 +66,10 @@ class Connector:
             settings = self._settings
             self._client = self._build(settings.api_key.get_secret_value() if settings.api_key else "")
         return self._client
+
+    def for_key(self, key: str) -> BimpeClient:
+        """A client holding `key`, over the shared pool (a passthrough key being verified)."""
+        return self._build(key)
 
     def _build(self, key: str) -> BimpeClient:
         from bimpe_mcp.api.client import BimpeClient, http_client
@@ -83,6 +100,9 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.policy = Policy(self.settings, self.clock)
+        if self.connector is not None and self.connector.passthrough:
+            # Each API key is a tenant: its budgets, confirmations and audit entries are its own.
+            self.policy.tenant = request_tenant
 
     def api(self) -> BimpeClient:
         if self.connector is None:

@@ -1,7 +1,11 @@
 """Where place_call's memory lives, so that it holds across processes and replicas: which (agent, idempotency key)
 was dialled and when (the budgets), the confirmations spent and the key each was spent on, the results kept for
-replays, the dials whose answer never reached the client, the recent audit entries, and the secret that signs
-confirmation tokens when BIMPE_CONFIRM_SECRET is not set.
+replays, the dials whose answer never reached the client, the recent audit entries, the secret that signs
+confirmation tokens when BIMPE_CONFIRM_SECRET is not set, and (HTTP passthrough) the verdicts on the API keys clients
+sent, kept briefly under a digest of each key.
+
+With passthrough each API key is a tenant: `scoped(store, tenant)` is the view of one tenant, whose budgets, dials,
+confirmations, kept results and audit entries are its own (the tenant is a digest of the key, never the key).
 
 `open_store(url)` reads BIMPE_STATE_URL: unset, a SQLite file in the user's state directory; `sqlite:///path`;
 `memory://` (this process only); `redis://` or `rediss://` (shared by every replica). Each change that decides
@@ -90,7 +94,90 @@ class Store(Protocol):
 
     async def recent(self) -> list[str]: ...
 
+    async def verdict(self, digest: str, now: float) -> bool | None:
+        """Whether the API accepted the key of this digest, when that was judged less than a while ago."""
+        ...
+
+    async def judge(self, digest: str, accepted: bool, now: float, seconds: float) -> None:
+        """The API's verdict on the key of this digest, kept for `seconds`."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class Tenanted(Store, Protocol):
+    async def remember_for(self, tenant: str, entry: str) -> None: ...
+
+    async def recent_for(self, tenant: str) -> list[str]: ...
+
+
+class Scoped:
+    """One tenant's view of a store: every name that decides anything (agent, kind, confirmation, fingerprint)
+    carries the tenant, and its audit entries are its own."""
+
+    def __init__(self, store: Tenanted, tenant: str) -> None:
+        self.base = store
+        self.tenant = tenant
+        self.where = store.where
+
+    def _of(self, name: str) -> str:
+        return f"{self.tenant}/{name}"
+
+    async def admit(self, admission: Admission) -> Refusal | None:
+        a = admission
+        confirmation = self._of(a.confirmation) if a.confirmation is not None else None
+        mine = Admission(self._of(a.agent), a.key, self._of(a.kind), a.fingerprint, a.now, a.limits, confirmation)
+        return await self.base.admit(mine)
+
+    async def times(self, kind: str, since: float) -> list[float]:
+        return await self.base.times(self._of(kind), since)
+
+    async def dialled(self, agent: str, key: str) -> str | None:
+        return await self.base.dialled(self._of(agent), key)
+
+    async def spent(self, confirmation: str) -> str | None:
+        return await self.base.spent(self._of(confirmation))
+
+    async def spend(self, confirmation: str, key: str, now: float) -> str:
+        return await self.base.spend(self._of(confirmation), key, now)
+
+    async def secret(self, fresh: str) -> str:
+        return await self.base.secret(fresh)
+
+    async def result(self, agent: str, key: str) -> tuple[str, str] | None:
+        return await self.base.result(self._of(agent), key)
+
+    async def keep(self, agent: str, key: str, fingerprint: str, body: str, now: float) -> None:
+        await self.base.keep(self._of(agent), key, fingerprint, body, now)
+
+    async def held(self, fingerprint: str, now: float) -> str | None:
+        return await self.base.held(self._of(fingerprint), now)
+
+    async def hold(self, fingerprint: str, key: str, now: float) -> None:
+        await self.base.hold(self._of(fingerprint), key, now)
+
+    async def release(self, fingerprint: str, key: str) -> None:
+        await self.base.release(self._of(fingerprint), key)
+
+    async def remember(self, entry: str) -> None:
+        await self.base.remember_for(self.tenant, entry)
+
+    async def recent(self) -> list[str]:
+        return await self.base.recent_for(self.tenant)
+
+    async def verdict(self, digest: str, now: float) -> bool | None:
+        return await self.base.verdict(digest, now)
+
+    async def judge(self, digest: str, accepted: bool, now: float, seconds: float) -> None:
+        await self.base.judge(digest, accepted, now, seconds)
+
+    async def aclose(self) -> None:
+        await self.base.aclose()
+
+
+def scoped(store: Tenanted, tenant: str) -> Store:
+    """The store as the tenant sees it; the whole store without a tenant (one operator's key)."""
+    return Scoped(store, tenant) if tenant else store
 
 
 def over_limit(times: list[float], now: float, limits: tuple[tuple[str, float, int], ...]) -> str | None:
@@ -118,7 +205,7 @@ def default_file() -> Path:
     return state_home() / "state.sqlite3"
 
 
-def open_store(url: str | None) -> Store:
+def open_store(url: str | None) -> Tenanted:
     """The store BIMPE_STATE_URL names; nothing is connected or created until it is first used."""
     if url is None or url.startswith("sqlite:///"):
         from bimpe_mcp.core.state.sqlite_store import SqliteStore

@@ -143,6 +143,19 @@ class RedisStore:
     async def recent(self) -> list[str]:
         return [str(e) for e in await self._do("lrange", PREFIX + "audit", 0, -1)]
 
+    async def remember_for(self, tenant: str, entry: str) -> None:
+        await self._do("eval", RECORD, 1, PREFIX + "audit:" + tenant, entry, RECENT_KEPT)
+
+    async def recent_for(self, tenant: str) -> list[str]:
+        return [str(e) for e in await self._do("lrange", PREFIX + "audit:" + tenant, 0, -1)]
+
+    async def verdict(self, digest: str, now: float) -> bool | None:
+        got = await self._do("get", PREFIX + "verdict:" + digest)
+        return None if got is None else got == "1"
+
+    async def judge(self, digest: str, accepted: bool, now: float, seconds: float) -> None:
+        await self._do("set", PREFIX + "verdict:" + digest, "1" if accepted else "0", max(1, round(seconds)))
+
     async def aclose(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()

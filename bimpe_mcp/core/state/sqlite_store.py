@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS results(agent TEXT, key TEXT, fingerprint TEXT, body 
 CREATE TABLE IF NOT EXISTS held(fingerprint TEXT PRIMARY KEY, key TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT);
 CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS tenant_audit(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT, entry TEXT);
+CREATE INDEX IF NOT EXISTS tenant_audit_by_tenant ON tenant_audit(tenant, id);
+CREATE TABLE IF NOT EXISTS verdicts(digest TEXT PRIMARY KEY, accepted INTEGER, until REAL);
 """
 
 
@@ -171,6 +174,38 @@ class SqliteStore:
     async def recent(self) -> list[str]:
         rows = self._run(lambda db: db.execute("SELECT entry FROM audit ORDER BY id").fetchall())
         return [str(r[0]) for r in rows]
+
+    async def remember_for(self, tenant: str, entry: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO tenant_audit(tenant, entry) VALUES (?, ?)", (tenant, entry))
+            db.execute(
+                "DELETE FROM tenant_audit WHERE tenant = ? AND id NOT IN "
+                "(SELECT id FROM tenant_audit WHERE tenant = ? ORDER BY id DESC LIMIT ?)",
+                (tenant, tenant, RECENT_KEPT),
+            )
+
+        self._run(work, write=True)
+
+    async def recent_for(self, tenant: str) -> list[str]:
+        rows = self._run(
+            lambda db: db.execute("SELECT entry FROM tenant_audit WHERE tenant = ? ORDER BY id", (tenant,)).fetchall()
+        )
+        return [str(r[0]) for r in rows]
+
+    async def verdict(self, digest: str, now: float) -> bool | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT accepted FROM verdicts WHERE digest = ? AND until > ?", (digest, now)
+            ).fetchone()
+        )
+        return None if row is None else bool(row[0])
+
+    async def judge(self, digest: str, accepted: bool, now: float, seconds: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM verdicts WHERE until <= ?", (now,))
+            db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (digest, int(accepted), now + seconds))
+
+        self._run(work, write=True)
 
     async def aclose(self) -> None:
         if self._db is not None:

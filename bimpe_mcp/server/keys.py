@@ -1,0 +1,95 @@
+"""With `--auth passthrough`, whether a bearer token is an API key the API accepts: one cheap read (the first agent),
+before a session opens or a tool runs. The verdict, a refusal too, is kept briefly in the state store
+(BIMPE_STATE_URL) under a digest of the key, never the key, so that every replica shares it; a store that cannot be
+reached leaves this process's own memory of verdicts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from bimpe_mcp.core.state import StateUnavailable, Tenanted
+
+if TYPE_CHECKING:
+    from bimpe_mcp.tools.state import Connector
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_SECONDS = 60.0
+"""How long a key the API accepted is taken as valid without asking again (a revoked key works that long)."""
+REFUSED_SECONDS = 60.0
+"""How long a key the API refused is refused without asking again."""
+RETRY_SECONDS = 30
+"""The Retry-After of a 503 when the API cannot be reached to verify a key and named no wait itself."""
+LOCAL_KEPT = 10_000
+
+
+class Unverifiable(Exception):
+    """The API could not be asked (unreachable, failing, or limiting this server): neither yes nor no."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the API cannot verify keys now; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyCheck:
+    def __init__(self, connector: Connector, store: Tenanted) -> None:
+        self.connector = connector
+        self.store = store
+        self._local: dict[str, tuple[bool, float]] = {}
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+        await self.store.aclose()
+
+    async def accepted(self, key: str) -> bool:
+        """Whether the API accepts `key`, from a verdict kept less than a minute ago or from the API itself; raises
+        Unverifiable when the API cannot say."""
+        hashed, now = digest(key), time.time()
+        kept = await self._kept(hashed, now)
+        if kept is not None:
+            return kept
+        verdict = await self._ask(key)
+        await self._keep(hashed, verdict, now)
+        return verdict
+
+    async def _kept(self, hashed: str, now: float) -> bool | None:
+        try:
+            return await self.store.verdict(hashed, now)
+        except StateUnavailable:
+            verdict, until = self._local.get(hashed, (False, 0.0))
+            return verdict if until > now else None
+
+    async def _keep(self, hashed: str, verdict: bool, now: float) -> None:
+        seconds = ACCEPTED_SECONDS if verdict else REFUSED_SECONDS
+        try:
+            await self.store.judge(hashed, verdict, now, seconds)
+        except StateUnavailable as exc:
+            log.warning("a key's verdict is kept by this process only (%s)", exc)
+            if len(self._local) >= LOCAL_KEPT:
+                self._local = {h: v for h, v in self._local.items() if v[1] > now}
+            if len(self._local) < LOCAL_KEPT:
+                self._local[hashed] = (verdict, now + seconds)
+
+    async def _ask(self, key: str) -> bool:
+        from bimpe_mcp.api.errors import ApiError, BimpeError
+
+        try:
+            await self.connector.for_key(key).list_agents(limit=1)
+        except ApiError as exc:
+            if exc.status == 401:
+                return False
+            if exc.status == 403:
+                return True  # a key of the team, restricted to other scopes: the API answers each tool
+            log.warning("a key could not be verified: the API answered %d", exc.status)
+            raise Unverifiable(max(1, round(exc.retry_after or RETRY_SECONDS))) from None
+        except BimpeError as exc:
+            log.warning("a key could not be verified: %s", type(exc).__name__)
+            raise Unverifiable(RETRY_SECONDS) from None
+        return True
