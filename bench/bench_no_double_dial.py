@@ -101,6 +101,7 @@ def settings(box: Sandbox, state: str, **more: Any) -> Settings:
         base_url=box.origin,
         agent_id=box.agents.live,
         allow_live_calls=True,
+        confirm="token",
         timeout_seconds=0.05,
         deadline_seconds=5,
         confirm_secret=SecretStr(SECRET),

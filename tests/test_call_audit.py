@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.types import Implementation, TextResourceContents
+from mcp.types import ElicitRequestParams, ElicitResult, Implementation, TextResourceContents
 
 from bimpe_mcp.api.redact import mask_number
 from bimpe_mcp.sandbox import Fault, Sandbox
@@ -37,7 +37,7 @@ async def test_each_decision_is_one_line_in_the_file_and_in_the_recent_resource(
 ) -> None:
     sandbox_time.start = NOON
     log = tmp_path / "audit.jsonl"
-    server = make_server(allow_live_calls=True, audit_log=str(log))
+    server = make_server(allow_live_calls=True, confirm="token", audit_log=str(log))
     async with Client(server, mode=mode, client_info=HOST) as client:  # pyright: ignore[reportArgumentType]
         error(await client.call_tool("place_call", {"destination": "+19005550100"}))
         preview = data(await client.call_tool("place_call", {"destination": US, "is_test_call": False}))
@@ -62,6 +62,7 @@ async def test_each_decision_is_one_line_in_the_file_and_in_the_recent_resource(
     assert dialled["request_id"] == posted[0].headers["x-request-id"]
     assert (unknown["error"], unknown["idempotency_key"]) == ("outcome_unknown", failed["idempotency_key"])
     assert unknown["request_id"] == failed["request_id"]
+    assert [e.get("confirmed_by") for e in written] == [None, None, "token", "token", "none"]
     assert all(e["time"].startswith("2026-12-02T12:00") for e in written)
 
 
@@ -108,3 +109,40 @@ async def test_an_attempt_whose_arguments_fail_the_schema_is_recorded_as_refused
         "audit-host"
     }
     assert not [r for r in sandbox.requests if r.method == "POST"], "nothing was dialled"
+
+
+async def test_each_entry_says_how_its_call_was_confirmed(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path, mode: str
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    answers = iter(["accept", "decline", "cancel", "accept"])
+
+    async def human(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        action = next(answers)
+        return ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)  # pyright: ignore[reportArgumentType]
+
+    sandbox.faults.add(Fault(kind="drop", method="POST", after=True, times=3))
+    live = {"destination": US, "is_test_call": False}
+    server = make_server(allow_live_calls=True, audit_log=str(log))
+    async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+        lost = error(await client.call_tool("place_call", live))
+        declined = error(await client.call_tool("place_call", live))
+        unanswered = error(await client.call_tool("place_call", live))
+        retried = data(await client.call_tool("place_call", {**live, "idempotency_key": lost["idempotency_key"]}))
+        data(await client.call_tool("place_call", {"destination": US}))
+    written = lines(log)
+    assert (lost["code"], declined["code"], unanswered["code"]) == (
+        "outcome_unknown",
+        "confirmation_declined",
+        "confirmation_unanswered",
+    )
+    assert [(e["decision"], e.get("error"), e.get("confirmed_by")) for e in written] == [
+        ("failed", "outcome_unknown", "user"),
+        ("refused", "confirmation_declined", None),
+        ("refused", "confirmation_unanswered", None),
+        ("initiated", None, "none"),
+        ("initiated", None, "none"),
+    ]
+    assert retried["idempotency_key"] == lost["idempotency_key"]
+    keys = {r.headers["idempotency-key"] for r in sandbox.requests if r.method == "POST"}
+    assert len(keys) == 2, "the lost call and its retry under one key, and the test call"

@@ -54,15 +54,23 @@ async def test_an_accepted_question_dials_the_exact_call_it_showed(
     assert posts(sandbox) == 1
 
 
-@pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
-async def test_a_declined_or_cancelled_question_dials_nothing(
-    make_server: ServerFactory, sandbox: Sandbox, mode: str, action: str, confirm: bool
+@pytest.mark.parametrize(
+    ("action", "confirm", "code"),
+    [("decline", True, "confirmation_declined"), ("accept", False, "confirmation_declined"),
+     ("cancel", True, "confirmation_unanswered")],
+)  # fmt: skip
+async def test_a_declined_or_unanswered_question_dials_nothing_and_says_which_it_was(
+    make_server: ServerFactory, sandbox: Sandbox, mode: str, action: str, confirm: bool, code: str
 ) -> None:
     human = Human(action, confirm)
     server = make_server(allow_live_calls=True)
     async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
         info = error(await client.call_tool("place_call", LIVE))
-    assert (info["code"], info["retryable"]) == ("confirmation_declined", False)
+    assert (info["code"], info["retryable"]) == (code, False)
+    if code == "confirmation_unanswered":
+        assert "did not decline" in info["message"] and "Ask the user again when they are there" in info["next_step"]
+    else:
+        assert "did not confirm" in info["message"] and "unless the user asks anew" in info["next_step"]
     assert len(human.asked) == 1 and posts(sandbox) == 0
 
 
@@ -94,10 +102,50 @@ async def test_a_refused_call_is_never_put_to_the_human(make_server: ServerFacto
     assert human.asked == []
 
 
-async def test_a_client_that_cannot_ask_gets_a_preview_and_only_its_token_dials(
+async def test_auto_never_falls_back_to_a_token_for_a_client_that_cannot_ask(
     make_server: ServerFactory, sandbox: Sandbox, mode: str
 ) -> None:
-    async with Client(make_server(allow_live_calls=True), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+    for settings in ({"allow_live_calls": True}, {"allow_live_calls": True, "confirm": "elicit"}):
+        async with Client(make_server(**settings), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+            info = error(await client.call_tool("place_call", LIVE))
+            assert (info["code"], info["rule"], info["setting"]) == ("policy_refused", "confirmation", "BIMPE_CONFIRM")
+            assert "cannot ask" in info["message"] and "nothing was dialled" in info["message"]
+            assert "a client that can ask" in info["next_step"] and "BIMPE_CONFIRM=token" in info["next_step"]
+            assert "a model can then redeem the token by itself" in info["next_step"]
+            assert data(await client.call_tool("place_call", {"destination": US}))["status"] == "initiated"
+    async with Client(make_server(confirm_test_calls=True), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        assert error(await client.call_tool("place_call", {"destination": US}))["rule"] == "confirmation"
+    assert posts(sandbox) == 2, "only the unconfirmed test calls"
+
+
+async def test_a_token_is_accepted_only_where_the_server_confirms_by_token(
+    make_server: ServerFactory, sandbox: Sandbox, mode: str
+) -> None:
+    secret = {"confirm_secret": "s3cret-shared-by-replicas", "allow_live_calls": True}
+    async with Client(make_server(confirm="token", **secret), mode=mode) as minting:  # pyright: ignore[reportArgumentType]
+        token = data(await minting.call_tool("place_call", LIVE))["confirmation_token"]
+    human = Human("accept")
+    for confirm in ("auto", "elicit"):
+        server = make_server(confirm=confirm, **secret)
+        async with Client(server, mode=mode, elicitation_callback=human) as client:  # pyright: ignore[reportArgumentType]
+            info = error(await client.call_tool("place_call", {**LIVE, "confirmation_token": token}))
+            assert (info["code"], info["rule"], info["setting"]) == ("policy_refused", "confirmation", "BIMPE_CONFIRM")
+            assert "not accepted here" in info["message"] and f"BIMPE_CONFIRM={confirm}" in info["message"]
+            assert "without confirmation_token" in info["next_step"]
+    async with Client(make_server(confirm="auto", **secret), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        info = error(await client.call_tool("place_call", {**LIVE, "confirmation_token": token}))
+        assert info["rule"] == "confirmation" and "this client cannot ask" in info["message"]
+    async with Client(make_server(confirm="off", **secret), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        info = error(await client.call_tool("place_call", {**LIVE, "confirmation_token": token}))
+        assert info["rule"] == "confirmation" and "needs no confirmation" in info["message"]
+    assert human.asked == [] and posts(sandbox) == 0
+
+
+async def test_with_token_mode_a_client_gets_a_preview_and_only_its_token_dials(
+    make_server: ServerFactory, sandbox: Sandbox, mode: str
+) -> None:
+    server = make_server(allow_live_calls=True, confirm="token")
+    async with Client(server, mode=mode) as client:  # pyright: ignore[reportArgumentType]
         first = await client.call_tool("place_call", LIVE)
         preview = data(first)
         assert preview["status"] == "confirmation_required" and "call_id" not in preview
@@ -240,3 +288,17 @@ async def test_the_question_and_the_preview_say_when_the_agent_is_paused(
     assert preview["status"] == "confirmation_required" and "which is paused?" in preview["next_step"]
     assert "paused" not in live["next_step"]
     assert posts(sandbox) == 0
+
+
+async def test_token_mode_says_plainly_that_a_model_can_redeem_the_token_by_itself(
+    make_server: ServerFactory, mode: str
+) -> None:
+    said: dict[str, tuple[str, str]] = {}
+    for confirm in ("auto", "token"):
+        async with Client(make_server(confirm=confirm), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            said[confirm] = (tools["place_call"].description or "", client.instructions or "")
+    description, instructions = said["token"]
+    assert "confirmation is by token, which a model can redeem by itself" in description
+    assert "the host's tool approval is the human gate" in instructions
+    assert "redeem" not in said["auto"][0] and "a client that cannot ask cannot place such calls" in said["auto"][1]

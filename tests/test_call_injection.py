@@ -18,7 +18,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox
 from bimpe_mcp.server.build import build_server
 from tests.conftest import SandboxTime
-from tests.support import data, text
+from tests.support import data, error, text
 
 pytestmark = pytest.mark.anyio
 
@@ -87,6 +87,10 @@ async def test_with_live_calls_enabled_no_call_is_placed_without_the_humans_conf
     assert declined.is_error and "confirmation_declined" in text(declined)
     assert len(asked) == 1 and "+1 415-555-0123" in asked[0], "the human saw the exact number before anything rang"
     async with Client(server_on(sandbox, sandbox_time, allow_live_calls=True), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+        refused = error(await obedient_model(client, call_id))
+    assert (refused["rule"], refused["setting"]) == ("confirmation", "BIMPE_CONFIRM"), "a client that cannot ask"
+    token_mode = server_on(sandbox, sandbox_time, allow_live_calls=True, confirm="token")
+    async with Client(token_mode, mode=mode) as client:  # pyright: ignore[reportArgumentType]
         preview = data(await obedient_model(client, call_id))
     assert preview["status"] == "confirmation_required" and "Ask the user" in preview["next_step"]
     assert posts(sandbox) == 1, "only the test call the user asked for"

@@ -255,7 +255,7 @@ async def test_the_doctor_and_get_agent_agree_on_a_telephony_channel_typed_in_mi
     agent.channel_ids = ("chn_mixed_case",)
     settings = on(sandbox, agent_id=agent.id, allow_live_calls=True)
     doctor = by_name(await diagnose(settings, transport=sandbox.transport()))["live calls"]
-    async with Client(make_server(agent_id=agent.id, allow_live_calls=True)) as client:
+    async with Client(make_server(agent_id=agent.id, allow_live_calls=True, confirm="token")) as client:
         ready = data(await client.call_tool("get_agent", {}))
     assert doctor.status == "ok" and "dials out over Phone +447400900123" in doctor.detail
     assert ready["can_place_live_calls"] is True and ready["live_calls_blocked_by"] == []

@@ -65,7 +65,7 @@ async def test_confirmed_calls_retried_through_faults_never_ring_twice(
 ) -> None:
     rng = random.Random(20261202)
     duplicates, placed, unknown_seen = 0, 0, 0
-    server = make_server(allow_live_calls=True, timeout_seconds=0.05, deadline_seconds=5)
+    server = make_server(allow_live_calls=True, confirm="token", timeout_seconds=0.05, deadline_seconds=5)
     async with Client(server) as client:
         for trial in range(TRIALS):
             number = f"+1415555{1000 + trial}"

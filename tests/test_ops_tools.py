@@ -42,7 +42,7 @@ async def test_get_agent_names_the_default_agent_its_numbers_and_why_live_calls_
 async def test_get_agent_says_live_calls_work_when_the_server_allows_them_and_a_number_is_linked(
     make_server: ServerFactory, sandbox: Sandbox
 ) -> None:
-    async with Client(make_server(allow_live_calls=True)) as client:
+    async with Client(make_server(allow_live_calls=True, confirm="token")) as client:
         answer = await client.call_tool("get_agent", {})
         bare = data(await client.call_tool("get_agent", {"agent_id": sandbox.agents.no_channel}))
         live = {"destination": NUMBER, "is_test_call": False}
@@ -59,6 +59,17 @@ async def test_get_agent_says_live_calls_work_when_the_server_allows_them_and_a_
     assert bare["live_calls_blocked_by"] == [
         "no connected telephony channel: link a phone number to the agent in the dashboard"
     ]
+
+
+async def test_get_agent_says_a_client_that_cannot_ask_cannot_place_live_calls_and_place_call_agrees(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(allow_live_calls=True)) as client:
+        ready = data(await client.call_tool("get_agent", {}))
+        refused = error(await client.call_tool("place_call", {"destination": NUMBER, "is_test_call": False}))
+    assert ready["can_place_live_calls"] is False
+    assert ready["live_calls_blocked_by"] == ["this client cannot ask the user to confirm a call (BIMPE_CONFIRM=auto)"]
+    assert (refused["rule"], refused["setting"]) == ("confirmation", "BIMPE_CONFIRM")
 
 
 async def test_get_agent_without_confirmation_says_plainly_that_live_calls_work(make_server: ServerFactory) -> None:

@@ -68,7 +68,12 @@ async def test_an_answered_question_sent_again_on_any_server_places_one_call(
         declined = await first_round(b, args)
         assert (await answer(b, args, declined, "decline")).is_error
         turned = error(await answer(a, args, declined, "accept"))
+        unanswered = await first_round(a, args)
+        cancelled = error(await answer(a, args, unanswered, "cancel"))
+        late = error(await answer(b, args, unanswered, "accept"))
     assert posts(sandbox) == 1, "one yes, one call"
+    assert cancelled["code"] == "confirmation_unanswered"
+    assert (late["code"], late["rule"]) == ("policy_refused", "confirmation"), "an unanswered round is spent too"
     assert placed["status"] == "initiated" and placed["idempotency_key"].startswith("el-")
     assert all(r["replayed"] and r["call_id"] == placed["call_id"] for r in again)
     assert (turned["code"], turned["rule"]) == ("policy_refused", "confirmation"), "a round answered no stays no"
@@ -77,7 +82,8 @@ async def test_an_answered_question_sent_again_on_any_server_places_one_call(
 async def test_a_token_redeemed_on_one_server_confirms_nothing_else_on_another(
     make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    shared = {"allow_live_calls": True, "confirm_secret": SECRET, "state_url": f"sqlite:///{tmp_path / 's.db'}"}
+    shared = {"allow_live_calls": True, "confirm": "token", "confirm_secret": SECRET}
+    shared["state_url"] = f"sqlite:///{tmp_path / 's.db'}"
     args: dict[str, Any] = {"destination": US, "is_test_call": False}
     async with Client(make_server(**shared)) as a, Client(make_server(**shared)) as b:
         args["confirmation_token"] = data(await a.call_tool("place_call", args))["confirmation_token"]
@@ -175,7 +181,7 @@ def replicas(env: dict[str, str], count: int = 2) -> list[HttpServer]:
 
 @asynccontextmanager
 async def client_of(server: HttpServer, *, asks: bool = True) -> AsyncGenerator[Client]:
-    """A client of one replica; `asks`: it can put a question to its user (else confirmation goes by token)."""
+    """A client of one replica; `asks`: it can put a question to its user."""
     async with httpx2.AsyncClient(timeout=60) as http:
         link = streamable_http_client(server.url, http_client=http)
         async with Client(link, elicitation_callback=human if asks else None) as client:  # pyright: ignore[reportArgumentType]
@@ -190,10 +196,11 @@ async def test_replicas_on_redis_share_confirmations_answered_questions_and_budg
     standalone: StandaloneSandbox, redis_url: str
 ) -> None:
     servers = replicas(replica_env(standalone, BIMPE_STATE_URL=redis_url, BIMPE_MAX_TEST_CALLS_PER_HOUR="1"))
+    by_token = replicas(replica_env(standalone, BIMPE_STATE_URL=redis_url, BIMPE_CONFIRM="token"))
     token_call: dict[str, Any] = {"destination": "+14155550121", "is_test_call": False}
     asked_call: dict[str, Any] = {"destination": "+14155550122", "is_test_call": False}
     try:
-        async with client_of(servers[0], asks=False) as a, client_of(servers[1], asks=False) as b:
+        async with client_of(by_token[0], asks=False) as a, client_of(by_token[1], asks=False) as b:
             token_call["confirmation_token"] = data(await a.call_tool("place_call", token_call))["confirmation_token"]
             first = data(await a.call_tool("place_call", token_call))
             stolen = error(await b.call_tool("place_call", token_call | {"idempotency_key": "another-key-0002"}))
@@ -204,7 +211,7 @@ async def test_replicas_on_redis_share_confirmations_answered_questions_and_budg
             test_calls = [await c.call_tool("place_call", {"destination": "+14155550123"}) for c in (a, b)]
             asked = await calls_to(a, "+14155550122")
     finally:
-        for server in servers:
+        for server in servers + by_token:
             server.stop()
     assert first["status"] == "initiated" and stolen["rule"] == "confirmation" and len(tokened) == 1
     assert [r.get("replayed", False) for r in answered] == [False, True, True] and len(asked) == 1
@@ -253,13 +260,13 @@ async def test_without_a_configured_secret_servers_on_one_state_accept_each_othe
 ) -> None:
     """A framework that starts the server for each tool call gets its preview from one process and confirms it in
     the next: the secret that signs tokens is kept in the state they share."""
-    shared = {"allow_live_calls": True, "state_url": f"sqlite:///{tmp_path / 's.db'}"}
+    shared = {"allow_live_calls": True, "confirm": "token", "state_url": f"sqlite:///{tmp_path / 's.db'}"}
     args: dict[str, Any] = {"destination": US, "is_test_call": False}
     async with Client(make_server(**shared)) as a:
         token = data(await a.call_tool("place_call", args))["confirmation_token"]
     async with Client(make_server(**shared)) as b:
         placed = data(await b.call_tool("place_call", args | {"confirmation_token": token}))
-    async with Client(make_server(allow_live_calls=True, state_url="memory://")) as apart:
+    async with Client(make_server(allow_live_calls=True, confirm="token", state_url="memory://")) as apart:
         refused = error(await apart.call_tool("place_call", args | {"confirmation_token": token}))
     assert placed["status"] == "initiated" and posts(sandbox) == 1
     assert (refused["rule"], "not one this server issued" in refused["message"]) == ("confirmation", True)

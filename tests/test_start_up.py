@@ -41,7 +41,7 @@ async def main():
     box = Sandbox(SandboxConfig(seed=7, speed=0.0))
     settings = Settings(
         api_key=SecretStr(box.keys.full), base_url=box.origin, agent_id=box.agents.live, allow_live_calls=True,
-        quiet_hours=None,
+        quiet_hours=None, confirm="token",
     )
     async with Client(build_server(settings, transport=box.transport())) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]

@@ -268,7 +268,7 @@ def test_a_typescript_sdk_1x_host_accepts_every_tools_answer_against_its_output_
 ) -> None:
     """The SDK checks each result's structured content against the tool's outputSchema and throws -32602 when they
     disagree: every tool, the windows, the statistics and a live call's preview (this client cannot be asked, so
-    the confirmation is a token) come back as results the host accepts."""
+    the server confirms by token) come back as results the host accepts."""
     agent = sandbox.agents["live"]
     first, second = ended_calls(sandbox, agent)
     plan = {
@@ -283,7 +283,7 @@ def test_a_typescript_sdk_1x_host_accepts_every_tools_answer_against_its_output_
         "wait_for_call": {"call_id": first, "timeout_seconds": 1},
         "place_call": {"destination": NUMBER, "is_test_call": False},
     }
-    env = profile_env(sandbox, "full") | {"BIMPE_ALLOW_LIVE_CALLS": "true"}
+    env = profile_env(sandbox, "full") | {"BIMPE_ALLOW_LIVE_CALLS": "true", "BIMPE_CONFIRM": "token"}
     calls = [{"tool": tool, "arguments": arguments, "fault": None} for tool, arguments in plan.items()]
     outcomes = dict(zip(plan, host_results(sandbox, env, calls), strict=True))
     for tool, outcome in outcomes.items():

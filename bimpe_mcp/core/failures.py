@@ -36,6 +36,7 @@ ErrorCode = Literal[
     "outcome_unknown",
     "policy_refused",
     "confirmation_declined",
+    "confirmation_unanswered",
 ]
 
 

@@ -311,8 +311,9 @@ class Settings(BaseModel):
             env="BIMPE_CONFIRM",
             flag="--confirm",
             metavar="MODE",
-            help="how a human confirms a live call: auto (default), elicit, token or off",
-            doc="how a human confirms a live call: `auto`, `elicit`, `token` or `off`",
+            help="how a human confirms a live call: auto (default: asked through the client, never by token), elicit, "
+            "token (a model can redeem it by itself) or off",
+            doc="how a human confirms a live call: `auto`, `elicit`, `token` or `off` (see [Safety](#safety))",
         ),
     ] = "auto"
     confirm_test_calls: Annotated[

@@ -15,11 +15,13 @@ from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
 
 RECENT_KEPT = 100
+REFUSALS = ("policy_refused", "confirmation_declined", "confirmation_unanswered")
 
 
 class Attempt:
     """One place_call attempt as the audit trail records it: the destination masked to its last two digits, the
-    agent, the idempotency key it went out (or would have gone out) with, and how it ended."""
+    agent, the idempotency key it went out (or would have gone out) with, how it was confirmed (`confirmed_by`: `user`,
+    `token`, or `none` when it needed no confirmation; unset where it was not), and how it ended."""
 
     def __init__(self, destination: str, is_test_call: bool, client: str | None, key: str | None = None) -> None:
         self.entry: dict[str, Any] = {
@@ -29,6 +31,7 @@ class Attempt:
         }
         self.agent = ""
         self.key = key
+        self.confirmed_by: str | None = None
 
     def answered(self, result: PlacedCall) -> None:
         decision = "replayed" if result.replayed else result.status
@@ -37,7 +40,7 @@ class Attempt:
 
     def failed(self, failure: ToolFailure) -> None:
         info = failure.info
-        refusal = info.code in ("policy_refused", "confirmation_declined") or info.rule is not None
+        refusal = info.code in REFUSALS or info.rule is not None
         self.entry.update(decision="refused" if refusal else "failed", error=info.code)
         self.entry.update(rule=info.rule, request_id=info.request_id)
 
@@ -48,7 +51,7 @@ class Attempt:
 
     def closed(self, request_id: str | None, time: str) -> dict[str, Any]:
         """The entry as written, with the id of the last API request the attempt sent when it names none itself."""
-        self.entry.update(agent_id=self.agent or None, idempotency_key=self.key)
+        self.entry.update(agent_id=self.agent or None, idempotency_key=self.key, confirmed_by=self.confirmed_by)
         self.entry.setdefault("request_id", request_id)
         self.entry["time"] = time
         return self.entry

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from bimpe_mcp.api.wire import WireMakeCallResult
 
 Route = Literal["none", "elicit", "token", "unavailable"]
+# The human's answer to the question put through the client: `unanswered` is a cancelled or dismissed question (hosts
+# cancel one nobody answers), or none asked; `declined` is the user's no.
+Answer = Literal["accepted", "declined", "unanswered"]
+# How the call that went out (or would have) was confirmed, as the audit trail records it.
+ConfirmedBy = Literal["user", "token", "none"]
 REPLAYED = "This same call was sent before: this is its original result, and it placed no new call. "
 NEXT_STEPS = {
     "initiated": "Call wait_for_call(call_id): it waits until the call ends and reports the outcome.",
@@ -47,7 +52,7 @@ class AgentLine:
 @dataclass(frozen=True)
 class CallRequest:
     """A place_call as the gate judges it: the agent chosen, the arguments, whether the client can ask the user,
-    whether the user accepted the question put to them (`agreed`), and which round of questions that answer came in
+    the user's answer to the question put to them (`answer`), and which round of questions that answer came in
     (`answered_round`, a digest of the sealed request state the client sent back; None when the answer was given
     within this request). `line` is the agent as read from the API for a live call."""
 
@@ -57,7 +62,7 @@ class CallRequest:
     idempotency_key: str | None = None
     confirmation_token: str | None = None
     can_elicit: bool = False
-    agreed: bool = False
+    answer: Answer = "unanswered"
     answered_round: str | None = None
     line: AgentLine = AgentLine()
 

@@ -26,7 +26,7 @@ from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, Tenant
 from bimpe_mcp.policy.audit import Attempt, AuditLog
 from bimpe_mcp.policy.budget import limits, reached
 from bimpe_mcp.policy.country_names import COUNTRY_NAMES
-from bimpe_mcp.policy.decision import Call, CallRequest, Decision, Dial, Preview, Replay, Route
+from bimpe_mcp.policy.decision import Answer, Call, CallRequest, ConfirmedBy, Decision, Dial, Preview, Replay, Route
 from bimpe_mcp.policy.numbers import Destination, matches, read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, TokenError, Tokens
@@ -126,14 +126,14 @@ class Policy:
                                      request.idempotency_key)  # fmt: skip
             confirmation, key, expiry = await self._key(route, call, request)
             if attempt is not None:
-                attempt.key = key
+                attempt.key, attempt.confirmed_by = key, confirmed_by(route, confirmation, request.answer)
             earlier = await self.replay(call.agent, key, call.fingerprint)
             if earlier is not None:
                 return Replay(earlier, call, key)
             await self._limits(call.dest, call.is_test_call)
             if route == "token" and confirmation is None:
                 return await self._preview(call, request.idempotency_key)
-            await self._confirmed(route, expiry, request.agreed, confirmation)
+            await self._confirmed(route, expiry, request.answer, confirmation)
         return Dial(call, key, route, confirmation)
 
     @contextmanager
@@ -210,16 +210,26 @@ class Policy:
         return dest
 
     async def route(self, call: Call, can_elicit: bool, has_token: bool, key: str | None) -> Route:
-        """How this call is confirmed by a human, if at all. A retry, under the key given, of this very call that
-        was confirmed and sent under that key is not asked about again (the key keeps it from ringing twice)."""
+        """How this call is confirmed by a human, if at all (`asked`). A confirmation_token is accepted on the token
+        route only: one minted in another session never bypasses a client that asks. A retry, under the key given, of
+        this very call that was confirmed and sent under that key is not asked about again (the key keeps it from
+        ringing twice)."""
+        route = self.asked(call, can_elicit)
+        if has_token and route != "token":
+            raise not_by_token(route, self.settings.confirm)
+        if route != "none" and key is not None and await self.store.dialled(call.agent, key) == call.fingerprint:
+            return "none"
+        return route
+
+    def asked(self, call: Call, can_elicit: bool) -> Route:
+        """The route BIMPE_CONFIRM gives this call on this client: `auto` and `elicit` ask through the client where
+        it declared elicitation (never falling back to a token), `token` goes by preview and token."""
         mode = self.settings.confirm
         if mode == "off" or (call.is_test_call and not self.settings.confirm_test_calls):
             return "none"
-        if key is not None and await self.store.dialled(call.agent, key) == call.fingerprint:
-            return "none"
-        if mode == "elicit":
-            return "elicit" if can_elicit else "unavailable"
-        return "token" if mode == "token" or has_token or not can_elicit else "elicit"
+        if mode == "token":
+            return "token"
+        return "elicit" if can_elicit else "unavailable"
 
     async def _key(self, route: Route, call: Call, request: CallRequest) -> tuple[str | None, str, int | None]:
         """The confirmation this call is confirmed by (`ct:` a token's nonce, `el:` an answered question round), the
@@ -279,25 +289,28 @@ class Policy:
         until = stamp(now.fromtimestamp(now.timestamp() + TOKEN_SECONDS, now.tzinfo))
         return Preview(call, idempotency_key or f"ct-{nonce}", token, until)
 
-    async def _confirmed(self, route: Route, expiry: int | None, agreed: bool, confirmation: str | None) -> None:
+    async def _confirmed(self, route: Route, expiry: int | None, answer: Answer, confirmation: str | None) -> None:
         """Refuse unless the route's confirmation was given: an accepted question, or a token still valid. A question
-        answered no is spent: its round never confirms a call afterwards."""
+        answered no, or left unanswered, is spent: its round never confirms a call afterwards."""
         if route == "token" and expiry is not None and expiry < self.clock.wall().timestamp():
             raise refused("confirmation", "the confirmation_token has expired", ASK_AGAIN, "BIMPE_CONFIRM")
         if route == "unavailable":
-            raise refused(
-                "confirmation",
-                "this server confirms calls by asking the user (BIMPE_CONFIRM=elicit) and this client cannot ask",
-                "Tell the user the call needs a client that supports confirmation prompts.",
-                "BIMPE_CONFIRM",
-            )
-        if route == "elicit" and not agreed:
+            raise cannot_ask(self.settings.confirm)
+        if route == "elicit" and answer != "accepted":
             if confirmation is not None:
-                await self.store.spend(confirmation, "declined", self.clock.wall().timestamp())
+                await self.store.spend(confirmation, answer, self.clock.wall().timestamp())
+            if answer == "declined":
+                raise ToolFailure(
+                    "confirmation_declined",
+                    "the user did not confirm this call, so nothing was dialled",
+                    "Do not place it again unless the user asks anew.",
+                )
             raise ToolFailure(
-                "confirmation_declined",
-                "the user did not confirm this call, so nothing was dialled",
-                "Do not place it again unless the user asks anew.",
+                "confirmation_unanswered",
+                "the confirmation question was cancelled or got no answer (the user may not be there), so nothing "
+                "was dialled; the user did not decline it",
+                "Ask the user again when they are there: if they still want the call, call place_call again and "
+                "they are asked anew.",
             )
 
     async def dialling(self, dial: Dial) -> None:
@@ -370,6 +383,41 @@ class Policy:
             return [json.loads(entry) for entry in await self.store.recent()]
         except StateUnavailable:
             return self.audit.recent(self.tenant())
+
+
+def confirmed_by(route: Route, confirmation: str | None, answer: Answer) -> ConfirmedBy | None:
+    """How the call is confirmed, as the audit trail records it; None while it is not (yet)."""
+    if route == "none":
+        return "none"
+    if route == "token" and confirmation is not None:
+        return "token"
+    return "user" if route == "elicit" and answer == "accepted" else None
+
+
+def cannot_ask(mode: str) -> ToolFailure:
+    """A call that needs the user's confirmation on a client that cannot ask them."""
+    return refused(
+        "confirmation",
+        f"this server confirms calls by asking the user through the client (BIMPE_CONFIRM={mode}), and this client "
+        "cannot ask (it did not declare elicitation), so nothing was dialled",
+        "Tell the user the call needs a client that can ask them to confirm it. Otherwise only the operator can "
+        "choose BIMPE_CONFIRM=token, knowing that a model can then redeem the token by itself.",
+        "BIMPE_CONFIRM",
+    )
+
+
+def not_by_token(route: Route, mode: str) -> ToolFailure:
+    """A confirmation_token sent where calls are not confirmed by token: never accepted in place of asking."""
+    if route == "none":
+        why = "this call needs no confirmation"
+        step = "Call place_call again without confirmation_token."
+    else:
+        why = f"this server confirms calls by asking the user through the client (BIMPE_CONFIRM={mode})"
+        step = "Call place_call again without confirmation_token: the user is asked to confirm the call."
+        if route == "unavailable":
+            why += ", and this client cannot ask"
+            step = cannot_ask(mode).info.next_step
+    return refused("confirmation", f"a confirmation_token is not accepted here: {why}", step, "BIMPE_CONFIRM")
 
 
 def kind_word(is_test_call: bool) -> str:

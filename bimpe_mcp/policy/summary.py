@@ -32,6 +32,9 @@ def restrictions(settings: Settings) -> str | None:
         parts.append("no confirmation is asked")
     elif s.confirm_test_calls:
         parts.append("test calls need the user's confirmation too")
+    if s.confirm == "token":
+        parts.append("confirmation is by token, which a model can redeem by itself: the host's tool approval is the "
+                     "human gate")  # fmt: skip
     return "Operator policy: " + "; ".join(parts) + "." if parts else None
 
 
@@ -40,9 +43,11 @@ def summary(settings: Settings) -> str:
     are confirmed."""
     who = "live and test calls" if settings.confirm_test_calls else "live calls"
     confirm = "not asked" if settings.confirm == "off" else f"{settings.confirm} ({who})"
+    ask = settings.confirm in ("auto", "elicit")
+    asked = " It is asked through the client: a client that cannot ask cannot place such calls." if ask else ""
     lines = [
         "Premium-rate, shared-cost, emergency and invalid numbers are always refused; a refusal is policy_refused "
-        f"naming its rule. User confirmation: {confirm}."
+        f"naming its rule. User confirmation: {confirm}.{asked}"
     ]
     extra = restrictions(settings)
     return " ".join([*lines, extra] if extra else lines)

@@ -10,6 +10,7 @@ from bimpe_mcp.api.wire import line_numbers, live_lines
 from bimpe_mcp.core import render
 from bimpe_mcp.core.models import Agent, AgentPage, AgentReadiness, Channel, paging
 from bimpe_mcp.tools.arguments import AgentIdArg, LimitArg, PageArg
+from bimpe_mcp.tools.confirming import can_elicit
 from bimpe_mcp.tools.runtime import READ, Ctx, Reply, state_of, tool
 
 
@@ -46,6 +47,9 @@ async def get_agent(ctx: Ctx, agent_id: AgentIdArg = None) -> Reply[AgentReadine
         blocked.append("this server is read-only")
     if not settings.allow_live_calls:
         blocked.append("live calls are disabled on this server (BIMPE_ALLOW_LIVE_CALLS)")
+    asks = settings.confirm in ("auto", "elicit")
+    if asks and settings.allow_live_calls and not settings.read_only and not can_elicit(ctx):
+        blocked.append(f"this client cannot ask the user to confirm a call (BIMPE_CONFIRM={settings.confirm})")
     if not live_lines(wire):
         blocked.append("no connected telephony channel: link a phone number to the agent in the dashboard")
     result = AgentReadiness.model_validate(

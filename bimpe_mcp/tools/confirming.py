@@ -7,14 +7,14 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
-from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult
+from mcp.server.mcpserver import AcceptedElicitation, DeclinedElicitation, Elicit, ElicitationResult
 from pydantic import BaseModel, Field
 
 from bimpe_mcp.api.contract import ID_PATTERN
 from bimpe_mcp.api.wire import WireChannel, line_numbers, live_lines
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.policy.audit import Attempt
-from bimpe_mcp.policy.decision import AgentLine, CallRequest, Dial
+from bimpe_mcp.policy.decision import AgentLine, Answer, CallRequest, Dial
 from bimpe_mcp.policy.numbers import home_region, is_national
 from bimpe_mcp.tools.runtime import CheckedTool, Ctx, state_of
 from bimpe_mcp.tools.state import AppState
@@ -46,9 +46,12 @@ def client_name(ctx: Ctx) -> str | None:
     return params.client_info.name if params is not None else None
 
 
-def agreed(approval: ElicitationResult[Approval | NotAsked]) -> bool:
-    """Whether the human was asked and accepted the call."""
-    return isinstance(approval, AcceptedElicitation) and isinstance(approval.data, Approval) and approval.data.confirm
+def answer_of(approval: ElicitationResult[Approval | NotAsked]) -> Answer:
+    """The human's answer: accepted, declined (a decline, or an accepted form saying no), or unanswered (a cancelled
+    question, which hosts also send when nobody answers, or none asked)."""
+    if isinstance(approval, AcceptedElicitation) and isinstance(approval.data, Approval):
+        return "accepted" if approval.data.confirm else "declined"
+    return "declined" if isinstance(approval, DeclinedElicitation) else "unanswered"
 
 
 async def ask_human(
@@ -64,7 +67,7 @@ async def ask_human(
     state = state_of(ctx)
     arguments = (destination, is_test_call, idempotency_key, confirmation_token)
     try:
-        request = await request_of(ctx, state.agent(agent_id), arguments, agreed=True)
+        request = await request_of(ctx, state.agent(agent_id), arguments, answer="accepted")
         decision = await state.policy.decide(request)
     except ToolFailure:
         return NotAsked()
@@ -98,7 +101,7 @@ async def request_of(
     agent: str,
     arguments: tuple[str, bool, str | None, str | None],
     *,
-    agreed: bool,
+    answer: Answer,
 ) -> CallRequest:
     """The call as the gate judges it; for a live call or a destination without its country code, with the agent as
     the API reports it."""
@@ -114,7 +117,7 @@ async def request_of(
         idempotency_key,
         confirmation_token,
         can_elicit=can_elicit(ctx),
-        agreed=agreed,
+        answer=answer,
         answered_round=answered_round(),
         line=line,
     )

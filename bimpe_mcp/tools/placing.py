@@ -19,7 +19,7 @@ from bimpe_mcp.tools.confirming import (
     Approval,
     AuditedTool,
     NotAsked,
-    agreed,
+    answer_of,
     ask_human,
     client_name,
     labelled,
@@ -54,7 +54,7 @@ async def place_call(
         api = state.api()
         attempt.agent = state.agent(agent_id)
         arguments = (destination, is_test_call, idempotency_key, confirmation_token)
-        request = await request_of(ctx, attempt.agent, arguments, agreed=agreed(approval))
+        request = await request_of(ctx, attempt.agent, arguments, answer=answer_of(approval))
         decision = await state.policy.decide(request, attempt)
         if isinstance(decision, Replay):
             result = decision.answer()
