@@ -332,45 +332,18 @@ class SeededCalls:
         ringing = created + ring if ring >= 0 else None
         answered = ringing + self.tail[o] if ringing is not None and status == CallStatus.ENDED else None
         ended = self.ended_ms(o)
+        start = CallRow(o, self.agent[o], source, destination, status, inbound, is_test, created, ringing, answered,
+                        None, None, None, None, 0)  # fmt: skip
         if now_ms is not None and ended is not None and ended > now_ms:
-            return _in_progress(
-                CallRow(
-                    o,
-                    self.agent[o],
-                    source,
-                    destination,
-                    status,
-                    inbound,
-                    is_test,
-                    created,
-                    ringing,
-                    answered,
-                    None,
-                    None,
-                    None,
-                    None,
-                    0,
-                ),
-                now_ms,
-            )
+            return _in_progress(start, now_ms)
         end_reason, error_reason = self._reasons(o, status)
-        return CallRow(
-            o,
-            self.agent[o],
-            source,
-            destination,
-            status,
-            inbound,
-            is_test,
-            created,
-            ringing,
-            answered,
-            ended,
-            self.duration_of(o),
-            end_reason,
-            error_reason,
-            self.turns[o],
-            self.scenario[o],
+        return start._replace(
+            ended_ms=ended,
+            duration=self.duration_of(o),
+            end_reason=end_reason,
+            error_reason=error_reason,
+            turns=self.turns[o],
+            scenario=self.scenario[o],
         )
 
     def _reasons(self, o: int, status: int) -> tuple[str | None, str | None]:
