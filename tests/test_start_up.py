@@ -32,6 +32,8 @@ from bimpe_mcp.server.log_setup import configure_logging
 HEAVY = ("phonenumbers.geocoder", "phonenumbers.geodata", "httpx", "httpcore", "aiohttp", "httpx_aiohttp")
 # Loaded with the API client, on the first request: never at start-up.
 RETRIES = ("stamina", "tenacity")
+# Loaded where a number is first read, or statistics first counted: never at start-up.
+FIRST_USE = ("phonenumbers", "statistics")
 
 def loaded(names=HEAVY):
     return [name for name in names if name in sys.modules]
@@ -45,7 +47,7 @@ async def main():
     )
     async with Client(build_server(settings, transport=box.transport())) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
-        at_start = loaded(HEAVY + RETRIES)
+        at_start = loaded(HEAVY + RETRIES + FIRST_USE)
         preview = await client.call_tool("place_call", {"destination": sys.argv[1], "is_test_call": False})
     shown = "".join(getattr(block, "text", "") for block in preview.content)
     print(json.dumps({"tools": tools, "at_start": at_start, "after_preview": loaded(), "text": shown}))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import time
 
-import phonenumbers
-
 from bimpe_mcp.core.echo import shown
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -16,6 +14,8 @@ ENTRY_CHARS = 24
 
 def destination_entry(entry: str) -> str:
     """One list entry: a country calling code (`+234`) as given, or a number in its E.164 form."""
+    import phonenumbers  # where a list is set: start-up without one never loads it
+
     if _CODE.match(entry) and phonenumbers.region_code_for_country_code(int(entry[1:])) != "ZZ":
         return entry
     try:

@@ -9,17 +9,14 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import phonenumbers
-from phonenumbers import PhoneNumber, PhoneNumberType, shortnumberinfo, timezone
+from typing import TYPE_CHECKING
 
 from bimpe_mcp.policy.country_names import COUNTRY_NAMES
 
-# Kinds of number that cost the caller extra or reach services, never a person to talk to.
-REFUSED_TYPES = {
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-}
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
+
+# libphonenumber is imported where a number is first read, never at start-up, which it would slow by a tenth.
 
 
 @dataclass(frozen=True)
@@ -62,6 +59,9 @@ def read_number(raw: str, home: str | None = None) -> Destination:
     """A destination as libphonenumber sees it; `refused_as` names why it may never be rung (invalid, premium_rate,
     shared_cost, emergency) or why it is not rung as written (national: no country code; `suggested` holds its form
     in `home`, the agent's country, when it can be one there)."""
+    import phonenumbers
+    from phonenumbers import shortnumberinfo, timezone
+
     compact = written(raw)
     if not compact.startswith("+"):
         return _unplaced(compact, home)
@@ -83,14 +83,24 @@ def read_number(raw: str, home: str | None = None) -> Destination:
         return _refused(base, "emergency")
     if not phonenumbers.is_valid_number(number):
         return _refused(base, "invalid")
-    kind = REFUSED_TYPES.get(phonenumbers.number_type(number))
+    kind = _costly_kind(number)
     return _refused(base, kind) if kind else base
+
+
+def _costly_kind(number: PhoneNumber) -> str | None:
+    """The kind of a number that costs the caller extra or reaches a service, never a person to talk to."""
+    from phonenumbers import PhoneNumberType, number_type
+
+    kinds = {PhoneNumberType.PREMIUM_RATE: "premium_rate", PhoneNumberType.SHARED_COST: "shared_cost"}
+    return kinds.get(number_type(number))
 
 
 def country_name(number: PhoneNumber) -> str:
     """The number's country in English, as libphonenumber's geocoder names it (`country_name_for_number`), read
     from a table of names instead of the geocoder's data: "" when the number could belong to several regions of its
     country code, or to none."""
+    import phonenumbers
+
     regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
     if len(regions) == 1:
         return COUNTRY_NAMES.get(regions[0], "")
@@ -105,6 +115,8 @@ def _refused(base: Destination, why: str) -> Destination:
 def _unplaced(compact: str, home: str | None) -> Destination:
     """A number without its country code: a short number (an emergency number, a short code), a national form, or
     nothing a number is written as."""
+    import phonenumbers
+
     if not compact:
         return Destination("", 0, None, "", refused_as="invalid")
     if len(compact) <= SHORT_DIGITS:
@@ -127,6 +139,8 @@ def _unplaced(compact: str, home: str | None) -> Destination:
 def home_region(line_numbers: list[str], time_zone: str | None) -> str | None:
     """The agent's country: where its own phone numbers are (when they are all in one), else where its time zone
     is; None when neither says."""
+    import phonenumbers
+
     regions = {phonenumbers.region_code_for_number(phonenumbers.parse(n, None)) for n in line_numbers}
     regions.discard(None)
     if regions:

@@ -23,6 +23,13 @@ def tally(values: Sequence[str | None]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def median(values: Sequence[float]) -> float:
+    """The median, as the standard library's `statistics` computes it (imported here: start-up never needs it)."""
+    import statistics
+
+    return statistics.median(values)
+
+
 def p90(values: Sequence[float]) -> float | None:
     """The 90th percentile of sorted values, by nearest rank."""
     return values[math.ceil(0.9 * len(values)) - 1] if values else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from datetime import timedelta
 
 from bimpe_mcp.core import render
@@ -48,7 +47,7 @@ async def call_stats(
         answered_rate=rate,
         durations=len(lengths),
         duration_sum=sum(lengths),
-        duration_median=statistics.median(lengths) if lengths else None,
+        duration_median=stats.median(lengths) if lengths else None,
         duration_p90=stats.p90(lengths),
         per_day=per_day,
         busiest_hour=hour,
