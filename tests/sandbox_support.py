@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -114,3 +115,20 @@ async def all_calls(client: httpx2.AsyncClient, agent_id: str, **params: str | i
         if not meta(response)["has_next_page"]:
             return out
         page += 1
+
+
+class Planted(httpx2.AsyncBaseTransport):
+    """The sandbox, with one more caller turn per text at the end of every transcript it returns: speech a test
+    controls, as an attacker would plant it."""
+
+    def __init__(self, sandbox: Sandbox, said: list[str]) -> None:
+        self.inner = sandbox.transport()
+        self.said = said
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "GET" or not re.search(r"/calls/[^/]+$", request.url.path):
+            return response
+        body = json.loads(await response.aread())
+        body["data"]["conversation_logs"] += [{"role": "user", "message": s} for s in self.said]
+        return httpx2.Response(response.status_code, json=body)

@@ -3,11 +3,9 @@ transcript, and however list_calls' search is used to probe for it."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-import httpx2
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -16,6 +14,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox
 from bimpe_mcp.server.build import build_server
 from tests.conftest import SandboxTime, ServerFactory
+from tests.sandbox_support import Planted
 from tests.support import data, text
 
 pytestmark = pytest.mark.anyio
@@ -70,22 +69,6 @@ KEPT = [
     "It cost 250 dollars and I waited 45 minutes.",
     "Look at this: the order number is ABC-123.",
 ]
-
-
-class Planted(httpx2.AsyncBaseTransport):
-    """The sandbox, with one more caller turn per text at the end of every transcript it returns."""
-
-    def __init__(self, sandbox: Sandbox, said: list[str]) -> None:
-        self.inner = sandbox.transport()
-        self.said = said
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method != "GET" or not re.search(r"/calls/[^/]+$", request.url.path):
-            return response
-        body = json.loads(await response.aread())
-        body["data"]["conversation_logs"] += [{"role": "user", "message": s} for s in self.said]
-        return httpx2.Response(response.status_code, json=body)
 
 
 def planted_server(sandbox: Sandbox, clock: SandboxTime, said: list[str]) -> Any:
