@@ -69,6 +69,8 @@ MISTAKES = [
     (["sandbox", "--sandbox"], "bimpe-mcp sandbox: unknown option '--sandbox'"),
     (["doctor", "--transport", "http", "--port", "9000"], "bimpe-mcp doctor: --transport is an option of serve"),
     (["doctor", "--port", "9000"], "bimpe-mcp doctor: --port is an option of serve"),
+    (["doctor", "--auth", "tokens"], "bimpe-mcp doctor: --auth is an option of serve"),
+    (["doctor", "--auth", KEY], "bimpe-mcp doctor: unexpected argument: an API key is never taken on the command line"),
     (["doctor", "--api-key", KEY], "bimpe-mcp doctor: --api-key: an API key is never taken on the command line"),
 ]
 

@@ -257,8 +257,10 @@ def _unknown_command(word: str) -> str:
 
 def _unknown_arguments(extra: list[str], command: Parser) -> str:
     flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-")]
-    if any(KEY_FLAG.search(flag) for flag in flags) or any(KEY_SHAPED.search(arg) for arg in extra):
-        named = next((flag for flag in flags if KEY_FLAG.search(flag)), "unexpected argument")
+    # A known option of serve (--auth) is no credential by its name; a key-shaped value beside it still is.
+    secretive = [flag for flag in flags if KEY_FLAG.search(flag) and flag not in SERVE_ONLY]
+    if secretive or any(KEY_SHAPED.search(arg) for arg in extra):
+        named = next(iter(secretive), "unexpected argument")
         var = f"BIMPE_{named.lstrip('-').replace('-', '_').upper()}"
         if ENV_VARS.get(var) in SECRET_FIELDS and var != "BIMPE_API_KEY":
             return (
