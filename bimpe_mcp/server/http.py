@@ -24,6 +24,7 @@ import re
 import secrets
 import socket
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,6 +130,11 @@ class TokenFileVerifier:
         return AccessToken(token=token, client_id=f"token-{found}", scopes=[]) if found else None
 
 
+# The bearer the Gate verified for the request being served, with its principal: the SDK's bearer middleware, which
+# runs next in the same request, takes the verdict from here instead of reading it from the state a second time.
+_VERIFIED: ContextVar[tuple[str, AccessToken] | None] = ContextVar("verified_bearer", default=None)
+
+
 class PassthroughVerifier:
     """Each bearer token is the client's own BimpeAI key, verified against the API (`keys.KeyCheck`, verdicts kept
     briefly) before a session opens or a tool runs. The principal (which owns a stateful session, and is the tenant
@@ -147,6 +153,9 @@ class PassthroughVerifier:
         return AccessToken(token=key, client_id=f"{TENANT_PREFIX}{tenant_of(key)}", scopes=[])
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        seen = _VERIFIED.get()
+        if seen is not None and seen[0] == token:
+            return seen[1]
         try:
             return await self.verdict(token)
         except Unverifiable:
@@ -299,6 +308,7 @@ class Gate:
         try:
             if isinstance(verifier, PassthroughVerifier):
                 principal = await verifier.verdict(token)
+                _VERIFIED.set((token, principal) if principal is not None else None)
             else:
                 principal = await verifier.verify_token(token)
         except Unverifiable as exc:
