@@ -15,7 +15,7 @@ from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.core.state import DAY, Admission, open_store
 from bimpe_mcp.policy.budget import limits, reached
-from bimpe_mcp.policy.decision import Call
+from bimpe_mcp.policy.decision import Call, CallRequest
 from bimpe_mcp.policy.gate import Policy
 from bimpe_mcp.policy.numbers import read_number
 from bimpe_mcp.policy.quiet import quiet_until
@@ -189,7 +189,7 @@ async def test_a_budget_counts_each_key_once_per_agent_and_forgets_calls_older_t
         ("BIMPE_BLOCKED_DESTINATIONS", "+999", "BIMPE_BLOCKED_DESTINATIONS: '+999' is neither"),
         ("BIMPE_ALLOWED_DESTINATIONS", " , ", "BIMPE_ALLOWED_DESTINATIONS: lists no number"),
         ("BIMPE_MAX_LIVE_CALLS_PER_HOUR", "-1", "BIMPE_MAX_LIVE_CALLS_PER_HOUR: must be"),
-        ("BIMPE_CONFIRM", "sometimes", "BIMPE_CONFIRM: must be auto, elicit, token or off (got 'sometimes')"),
+        ("BIMPE_CONFIRM", "sometimes", "BIMPE_CONFIRM: must be auto, elicit, app, token or off (got 'sometimes')"),
         ("BIMPE_CONFIRM_SECRET", "short", "BIMPE_CONFIRM_SECRET: must be at least 16 characters"),
         ("BIMPE_REDACT", "maybe", "BIMPE_REDACT: must be true or false"),
     ],
@@ -246,12 +246,16 @@ async def test_a_retry_of_a_confirmed_call_under_its_key_is_not_asked_again_and_
     result = PlacedCall(
         status="initiated", agent_id="agt_1", destination=US, is_test_call=True, idempotency_key="key-0", next_step="-"
     )
-    assert await policy.route(call, True, False, "key-0") == "elicit"
+
+    def asking(call: Call) -> CallRequest:
+        return CallRequest(call.agent, call.dest.e164, True, "key-0", can_elicit=True)
+
+    assert await policy.route(call, asking(call)) == "elicit"
     assert await policy.store.admit(Admission("agt_1", "key-0", "test", call.fingerprint, 0.0)) is None
     await policy.store.keep("agt_1", "key-0", call.fingerprint, result.model_dump_json(), 0.0)
-    assert await policy.route(call, True, False, "key-0") == "none", "a retry of a confirmed call"
+    assert await policy.route(call, asking(call)) == "none", "a retry of a confirmed call"
     other = Call("agt_1", read_number(NG), True)
-    assert await policy.route(other, True, False, "key-0") == "elicit", "another call under the same key"
+    assert await policy.route(other, asking(other)) == "elicit", "another call under the same key"
     assert await policy.replay("agt_1", "key-0", call.fingerprint) == result
     assert await policy.replay("agt_1", "key-0", other.fingerprint) is None
     assert await policy.replay("agt_2", "key-0", call.fingerprint) is None, "each agent has its own keys"

@@ -21,6 +21,7 @@ from bimpe_mcp.cli.launch import UVX_PLACEHOLDER, launch_command
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.server.backend import with_sandbox
+from bimpe_mcp.tools import TOOLS
 
 Status = Literal["ok", "warn", "fail", "unknown", "off"]
 T = TypeVar("T")
@@ -35,6 +36,8 @@ CALL_READERS = (
     "get_transcripts",
 )
 AGENT_READERS = ("list_agents", "get_agent")
+# confirm_call places the call a confirmation card shows: its fate is place_call's.
+WRITERS = ("place_call", "confirm_call")
 KEY_PLACEHOLDER = "sk_..."
 VSCODE_KEY_INPUT = "bimpe-api-key"
 # Claude Code fills ${VAR} in a project's .mcp.json from its own environment when it starts the server.
@@ -52,7 +55,7 @@ class Check:
     tools: tuple[str, ...] = ()
 
 
-NOT_SERVED = Check("place_call", "off", "not served: read-only mode", tools=("place_call",))
+NOT_SERVED = Check("place_call", "off", "not served: read-only mode", tools=WRITERS)
 
 
 def mask(key: str) -> str:
@@ -105,7 +108,7 @@ def _nothing_works(name: str, detail: str, settings: Settings) -> list[Check]:
     """A failure that stops every tool: the one check that failed, and place_call's own line in read-only mode."""
     if settings.read_only:
         return [Check(name, "fail", detail, tools=(*AGENT_READERS, *CALL_READERS)), NOT_SERVED]
-    return [Check(name, "fail", detail, tools=(*AGENT_READERS, *CALL_READERS, "place_call"))]
+    return [Check(name, "fail", detail, tools=(*AGENT_READERS, *CALL_READERS, *WRITERS))]
 
 
 async def _attempt(settings: Settings, work: Callable[[], Awaitable[T]]) -> T | Failed:
@@ -166,7 +169,7 @@ async def _probe(api: BimpeClient, settings: Settings) -> list[Check]:
             "unknown",
             "write access unknown until first use: no API request shows it short of placing a call. A key "
             "without it makes place_call answer missing_scope; reads keep working.",
-            tools=("place_call",),
+            tools=WRITERS,
         )
     )
     checks.append(await _live_calls(api, settings, agent))
@@ -266,7 +269,7 @@ def run_doctor(opts: argparse.Namespace) -> int:
         settings = settings_from(opts)
     except ConfigError as exc:
         checks = [Check("configuration", "fail", str(exc))]
-        _write(out, checks, None, as_json=opts.json)
+        _write(out, checks, None, as_json=opts.json, listed=set())
         return 2
     checked, transport, _ = with_sandbox(settings)
     unused_key = settings.sandbox and settings.configured
@@ -275,16 +278,21 @@ def run_doctor(opts: argparse.Namespace) -> int:
     command = launch_command()
     if command[0] == UVX_PLACEHOLDER:
         checks.append(Check("launch command", "warn", UVX_MISSING))
-    _write(out, checks, client_configs(settings, command), as_json=opts.json)
+    listed = {declared.fn.__name__ for declared in TOOLS if declared.listed(settings)}
+    _write(out, checks, client_configs(settings, command), as_json=opts.json, listed=listed)
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 
-def _write(out: TextIO, checks: list[Check], clients: dict[str, Any] | None, *, as_json: bool) -> None:
+def _write(
+    out: TextIO, checks: list[Check], clients: dict[str, Any] | None, *, as_json: bool, listed: set[str]
+) -> None:
+    """The report; its tools are those the server lists with these settings."""
     ok = not any(c.status == "fail" for c in checks)
     tools: dict[str, Status] = {}
     for check in checks:
         for tool in check.tools:
-            tools.setdefault(tool, check.status)
+            if tool in listed:
+                tools.setdefault(tool, check.status)
     if as_json:
         report = {
             "version": __version__,

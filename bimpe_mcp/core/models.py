@@ -101,7 +101,7 @@ class AgentPage(Paged):
 
 
 class PlacedCall(_Out):
-    status: str = Field(description="initiated, busy, failed or confirmation_required")
+    status: str = Field(description="initiated, busy, failed, confirmation_required or declined")
     call_id: str | None = None
     detail: str | None = None
     agent_id: str

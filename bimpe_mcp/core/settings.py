@@ -19,7 +19,7 @@ from bimpe_mcp.core.setting_values import destination_list, quiet_window
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
 TextFormat = Literal["compact", "json"]
-ConfirmMode = Literal["auto", "elicit", "token", "off"]
+ConfirmMode = Literal["auto", "elicit", "app", "token", "off"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 HttpAuth = Literal["none", "tokens", "passthrough"]
 
@@ -311,9 +311,9 @@ class Settings(BaseModel):
             env="BIMPE_CONFIRM",
             flag="--confirm",
             metavar="MODE",
-            help="how a human confirms a live call: auto (default: asked through the client, never by token), elicit, "
-            "token (a model can redeem it by itself) or off",
-            doc="how a human confirms a live call: `auto`, `elicit`, `token` or `off` (see [Safety](#safety))",
+            help="how a human confirms a live call: auto (default: asked through the client, else on a confirmation "
+            "card; never by token), elicit, app (the card), token (a model can redeem it by itself) or off",
+            doc="how a human confirms a live call: `auto`, `elicit`, `app`, `token` or `off` (see [Safety](#safety))",
         ),
     ] = "auto"
     confirm_test_calls: Annotated[

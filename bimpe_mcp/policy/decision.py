@@ -1,5 +1,6 @@
 """What the gate decides about one place_call, and the answer each decision gives: a kept result replayed, a preview
-that dials nothing and carries a confirmation token, or a dial under an idempotency key."""
+that dials nothing and carries a confirmation token, a call waiting on its confirmation card, or a dial under an
+idempotency key."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from bimpe_mcp.policy.tokens import call_digest
 
 if TYPE_CHECKING:
     from bimpe_mcp.api.wire import WireMakeCallResult
+    from bimpe_mcp.core.state import Card
 
-Route = Literal["none", "elicit", "token", "unavailable"]
+Route = Literal["none", "elicit", "app", "token", "unavailable"]
 # The human's answer to the question put through the client: `unanswered` is a cancelled or dismissed question (hosts
 # cancel one nobody answers), or none asked; `declined` is the user's no.
 Answer = Literal["accepted", "declined", "unanswered"]
 # How the call that went out (or would have) was confirmed, as the audit trail records it.
-ConfirmedBy = Literal["user", "token", "none"]
+ConfirmedBy = Literal["user", "app", "token", "none"]
 REPLAYED = "This same call was sent before: this is its original result, and it placed no new call. "
 NEXT_STEPS = {
     "initiated": "Call wait_for_call(call_id): it waits until the call ends and reports the outcome.",
@@ -65,6 +67,8 @@ class CallRequest:
     answer: Answer = "unanswered"
     answered_round: str | None = None
     line: AgentLine = AgentLine()
+    can_show_apps: bool = False
+    pressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,13 @@ class Call:
 
 @dataclass(frozen=True)
 class Replay:
-    """A result kept for this key and this call: answered again, and nothing is dialled."""
+    """A result kept for this key and this call: answered again, and nothing is dialled. `card` is the confirmation
+    card the call was confirmed on, if any, which this answer settles."""
 
     kept: PlacedCall
     call: Call
     key: str
+    card: Card | None = None
 
     def answer(self) -> PlacedCall:
         return self.kept.model_copy(update={"replayed": True, "next_step": REPLAYED + self.kept.next_step})
@@ -125,6 +131,34 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """The call waits for a person to press Confirm on its confirmation card: the answer dials nothing, and names
+    the key the confirmed call goes out with and when the card expires (`until`). The card's nonce reaches the card
+    alone, in the result's `_meta`."""
+
+    call: Call
+    key: str
+    card: Card
+    until: str
+
+    def answer(self, who: str) -> PlacedCall:
+        """The pending call, naming the agent as `who`."""
+        call = self.call
+        return PlacedCall(
+            status="confirmation_required",
+            agent_id=call.agent,
+            destination=call.dest.e164,
+            is_test_call=call.is_test_call,
+            idempotency_key=self.key,
+            next_step=f"Nothing was dialled. The user is shown a confirmation card for a {kind_of(call.is_test_call)} "
+            f"call to {call.dest.display} from agent {who}: only a person pressing Confirm on it places the call, "
+            f"until {self.until}. Tell the user to press Confirm or Decline on the card (not to answer in the chat). "
+            "Then call place_call again with the same arguments: it answers the placed call, or says the card is "
+            "still waiting or was declined.",
+        )
+
+
+@dataclass(frozen=True)
 class Dial:
     """The call goes out under `key`. `route` says how it was confirmed; `confirmation` (a token's nonce or an
     answered round) is spent on this key."""
@@ -148,4 +182,4 @@ class Dial:
         return PlacedCall.model_validate(wire.model_dump() | fields | {"idempotency_key": self.key, "next_step": step})
 
 
-Decision = Replay | Preview | Dial
+Decision = Replay | Preview | Pending | Dial

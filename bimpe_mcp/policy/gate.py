@@ -22,11 +22,32 @@ from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.core.setting_values import quiet_window
 from bimpe_mcp.core.settings import Settings
-from bimpe_mcp.core.state import DAY, Admission, StateUnavailable, Store, Tenanted, open_store, scoped
+from bimpe_mcp.core.state import (
+    DAY,
+    HELD_SECONDS,
+    Admission,
+    Card,
+    StateUnavailable,
+    Store,
+    Tenanted,
+    open_store,
+    scoped,
+)
 from bimpe_mcp.policy.audit import Attempt, AuditLog
 from bimpe_mcp.policy.budget import limits, reached
 from bimpe_mcp.policy.country_names import COUNTRY_NAMES
-from bimpe_mcp.policy.decision import Answer, Call, CallRequest, ConfirmedBy, Decision, Dial, Preview, Replay, Route
+from bimpe_mcp.policy.decision import (
+    Answer,
+    Call,
+    CallRequest,
+    ConfirmedBy,
+    Decision,
+    Dial,
+    Pending,
+    Preview,
+    Replay,
+    Route,
+)
 from bimpe_mcp.policy.numbers import Destination, matches, read_number
 from bimpe_mcp.policy.quiet import quiet_until
 from bimpe_mcp.policy.tokens import TOKEN_SECONDS, TokenError, Tokens
@@ -47,6 +68,9 @@ LIVE_OFF = "Place a test call (is_test_call=true). Only the operator can enable 
 ASK_AGAIN = "Call place_call without confirmation_token to get a new preview, and ask the user again."
 ANSWERED = "the user's answer to this confirmation question was already used"
 ASK_ANEW = "Call place_call again (without the earlier request state) to ask the user anew."
+PRESS_ANEW = "Ask the model to call place_call again: it shows a new confirmation card."
+# How long a confirmation card waits for a person's press.
+CARD_SECONDS = 300.0
 
 
 def refused(
@@ -114,25 +138,28 @@ class Policy:
         """What to do with this call: replay a kept result, preview it, or dial it under a key. A refusal raises the
         ToolFailure the model reads. The checks, in order: the live switch; a live call's telephony channel; the
         number (as written, its country code, its kind, the lists); the confirmation route; a token or an answered
-        question, if given, checked and the idempotency key derived from it; a result kept for that key; quiet hours
-        and budgets; a preview when a token is still needed; the confirmation. Nothing is counted or spent here,
+        question, if given, checked and the idempotency key derived from it (or the call's confirmation card read);
+        a result kept for that key; quiet hours and budgets; a preview when a token is still needed, or the card
+        while no person has confirmed it; the confirmation. Nothing is counted or spent here,
         except a declined question (`dialling` counts and spends as the call goes out), so the question asked before
         the tool runs decides with it too. `attempt` learns the key as soon as it is derived."""
         self._live(request.is_test_call)
         self._telephony(request)
         call = Call(request.agent, self._number(request.destination, request.line.country), request.is_test_call)
         with self.reachable():
-            route = await self.route(call, request.can_elicit, request.confirmation_token is not None,
-                                     request.idempotency_key)  # fmt: skip
-            confirmation, key, expiry = await self._key(route, call, request)
+            route = await self.route(call, request)
+            card = await self._card(call) if route == "app" else None
+            confirmation, key, expiry = await self._key(route, call, request, card)
             if attempt is not None:
                 attempt.key, attempt.confirmed_by = key, confirmed_by(route, confirmation, request.answer)
             earlier = await self.replay(call.agent, key, call.fingerprint)
             if earlier is not None:
-                return Replay(earlier, call, key)
+                return Replay(earlier, call, key, card)
             await self._limits(call.dest, call.is_test_call)
             if route == "token" and confirmation is None:
                 return await self._preview(call, request.idempotency_key)
+            if route == "app" and confirmation is None:
+                return await self._pending(call, key, card)
             await self._confirmed(route, expiry, request.answer, confirmation)
         return Dial(call, key, route, confirmation)
 
@@ -209,34 +236,74 @@ class Policy:
             )
         return dest
 
-    async def route(self, call: Call, can_elicit: bool, has_token: bool, key: str | None) -> Route:
+    async def route(self, call: Call, request: CallRequest) -> Route:
         """How this call is confirmed by a human, if at all (`asked`). A confirmation_token is accepted on the token
         route only: one minted in another session never bypasses a client that asks. A retry, under the key given, of
         this very call that was confirmed and sent under that key is not asked about again (the key keeps it from
-        ringing twice)."""
-        route = self.asked(call, can_elicit)
-        if has_token and route != "token":
+        ringing twice). The call of a card a person just confirmed goes by its card."""
+        if request.pressed:
+            return "app"
+        route = self.asked(call, request.can_elicit, request.can_show_apps)
+        if request.confirmation_token is not None and route != "token":
             raise not_by_token(route, self.settings.confirm)
+        key = request.idempotency_key
         if route != "none" and key is not None and await self.store.dialled(call.agent, key) == call.fingerprint:
             return "none"
         return route
 
-    def asked(self, call: Call, can_elicit: bool) -> Route:
-        """The route BIMPE_CONFIRM gives this call on this client: `auto` and `elicit` ask through the client where
-        it declared elicitation (never falling back to a token), `token` goes by preview and token."""
+    def asked(self, call: Call, can_elicit: bool, can_show_apps: bool = False) -> Route:
+        """The route BIMPE_CONFIRM gives this call on this client: `auto` asks through the client where it declared
+        elicitation, else on a confirmation card where it renders MCP Apps (never falling back to a token); `elicit`
+        and `app` are one of those alone; `token` goes by preview and token."""
         mode = self.settings.confirm
         if mode == "off" or (call.is_test_call and not self.settings.confirm_test_calls):
             return "none"
         if mode == "token":
             return "token"
-        return "elicit" if can_elicit else "unavailable"
+        if can_elicit and mode in ("auto", "elicit"):
+            return "elicit"
+        if can_show_apps and mode in ("auto", "app"):
+            return "app"
+        return "unavailable"
 
-    async def _key(self, route: Route, call: Call, request: CallRequest) -> tuple[str | None, str, int | None]:
-        """The confirmation this call is confirmed by (`ct:` a token's nonce, `el:` an answered question round), the
-        idempotency key it goes out under, and the token's expiry. A confirmed call's key derives from its
-        confirmation, so that any replay of it is answered by the first result; without one, the key given, or the
-        key of a dial of this call whose answer never reached the client, or a new one."""
+    async def _card(self, call: Call) -> Card | None:
+        """The confirmation card of this call that still counts: pending, or confirmed. A declined one is reported
+        once, then forgotten, so that the call can be asked for anew."""
+        card = await self.store.card(call.fingerprint, self.clock.wall().timestamp())
+        if card is None or card.status != "declined":
+            return card
+        await self.store.settle(card.fingerprint, card.nonce)
+        raise ToolFailure(
+            "confirmation_declined",
+            "the user declined this call on its confirmation card, so nothing was dialled",
+            "Do not place it again unless the user asks anew.",
+        )
+
+    async def _pending(self, call: Call, key: str, card: Card | None) -> Pending:
+        """The card waiting for a person's press: the one shown already, or a new one for the call under `key`."""
+        now = self.clock.wall().timestamp()
+        if card is None:
+            # The nonce reaches the card alone: nothing the model reads (the key included) derives from it.
+            nonce = secrets.token_urlsafe(24)
+            body = json.dumps({"agent": call.agent, "destination": call.dest.e164, "is_test_call": call.is_test_call,
+                               "key": key})  # fmt: skip
+            card = await self.store.pend(Card(call.fingerprint, nonce, "pending", body, now + CARD_SECONDS), now)
+        until = datetime.fromtimestamp(card.until, UTC)
+        return Pending(call, card_key(card), card, stamp(until))
+
+    async def _key(
+        self, route: Route, call: Call, request: CallRequest, card: Card | None
+    ) -> tuple[str | None, str, int | None]:
+        """The confirmation this call is confirmed by (`ct:` a token's nonce, `el:` an answered question round, `ap:`
+        a confirmed card's nonce), the idempotency key it goes out under, and the token's expiry. A confirmed call's
+        key derives from its confirmation, so that any replay of it is answered by the first result (a card's key is
+        the one it was shown with); without one, the key given, or the key of a dial of this call whose answer never
+        reached the client, or a new one."""
         given, expiry = request.idempotency_key, None
+        if route == "app":
+            if card is None:
+                return None, given or f"ap-{uuid.uuid4().hex}", None
+            return (f"ap:{card.nonce}" if card.status == "confirmed" else None), card_key(card), None
         if route == "token" and request.confirmation_token:
             try:
                 nonce, expiry = (await self.tokens()).nonce(request.confirmation_token, call.digest)
@@ -313,6 +380,34 @@ class Policy:
                 "they are asked anew.",
             )
 
+    async def press(self, nonce: str, confirm: bool) -> Card:
+        """A person's Confirm or Decline on a confirmation card: the card as answered now. Refused for a nonce no
+        card has (or another tenant's), a card expired, or one answered already: a card is pressed once."""
+        now = self.clock.wall().timestamp()
+        with self.reachable():
+            pressed = await self.store.press(nonce, "confirmed" if confirm else "declined", now, now + HELD_SECONDS)
+        if pressed is None:
+            raise refused("confirmation", "no confirmation card has this nonce, so nothing was dialled", PRESS_ANEW)
+        outcome, card = pressed
+        if outcome == "expired":
+            raise refused("confirmation", "this confirmation card has expired, so nothing was dialled", PRESS_ANEW)
+        if outcome != "pressed":
+            raise refused(
+                "confirmation",
+                f"this confirmation card was already answered ({outcome}), so this press changed nothing",
+                "Nothing more to do: one card, one answer.",
+            )
+        return card
+
+    async def left(self, is_test_call: bool) -> list[tuple[str, int, int]]:
+        """What is left of each budget of this kind at this moment: (window, limit, calls left)."""
+        budget = self.budgets[is_test_call]
+        if not budget:
+            return []
+        now = self.clock.wall().timestamp()
+        times = await self.store.times(kind_word(is_test_call), now - DAY)
+        return [(name, limit, max(0, limit - sum(1 for t in times if now - t < span))) for name, span, limit in budget]
+
     async def dialling(self, dial: Dial) -> None:
         """A call about to be sent, in one step on the store: its confirmation spent on its key, and the call
         counted once per (agent, key) unless its budget is spent (then it is refused, and nothing changes)."""
@@ -335,6 +430,15 @@ class Policy:
         client that cancelled, or never heard back) goes out under it again, and so never rings twice."""
         with self.reachable():
             await self.store.hold(dial.call.fingerprint, dial.key, self.clock.wall().timestamp())
+
+    async def settle(self, card: Card | None) -> None:
+        """The answer of a card's call reached the model: a later call to the same number is asked for anew."""
+        if card is None:
+            return
+        try:
+            await self.store.settle(card.fingerprint, card.nonce)
+        except StateUnavailable as exc:
+            log.warning("a confirmation card could not be settled (%s)", exc)
 
     async def release(self, call: Call, key: str) -> None:
         """The call's answer reached the client: a later call to the same number is a new call."""
@@ -385,21 +489,39 @@ class Policy:
             return self.audit.recent(self.tenant())
 
 
+def card_key(card: Card) -> str:
+    """The idempotency key the call of this card goes out under."""
+    return str(json.loads(card.body)["key"])
+
+
 def confirmed_by(route: Route, confirmation: str | None, answer: Answer) -> ConfirmedBy | None:
     """How the call is confirmed, as the audit trail records it; None while it is not (yet)."""
     if route == "none":
         return "none"
     if route == "token" and confirmation is not None:
         return "token"
+    if route == "app" and confirmation is not None:
+        return "app"
     return "user" if route == "elicit" and answer == "accepted" else None
+
+
+HOW_ASKED = {
+    "auto": (
+        "asking the user through the client or on a confirmation card",
+        "declared neither elicitation nor MCP Apps",
+    ),
+    "elicit": ("asking the user through the client", "did not declare elicitation"),
+    "app": ("a confirmation card the user presses", "does not render MCP Apps"),
+}
 
 
 def cannot_ask(mode: str) -> ToolFailure:
     """A call that needs the user's confirmation on a client that cannot ask them."""
+    how, lacks = HOW_ASKED.get(mode, HOW_ASKED["auto"])
     return refused(
         "confirmation",
-        f"this server confirms calls by asking the user through the client (BIMPE_CONFIRM={mode}), and this client "
-        "cannot ask (it did not declare elicitation), so nothing was dialled",
+        f"this server confirms calls by {how} (BIMPE_CONFIRM={mode}), and this client cannot ask ({lacks}), so "
+        "nothing was dialled",
         "Tell the user the call needs a client that can ask them to confirm it. Otherwise only the operator can "
         "choose BIMPE_CONFIRM=token, knowing that a model can then redeem the token by itself.",
         "BIMPE_CONFIRM",
@@ -412,7 +534,7 @@ def not_by_token(route: Route, mode: str) -> ToolFailure:
         why = "this call needs no confirmation"
         step = "Call place_call again without confirmation_token."
     else:
-        why = f"this server confirms calls by asking the user through the client (BIMPE_CONFIRM={mode})"
+        why = f"this server confirms calls by {HOW_ASKED.get(mode, HOW_ASKED['auto'])[0]} (BIMPE_CONFIRM={mode})"
         step = "Call place_call again without confirmation_token: the user is asked to confirm the call."
         if route == "unavailable":
             why += ", and this client cannot ask"

@@ -26,7 +26,7 @@ from bimpe_mcp.server.resources import register_resources
 from bimpe_mcp.tools import tool_set
 from bimpe_mcp.tools.confirming import ANSWERED_ROUND
 from bimpe_mcp.tools.state import AppState, Connector
-from bimpe_mcp.ui import calls_app
+from bimpe_mcp.ui import views_app
 
 if TYPE_CHECKING:
     import httpx2
@@ -151,7 +151,7 @@ def build_server(
         tools=tool_set(read_only=settings.read_only, settings=settings),
         subscriptions=bus,
         middleware=[log_routes, listen_watches(bus), prompt_check],
-        extensions=[calls_app()],
+        extensions=[views_app()],
         token_verifier=inbound.verifier if inbound else None,
         auth=inbound.auth if inbound else None,
         request_state_security=shared_request_state(settings),

@@ -7,6 +7,7 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import AcceptedElicitation, DeclinedElicitation, Elicit, ElicitationResult
 from pydantic import BaseModel, Field
 
@@ -64,6 +65,8 @@ async def ask_human(
 ) -> Elicit[Approval] | NotAsked:
     """The confirmation question, asked only when the gate would let this call through once the human agrees and
     its route is to ask them through the client."""
+    if not can_elicit(ctx):
+        return NotAsked()
     state = state_of(ctx)
     arguments = (destination, is_test_call, idempotency_key, confirmation_token)
     try:
@@ -102,9 +105,10 @@ async def request_of(
     arguments: tuple[str, bool, str | None, str | None],
     *,
     answer: Answer,
+    pressed: bool = False,
 ) -> CallRequest:
     """The call as the gate judges it; for a live call or a destination without its country code, with the agent as
-    the API reports it."""
+    the API reports it. `pressed`: the call of a card a person just confirmed."""
     state = state_of(ctx)
     destination, is_test_call, idempotency_key, confirmation_token = arguments
     home = is_national(destination)
@@ -120,6 +124,8 @@ async def request_of(
         answer=answer,
         answered_round=answered_round(),
         line=line,
+        can_show_apps=client_supports_apps(ctx),
+        pressed=pressed,
     )
 
 

@@ -43,10 +43,12 @@ POLICY_FIELDS = ("rule", "setting", "retry_at")
 
 @dataclass(frozen=True)
 class Reply(Generic[M]):
-    """A tool's answer: the structured result and the same facts as compact text."""
+    """A tool's answer: the structured result and the same facts as compact text, and what only a view reads
+    (`meta`, the result's `_meta`: hosts hand it to the tool's MCP Apps view, never to the model)."""
 
     model: M
     text: str
+    meta: dict[str, Any] | None = None
 
 
 def state_of(ctx: Ctx) -> AppState:
@@ -82,7 +84,7 @@ def ok_result(state: AppState, reply: Reply[Any]) -> CallToolResult:
     # exclude_none: an unknown value is absent, never null, which is what the published output schemas say.
     data = reply.model.model_dump(mode="json", exclude_none=True)
     text = json_text(reply.model) if state.settings.text_format == "json" else reply.text
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data, _meta=reply.meta)
 
 
 class CheckedTool(Tool):
@@ -118,9 +120,14 @@ class DeclaredTool:
     fn: Callable[..., Awaitable[CallToolResult]]
     title: str
     annotations: ToolAnnotations
-    meta: Mapping[str, Any] | None = None
+    meta: Mapping[str, Any] | Callable[[Settings | None], Mapping[str, Any] | None] | None = None
     tail: Callable[[Settings], str | None] | None = None
     kind: type[CheckedTool] = CheckedTool
+    shown: Callable[[Settings], bool] | None = None
+
+    def listed(self, settings: Settings | None) -> bool:
+        """Whether the server lists the tool: `shown` decides with the settings (every tool is listed without)."""
+        return self.shown is None or settings is None or self.shown(settings)
 
     @property
     def changes_state(self) -> bool:
@@ -139,7 +146,8 @@ class DeclaredTool:
         unknown arguments, so a misspelt filter would go unapplied without a word: the strict model refuses them
         and publishes additionalProperties: false. Optional inputs are published as "give a value or omit it"; an
         explicit null is still accepted, and an empty string is read as omitted."""
-        meta = copy.deepcopy(dict(self.meta)) if self.meta is not None else None
+        given = self.meta(settings) if callable(self.meta) else self.meta
+        meta = copy.deepcopy(dict(given)) if given is not None else None
         built = self.kind.from_function(
             self.fn, title=self.title, description=self.description(settings), annotations=self.annotations, meta=meta
         )
@@ -161,17 +169,19 @@ def tool(
     annotations: ToolAnnotations,
     *,
     own_deadlines: bool = False,
-    meta: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | Callable[[Settings | None], Mapping[str, Any] | None] | None = None,
     tail: Callable[[Settings], str | None] | None = None,
     kind: type[CheckedTool] = CheckedTool,
+    shown: Callable[[Settings], bool] | None = None,
 ) -> Callable[[Callable[P, Awaitable[Reply[Any]]]], DeclaredTool]:
     """Declare a tool body that returns a Reply as a tool: its title, annotations, `_meta`, description tail and
-    Tool class, and how it runs: the per-call deadline (unless the body bounds each of its own requests, as waits
-    and writes do), and every failure as a tool error the model can act on. The description is the docstring."""
+    Tool class, whether the settings list it (`shown`), and how it runs: the per-call deadline (unless the body
+    bounds each of its own requests, as waits and writes do), and every failure as a tool error the model can act
+    on. The description is the docstring."""
 
     def declare(body: Callable[P, Awaitable[Reply[Any]]]) -> DeclaredTool:
         fn = _answering(body, own_deadlines=own_deadlines)
-        return DeclaredTool(fn, title, annotations, meta=meta, tail=tail, kind=kind)
+        return DeclaredTool(fn, title, annotations, meta=meta, tail=tail, kind=kind, shown=shown)
 
     return declare
 

@@ -1,5 +1,6 @@
-"""The MCP Apps view of an agent's calls: one self-contained HTML document served at a `ui://` resource, for hosts
-that render the `io.modelcontextprotocol/ui` extension. Hosts without it never read it."""
+"""The MCP Apps views, for hosts that render the `io.modelcontextprotocol/ui` extension (hosts without it never read
+them): the calls view of show_calls, and the confirmation card of place_call. Each is one self-contained HTML
+document served at a `ui://` resource."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from importlib import resources
 from mcp.server.apps import Apps, ResourceCsp
 
 CALLS_URI = "ui://bimpe/calls.html"
+CONFIRM_URI = "ui://bimpe/confirm.html"
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+# Every list empty: a view loads nothing and connects nowhere; it reads data only through the host.
+_CLOSED = ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[])
 
 
 def _digest(source: str) -> str:
@@ -20,16 +24,20 @@ def _digest(source: str) -> str:
 
 
 @cache
-def calls_html() -> str:
-    """The view, with its Content-Security-Policy naming the hash of its one script and one style block: nothing
+def page(name: str) -> str:
+    """A view, with its Content-Security-Policy naming the hash of its one script and one style block: nothing
     else can run or style it, not even markup that slipped into the page, and it can reach no network."""
-    template = resources.files(__name__).joinpath("calls.html").read_text(encoding="utf-8")
+    template = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
     hashes = {kind: _digest(body) for kind, body in _INLINE.findall(template)}
     return template.replace("%script-hash%", hashes["script"]).replace("%style-hash%", hashes["style"])
 
 
-def calls_app() -> Apps:
-    """The extension that serves the view; the show_calls tool names it in its `_meta.ui.resourceUri`."""
+def calls_html() -> str:
+    return page("calls.html")
+
+
+def views_app() -> Apps:
+    """The extension that serves the views; show_calls and place_call name theirs in `_meta.ui.resourceUri`."""
     apps = Apps()
     apps.add_html_resource(
         CALLS_URI,
@@ -37,8 +45,16 @@ def calls_app() -> Apps:
         name="calls_view",
         title="Calls view",
         description="Call log table, outcomes per day and transcripts, for show_calls results.",
-        # Every list empty: the view loads nothing and connects nowhere; it reads data only through the host.
-        csp=ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[]),
+        csp=_CLOSED,
+        prefers_border=True,
+    )
+    apps.add_html_resource(
+        CONFIRM_URI,
+        page("confirm.html"),
+        name="confirm_card",
+        title="Call confirmation card",
+        description="The call place_call would place, with Confirm and Decline buttons a person presses.",
+        csp=_CLOSED,
         prefers_border=True,
     )
     return apps

@@ -1,22 +1,23 @@
 """Where place_call's memory lives, so that it holds across processes and replicas: which (agent, idempotency key)
 was dialled and when (the budgets), the confirmations spent and the key each was spent on, the results kept for
 replays, the dials whose answer never reached the client, the recent audit entries, the secret that signs
-confirmation tokens when BIMPE_CONFIRM_SECRET is not set, and (HTTP passthrough) the verdicts on the API keys clients
-sent, kept briefly under a digest of each key.
+confirmation tokens when BIMPE_CONFIRM_SECRET is not set, the confirmation cards waiting for a person's press, and
+(HTTP passthrough) the verdicts on the API keys clients sent, kept briefly under a digest of each key.
 
 With passthrough each API key is a tenant: `scoped(store, tenant)` is the view of one tenant, whose budgets, dials,
 confirmations, kept results and audit entries are its own (the tenant is a digest of the key, never the key).
 
 `open_store(url)` reads BIMPE_STATE_URL: unset, a SQLite file in the user's state directory; `sqlite:///path`;
 `memory://` (this process only); `redis://` or `rediss://` (shared by every replica). Each change that decides
-anything (`admit`, `spend`) is one atomic step on the store, so concurrent processes never exceed a budget nor spend
-one confirmation twice. A store that cannot be reached raises `StateUnavailable`."""
+anything (`admit`, `spend`, `pend`, `press`) is one atomic step on the store, so concurrent processes never exceed a
+budget, spend one confirmation twice, or take two presses of one card. A store that cannot be reached raises
+`StateUnavailable`."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +46,24 @@ class Admission:
     limits: tuple[tuple[str, float, int], ...] = ()
     confirmation: str | None = None
 
+
+@dataclass(frozen=True)
+class Card:
+    """A confirmation card: the call it asks about (`fingerprint`, and `body`, the call and its key as JSON), the
+    one-time `nonce` its buttons send, its `status` (`pending` until a person presses Confirm or Decline, then
+    `confirmed` or `declined`), and `until`, when it stops counting: a pending card expires then, an answered one is
+    forgotten."""
+
+    fingerprint: str
+    nonce: str
+    status: str
+    body: str
+    until: float
+
+
+# What a press found: ("pressed", the card as answered now), or the card unchanged with why the press did nothing:
+# ("expired", ...) or the status it had already ("confirmed", "declined").
+Press = tuple[str, Card]
 
 # Why an admission was refused: ("spent", the key the confirmation went out with) or ("budget", the window).
 Refusal = tuple[str, str]
@@ -87,6 +106,23 @@ class Store(Protocol):
     async def hold(self, fingerprint: str, key: str, now: float) -> None: ...
 
     async def release(self, fingerprint: str, key: str) -> None: ...
+
+    async def card(self, fingerprint: str, now: float) -> Card | None:
+        """The card of this call that still counts at `now`, if any."""
+        ...
+
+    async def pend(self, card: Card, now: float) -> Card:
+        """`card`, stored now unless a card of the same call still counts (then that one)."""
+        ...
+
+    async def press(self, nonce: str, status: str, now: float, until: float) -> Press | None:
+        """A press of the card with this nonce: a pending card not yet expired takes `status` and counts until
+        `until`; any other is left as it is. None when no card has this nonce."""
+        ...
+
+    async def settle(self, fingerprint: str, nonce: str) -> None:
+        """The card forgotten: its answer reached the model."""
+        ...
 
     async def remember(self, entry: str) -> None:
         """One audit entry (JSON), among the recent ones every replica sees."""
@@ -158,6 +194,33 @@ class Scoped:
 
     async def release(self, fingerprint: str, key: str) -> None:
         await self.base.release(self._of(fingerprint), key)
+
+    async def card(self, fingerprint: str, now: float) -> Card | None:
+        return self._own(await self.base.card(self._of(fingerprint), now))
+
+    async def pend(self, card: Card, now: float) -> Card:
+        mine = replace(card, fingerprint=self._of(card.fingerprint), nonce=self._of(card.nonce))
+        found = self._own(await self.base.pend(mine, now))
+        assert found is not None
+        return found
+
+    async def press(self, nonce: str, status: str, now: float, until: float) -> Press | None:
+        pressed = await self.base.press(self._of(nonce), status, now, until)
+        if pressed is None:
+            return None
+        found = self._own(pressed[1])
+        assert found is not None
+        return pressed[0], found
+
+    async def settle(self, fingerprint: str, nonce: str) -> None:
+        await self.base.settle(self._of(fingerprint), self._of(nonce))
+
+    def _own(self, card: Card | None) -> Card | None:
+        """A card as this tenant knows it: its names without the tenant."""
+        if card is None:
+            return None
+        cut = len(self.tenant) + 1
+        return replace(card, fingerprint=card.fingerprint[cut:], nonce=card.nonce[cut:])
 
     async def remember(self, entry: str) -> None:
         await self.base.remember_for(self.tenant, entry)

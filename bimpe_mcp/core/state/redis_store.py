@@ -15,6 +15,8 @@ from bimpe_mcp.core.state import (
     KEPT_SECONDS,
     RECENT_KEPT,
     Admission,
+    Card,
+    Press,
     Refusal,
     StateUnavailable,
     shown_url,
@@ -59,6 +61,41 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 return false
 """
+
+
+# A card is kept as the JSON [nonce, status, body, until] under its call's fingerprint, its nonce naming that
+# fingerprint. KEYS: the card, its nonce. ARGV: the card, now, seconds kept, the fingerprint.
+PEND = """
+local got = redis.call('GET', KEYS[1])
+if got and tonumber(cjson.decode(got)[4]) > tonumber(ARGV[2]) then return got end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])
+return ARGV[1]
+"""
+# KEYS: the card. ARGV: the nonce pressed, the status it takes, now, until.
+PRESS = """
+local got = redis.call('GET', KEYS[1])
+if not got then return false end
+local card = cjson.decode(got)
+if card[1] ~= ARGV[1] then return false end
+if card[2] ~= 'pending' then return {card[2], got} end
+if tonumber(card[4]) <= tonumber(ARGV[3]) then return {'expired', got} end
+card[2] = ARGV[2]
+card[4] = ARGV[4]
+local pressed = cjson.encode(card)
+redis.call('SET', KEYS[1], pressed, 'KEEPTTL')
+return {'pressed', pressed}
+"""
+SETTLE = """
+local got = redis.call('GET', KEYS[1])
+if got and cjson.decode(got)[1] == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
+return false
+"""
+
+
+def _card(fingerprint: str, raw: str) -> Card:
+    nonce, status, body, until = json.loads(raw)
+    return Card(fingerprint, str(nonce), str(status), str(body), float(until))
 
 
 class RedisStore:
@@ -136,6 +173,29 @@ class RedisStore:
 
     async def release(self, fingerprint: str, key: str) -> None:
         await self._do("eval", RELEASE, 1, PREFIX + "held:" + fingerprint, key)
+
+    async def card(self, fingerprint: str, now: float) -> Card | None:
+        raw = await self._do("get", PREFIX + "card:" + fingerprint)
+        found = None if raw is None else _card(fingerprint, raw)
+        return found if found is not None and found.until > now else None
+
+    async def pend(self, card: Card, now: float) -> Card:
+        c = card
+        keys = [PREFIX + "card:" + c.fingerprint, PREFIX + "card-nonce:" + c.nonce]
+        raw = json.dumps([c.nonce, c.status, c.body, repr(c.until)])
+        got = await self._do("eval", PEND, 2, *keys, raw, repr(now), int(DAY), c.fingerprint)
+        return _card(c.fingerprint, str(got))
+
+    async def press(self, nonce: str, status: str, now: float, until: float) -> Press | None:
+        fingerprint = await self._do("get", PREFIX + "card-nonce:" + nonce)
+        if fingerprint is None:
+            return None
+        got = await self._do("eval", PRESS, 1, PREFIX + "card:" + fingerprint, nonce, status, repr(now), repr(until))
+        return None if not got else (str(got[0]), _card(str(fingerprint), str(got[1])))
+
+    async def settle(self, fingerprint: str, nonce: str) -> None:
+        keys = [PREFIX + "card:" + fingerprint, PREFIX + "card-nonce:" + nonce]
+        await self._do("eval", SETTLE, 2, *keys, nonce)
 
     async def remember(self, entry: str) -> None:
         await self._do("eval", RECORD, 1, PREFIX + "audit", entry, RECENT_KEPT)

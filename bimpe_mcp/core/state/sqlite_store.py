@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,6 +15,8 @@ from bimpe_mcp.core.state import (
     KEPT_SECONDS,
     RECENT_KEPT,
     Admission,
+    Card,
+    Press,
     Refusal,
     StateUnavailable,
     over_limit,
@@ -30,8 +33,14 @@ CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEX
 CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS tenant_audit(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT, entry TEXT);
 CREATE INDEX IF NOT EXISTS tenant_audit_by_tenant ON tenant_audit(tenant, id);
+CREATE TABLE IF NOT EXISTS cards(fingerprint TEXT PRIMARY KEY, nonce TEXT UNIQUE, status TEXT, body TEXT, until REAL);
 CREATE TABLE IF NOT EXISTS verdicts(digest TEXT PRIMARY KEY, accepted INTEGER, until REAL);
 """
+
+
+def _card(row: tuple[object, ...]) -> Card:
+    fingerprint, nonce, status, body, until = row
+    return Card(str(fingerprint), str(nonce), str(status), str(body), float(str(until)))
 
 
 class SqliteStore:
@@ -162,6 +171,47 @@ class SqliteStore:
     async def release(self, fingerprint: str, key: str) -> None:
         self._run(
             lambda db: db.execute("DELETE FROM held WHERE fingerprint = ? AND key = ?", (fingerprint, key)), write=True
+        )
+
+    async def card(self, fingerprint: str, now: float) -> Card | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM cards WHERE fingerprint = ? AND until > ?", (fingerprint, now)
+            ).fetchone()
+        )
+        return None if row is None else _card(row)
+
+    async def pend(self, card: Card, now: float) -> Card:
+        def work(db: sqlite3.Connection) -> Card:
+            db.execute("DELETE FROM cards WHERE until <= ?", (now,))
+            row = db.execute("SELECT * FROM cards WHERE fingerprint = ?", (card.fingerprint,)).fetchone()
+            if row is not None:
+                return _card(row)
+            c = card
+            db.execute("INSERT INTO cards VALUES (?, ?, ?, ?, ?)", (c.fingerprint, c.nonce, c.status, c.body, c.until))
+            return card
+
+        return self._run(work, write=True)
+
+    async def press(self, nonce: str, status: str, now: float, until: float) -> Press | None:
+        def work(db: sqlite3.Connection) -> Press | None:
+            row = db.execute("SELECT * FROM cards WHERE nonce = ?", (nonce,)).fetchone()
+            if row is None:
+                return None
+            card = _card(row)
+            if card.status != "pending":
+                return card.status, card
+            if card.until <= now:
+                return "expired", card
+            db.execute("UPDATE cards SET status = ?, until = ? WHERE nonce = ?", (status, until, nonce))
+            return "pressed", replace(card, status=status, until=until)
+
+        return self._run(work, write=True)
+
+    async def settle(self, fingerprint: str, nonce: str) -> None:
+        self._run(
+            lambda db: db.execute("DELETE FROM cards WHERE fingerprint = ? AND nonce = ?", (fingerprint, nonce)),
+            write=True,
         )
 
     async def remember(self, entry: str) -> None:
