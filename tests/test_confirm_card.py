@@ -5,7 +5,6 @@ cannot be asked): place_call dials nothing and shows the card, whose one-time no
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,19 +183,3 @@ async def test_app_mode_refuses_a_client_that_renders_no_apps_and_says_which_set
         info = error(await client.call_tool("place_call", LIVE))
     assert info["setting"] == "BIMPE_CONFIRM" and "does not render MCP Apps" in info["message"]
     assert posts(sandbox) == 0
-
-
-async def test_a_card_shown_by_one_server_is_pressed_once_on_another_sharing_the_state(
-    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
-) -> None:
-    state = f"sqlite:///{tmp_path / 'state.sqlite3'}"
-    one, two = (make_server(allow_live_calls=True, confirm="app", state_url=state) for _ in range(2))
-    async with Client(one, extensions=[APPS]) as a, Client(two, extensions=[APPS]) as b:
-        card = card_of(await a.call_tool("place_call", LIVE))
-        assert card_of(await b.call_tool("place_call", LIVE))["nonce"] == card["nonce"]
-        placed = data(await press(b, card))
-        again = error(await press(a, card))
-        learned = data(await a.call_tool("place_call", LIVE))
-    assert "already answered" in again["message"]
-    assert (learned["call_id"], learned["replayed"]) == (placed["call_id"], True)
-    assert posts(sandbox) == 1

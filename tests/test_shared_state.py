@@ -17,13 +17,15 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, InputRequiredResult
 
-from bimpe_mcp.core.state import RECENT_KEPT, open_store, shown_url, state_home
+from bimpe_mcp.core.state import RECENT_KEPT, Card, open_store, scoped, shown_url, state_home
 from bimpe_mcp.sandbox import Sandbox
+from tests.app_support import APPS
 from tests.conftest import ServerFactory
 from tests.redis_support import redis_server
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import data, error
 from tests.test_call_audit import recent
+from tests.test_confirm_card import LIVE, card_of, press
 
 pytestmark = pytest.mark.anyio
 
@@ -322,3 +324,31 @@ async def stored_text(url: str) -> str:
         return "\n".join(names + values)
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_a_confirmation_card_is_pressed_once_across_servers_and_never_by_another_tenant(
+    make_server: ServerFactory, sandbox: Sandbox, redis_url: str, tmp_path: Path, backend: str
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/4" if backend == "redis" else f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    one, two = (make_server(allow_live_calls=True, confirm="app", state_url=url) for _ in range(2))
+    async with Client(one, extensions=[APPS]) as a, Client(two, extensions=[APPS]) as b:
+        card = card_of(await a.call_tool("place_call", LIVE))
+        assert card_of(await b.call_tool("place_call", LIVE))["nonce"] == card["nonce"], "one card per call"
+        placed = data(await press(b, card))
+        assert "already answered" in error(await press(a, card))["message"]
+        learned = data(await a.call_tool("place_call", LIVE))
+    assert (learned["call_id"], learned["replayed"]) == (placed["call_id"], True)
+    assert sum(1 for r in sandbox.requests if r.method == "POST") == 1
+
+    store = open_store(url)
+    mine, theirs = scoped(store, "tenant-a"), scoped(store, "tenant-b")
+    shown = await mine.pend(Card("agt_1|+1|False", "n" * 24, "pending", "{}", 100.0), 0.0)
+    assert await theirs.press(shown.nonce, "confirmed", 1.0, 10.0) is None, "another tenant's nonce is unknown"
+    assert await theirs.card("agt_1|+1|False", 1.0) is None
+    pressed = await mine.press(shown.nonce, "confirmed", 1.0, 10.0)
+    assert pressed is not None and pressed[0] == "pressed" and pressed[1].nonce == shown.nonce
+    assert (await mine.press(shown.nonce, "declined", 2.0, 10.0) or ("", shown))[0] == "confirmed", "pressed once"
+    await mine.settle(shown.fingerprint, shown.nonce)
+    assert await mine.card(shown.fingerprint, 3.0) is None
+    await store.aclose()
