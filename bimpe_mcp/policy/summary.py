@@ -43,8 +43,13 @@ def summary(settings: Settings) -> str:
     are confirmed."""
     who = "live and test calls" if settings.confirm_test_calls else "live calls"
     confirm = "not asked" if settings.confirm == "off" else f"{settings.confirm} ({who})"
-    ask = settings.confirm in ("auto", "elicit")
-    asked = " It is asked through the client: a client that cannot ask cannot place such calls." if ask else ""
+    asked = {
+        "auto": " It is asked through the client, else on a confirmation card the user presses: a client that can "
+        "do neither cannot place such calls.",
+        "elicit": " It is asked through the client: a client that cannot ask cannot place such calls.",
+        "app": " It is given on a confirmation card the user presses (never in the chat): a client that renders no "
+        "MCP Apps cannot place such calls.",
+    }.get(settings.confirm, "")
     lines = [
         "Premium-rate, shared-cost, emergency and invalid numbers are always refused; a refusal is policy_refused "
         f"naming its rule. User confirmation: {confirm}.{asked}"
