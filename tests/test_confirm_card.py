@@ -13,7 +13,7 @@ from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, TextRes
 
 from bimpe_mcp.sandbox import Sandbox
 from bimpe_mcp.ui import CONFIRM_URI
-from tests.app_support import APPS
+from tests.app_support import APPS, view_host
 from tests.conftest import SandboxTime, ServerFactory
 from tests.support import data, error, text
 
@@ -182,4 +182,59 @@ async def test_app_mode_refuses_a_client_that_renders_no_apps_and_says_which_set
     async with Client(make_server(allow_live_calls=True, confirm="app")) as client:
         info = error(await client.call_tool("place_call", LIVE))
     assert info["setting"] == "BIMPE_CONFIRM" and "does not render MCP Apps" in info["message"]
+    assert posts(sandbox) == 0
+
+
+async def test_the_card_in_the_reference_host_shows_the_exact_call_and_one_press_places_it_once(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    server = make_server(allow_live_calls=True, confirm="app", max_live_calls_per_day=5, quiet_hours="01:00-02:00")
+    async with Client(server, extensions=[APPS]) as client:
+        shown = await client.call_tool("place_call", LIVE)
+        card = card_of(shown)
+        async with view_host(client, shown, LIVE, uri=CONFIRM_URI) as host:
+            confirm = host.view.get_by_role("button", name="Confirm")
+            await confirm.wait_for()
+            assert await host.view.locator("#to").inner_text() == card["call"]["display"] == "+1 415-555-0100"
+            where = await host.view.locator("#where").inner_text()
+            assert where.startswith("United States, ") and card["call"]["time_zone"] in where
+            agent = await host.view.locator("#agent").inner_text()
+            assert agent.startswith(f"{card['call']['agent_name']} ({card['call']['agent_id']})")
+            assert "LIVE" in await host.view.locator("#title").inner_text()
+            policy = await host.view.locator("#policy").inner_text()
+            assert "01:00-02:00" in policy and "5 of 5 calls left this day" in policy
+            await host.screenshot("confirm-card.png")
+            await host.set_theme("dark")
+            await host.screenshot("confirm-card-dark.png")
+            assert posts(sandbox) == 0
+
+            await confirm.click()
+            outcome = host.view.locator("#outcome.ok")
+            await outcome.wait_for()
+            assert await confirm.is_disabled() and await host.view.get_by_role("button", name="Decline").is_disabled()
+            await confirm.click(force=True)
+            assert posts(sandbox) == 1, "a second press places nothing"
+            learned = data(await client.call_tool("place_call", LIVE))
+            assert learned["call_id"] in await outcome.inner_text()
+        assert host.problems == []
+    assert learned["replayed"] is True and posts(sandbox) == 1
+
+
+async def test_decline_on_the_card_places_nothing_and_an_expired_card_says_so(
+    make_server: ServerFactory, sandbox: Sandbox, sandbox_time: SandboxTime
+) -> None:
+    async with Client(make_server(allow_live_calls=True, confirm="app"), extensions=[APPS]) as client:
+        shown = await client.call_tool("place_call", LIVE)
+        async with view_host(client, shown, LIVE, uri=CONFIRM_URI) as host:
+            await host.view.get_by_role("button", name="Decline").click()
+            await host.view.locator("#outcome", has_text="Declined: nothing was dialled.").wait_for()
+        assert error(await client.call_tool("place_call", LIVE))["code"] == "confirmation_declined"
+        late = await client.call_tool("place_call", LIVE)
+        await sandbox_time.sleep(301)
+        async with view_host(client, late, LIVE, uri=CONFIRM_URI) as host:
+            await host.view.get_by_role("button", name="Confirm").click()
+            expired = host.view.locator("#outcome.error")
+            await expired.wait_for()
+            assert "has expired" in await expired.inner_text()
+        assert host.problems == []
     assert posts(sandbox) == 0
