@@ -1,17 +1,21 @@
 """An MCP Apps host for the view tests: headless Chromium (Debian's package, driven by Playwright) showing a view in
-the host page of tests/app_host, with the view's tools/call requests answered by a real MCP client."""
+the page of tests/app_host, whose host side is @modelcontextprotocol/ext-apps' own AppBridge (bundled by esbuild),
+with the view's tools/call requests answered by a real MCP client."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-from collections.abc import AsyncGenerator
+import subprocess
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import anyio.to_thread
 import httpx2
 import pytest
 from mcp import Client
@@ -20,13 +24,19 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.types import CallToolResult, TextResourceContents
 
 from bimpe_mcp.ui import CALLS_URI
+from tests.dist_support import NODE_BIN, node_env
 
 if TYPE_CHECKING:
     from playwright.async_api import ConsoleMessage, Frame, FrameLocator, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-HOST_PAGE = Path(__file__).parent / "app_host" / "host.html"
+HOST_DIR = Path(__file__).parent / "app_host"
+HOST_PAGE = HOST_DIR / "host.html"
+# host.js bundled with the AppBridge, once a test run, beside the page; never committed (`build/` in .gitignore).
+HOST_BUNDLE = HOST_DIR / "build" / "host.js"
+# The npm packages `.ci/run` installs for it, at the versions pinned there.
+HOST_PACKAGES = {"@modelcontextprotocol/ext-apps": "2.0.4", "esbuild": "0.28.2"}
 # Written by every run, never committed (.gitignore); README links them.
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # Without the background-networking flags Chromium keeps trying the network, which is closed here.
@@ -39,30 +49,56 @@ FLAGS = [
     "--disable-sync",
 ]
 APPS = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
+# The host context a view starts with unless the test says otherwise (a test's keys replace these).
+CONTEXT: dict[str, Any] = {"theme": "light", "timeZone": "UTC", "locale": "en-US", "displayMode": "inline"}
 
 
-def require_browser() -> None:
-    """Chromium and Playwright, which `.ci/run` installs. Missing, the test skips locally but fails under CI."""
-    missing: list[str] = []
-    if not CHROMIUM.is_file():
-        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        missing.append("playwright (pip install -e '.[test]')")
-    if not missing:
-        return
-    reason = "the view tests need " + " and ".join(missing)
+def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
 
 
+def require_browser() -> None:
+    """Chromium, Playwright and the host's npm packages, which `.ci/run` installs. Missing, the test skips locally but
+    fails under CI."""
+    missing: list[str] = []
+    if not CHROMIUM.is_file():
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("playwright (pip install -e '.[test]')")
+    for name, version in HOST_PACKAGES.items():
+        manifest = NODE_BIN.parent / name / "package.json"
+        found = json.loads(manifest.read_text(encoding="utf-8")).get("version") if manifest.is_file() else None
+        if found != version:
+            missing.append(f"{name}@{version} in .ci/node (found {found or 'nothing'}; run .ci/run)")
+    if missing:
+        _unavailable("the view tests need " + " and ".join(missing))
+
+
+@cache
+def host_bundle() -> Path:
+    """host.js and the AppBridge it imports as one script the page loads, built by esbuild once a test run."""
+    HOST_BUNDLE.parent.mkdir(exist_ok=True)
+    partial = HOST_BUNDLE.with_name(f"host.{os.getpid()}.js")
+    command = [str(NODE_BIN / "esbuild"), str(HOST_DIR / "host.js"), "--bundle", "--format=iife"]
+    command += ["--platform=browser", "--target=chrome120", "--log-level=warning", f"--outfile={partial}"]
+    built = subprocess.run(
+        command, env=node_env(NODE_PATH=str(NODE_BIN.parent)), capture_output=True, text=True, timeout=120, check=False
+    )
+    if built.returncode != 0:
+        pytest.fail(f"esbuild could not bundle the test host: {built.stderr or built.stdout}")
+    partial.replace(HOST_BUNDLE)  # whole, even with several test processes building at once
+    return HOST_BUNDLE
+
+
 def wire(result: CallToolResult) -> dict[str, Any]:
-    """A tool result as the host received it on the wire, which is what it hands the view."""
+    """A tool result as the host received it on the wire (`_meta` included), which is what it hands the view."""
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-async def view_html(client: Client) -> str:
-    read = await client.read_resource(CALLS_URI)
+async def view_html(client: Client, uri: str = CALLS_URI) -> str:
+    read = await client.read_resource(uri)
     content = read.contents[0]
     assert isinstance(content, TextResourceContents)
     return content.text
@@ -79,23 +115,57 @@ class ViewHost:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=str(SCREENSHOTS / name))
 
+    async def set_context(self, changes: Mapping[str, Any]) -> None:
+        """The host context changes: the bridge sends the view the fields that differ (host-context-changed)."""
+        await self.page.evaluate("changes => window.setHostContext(changes)", dict(changes))
+
     async def set_theme(self, theme: str) -> None:
-        await self.page.evaluate("context => window.setHostContext(context)", {"theme": theme})
+        await self.set_context({"theme": theme})
         await self.view.locator(f'html[data-theme="{theme}"]').wait_for(state="attached")
+
+    async def leave_unanswered(self, tool: str) -> None:
+        """From now on the host takes the view's calls of `tool` and never answers them."""
+        await self.page.evaluate("name => window.leaveUnanswered(name)", tool)
+
+    async def received(self) -> list[dict[str, Any]]:
+        """Every JSON-RPC message the view sent the host, in order."""
+        return cast("list[dict[str, Any]]", await self.page.evaluate("() => window.received"))
+
+    async def sizes(self) -> list[dict[str, Any]]:
+        """The sizes the view asked for (ui/notifications/size-changed), in order."""
+        sent = await self.received()
+        return [m["params"] for m in sent if m.get("method") == "ui/notifications/size-changed"]
+
+    async def frame_height(self) -> float:
+        """The height of the view's frame as the host sized it (inside its border)."""
+        return cast("float", await self.page.evaluate("() => document.getElementById('view').clientHeight"))
 
 
 @asynccontextmanager
-async def view_host(client: Client, result: CallToolResult, arguments: dict[str, Any]) -> AsyncGenerator[ViewHost]:
-    """The calls view of `client`'s server showing `result`, in light theme, UTC and en-US."""
+async def view_host(
+    client: Client,
+    result: CallToolResult,
+    arguments: dict[str, Any],
+    *,
+    uri: str = CALLS_URI,
+    context: Mapping[str, Any] | None = None,
+    fake_clock: bool = False,
+    silent: bool = False,
+) -> AsyncGenerator[ViewHost]:
+    """The view at `uri` of `client`'s server showing `result` (as received, `_meta` included) for `arguments`, with
+    the host context CONTEXT updated by `context` (e.g. `{"containerDimensions": {"maxHeight": 600}}`). With
+    `fake_clock`, the page's timers run on Playwright's clock, which `host.page.clock` moves on; a `silent` host
+    never answers the view at all, not even its ui/initialize."""
     require_browser()
     from playwright.async_api import async_playwright
 
-    html = await view_html(client)
+    bundle = await anyio.to_thread.run_sync(host_bundle)
+    assert bundle.is_file()
+    html = await view_html(client, uri)
 
     async def host_call(name: str, args: dict[str, Any]) -> dict[str, Any]:
         return wire(await client.call_tool(name, args))
 
-    context = {"theme": "light", "timeZone": "UTC", "locale": "en-US", "displayMode": "inline"}
     problems: list[str] = []
 
     def console(message: ConsoleMessage) -> None:
@@ -109,11 +179,13 @@ async def view_host(client: Client, result: CallToolResult, arguments: dict[str,
             page.set_default_timeout(20_000)
             page.on("console", console)
             page.on("pageerror", lambda error: problems.append(str(error)))
+            if fake_clock:
+                await page.clock.install()
             await page.expose_function("hostCall", host_call)  # pyright: ignore[reportUnknownMemberType]
             await page.goto(HOST_PAGE.as_uri())
             await page.evaluate(
-                "([html, input, result, context]) => window.startView(html, input, result, context)",
-                [html, arguments, wire(result), context],
+                "([html, input, result, context, silent]) => window.startView(html, input, result, context, silent)",
+                [html, arguments, wire(result), {**CONTEXT, **(context or {})}, silent],
             )
             element = await page.query_selector("#view")
             frame = element and await element.content_frame()

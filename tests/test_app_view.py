@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -241,3 +242,166 @@ async def test_show_calls_pages_on_through_the_log(client: Client) -> None:
     assert (first["page"], first["next_page"], second["page"]) == (1, 2, 2)
     assert first["total_count"] == 300 and len(second["calls"]) == 100
     assert not {c["id"] for c in first["calls"]} & {c["id"] for c in second["calls"]}
+
+
+async def box(host: ViewHost, selector: str) -> dict[str, float]:
+    """Where an element of the view sits in its frame, and how far its content reaches."""
+    script = """selector => { const node = document.querySelector(selector); const r = node.getBoundingClientRect();
+        return { top: r.top, bottom: r.bottom, height: r.height, scroll: node.scrollHeight, client: node.clientHeight,
+                 document: document.documentElement.getBoundingClientRect().height, scrolled: window.scrollY }; }"""
+    return await host.frame.evaluate(script, selector)
+
+
+async def older_calls(host: ViewHost) -> None:
+    await host.view.locator("#rows tr").nth(99).wait_for()
+    await host.view.get_by_role("button", name="Load older calls").press("Enter")
+    await host.view.locator("#rows tr").nth(199).wait_for()
+
+
+async def test_a_host_that_fixes_the_height_gets_a_view_that_fills_it_and_scrolls_inside(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        call = max(
+            (c for c in data(result)["calls"] if c["status"] == "ended"),
+            key=lambda c: c["duration_seconds"] or 0,
+        )
+        async with view_host(client, result, {}, context={"containerDimensions": {"height": 500}}) as host:
+            await older_calls(host)
+            table = await box(host, "#table-box")
+            assert table["document"] == 500, "the view fills the height the host gave"
+            assert table["scroll"] > 20 * table["client"] > 20 * 100, "the 200 rows scroll inside the table's box"
+            for part in ("#title", "#controls", "#more", "#chart-box"):
+                placed = await box(host, part)
+                assert placed["top"] >= 0 and placed["bottom"] <= 500, f"{part} stays in view"
+            await host.view.locator("#rows tr").nth(199).scroll_into_view_if_needed()
+            assert (await box(host, "#table-box"))["scrolled"] == 0, "the rows scrolled, not the page"
+            assert (await box(host, "#title"))["top"] >= 0
+            await host.screenshot("calls-table-fixed-height.png")
+
+            await host.view.get_by_role("button", name=f"Open the transcript of call {call['id']}").press("Enter")
+            await host.view.locator("#turns li.turn").nth(3).wait_for()
+            turns = await box(host, "#turns")
+            assert turns["document"] == 500 and turns["bottom"] <= 500
+            assert turns["scroll"] > turns["client"], "a long conversation scrolls inside its list"
+            assert (await box(host, "#back"))["top"] >= 0
+
+            assert {size["height"] for size in await host.sizes()} == {500}
+            assert await host.frame_height() == 500
+        assert host.problems == []
+
+
+async def test_a_host_that_caps_the_height_gets_a_view_that_never_asks_for_more(make_server: ServerFactory) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        async with view_host(client, result, {}, context={"containerDimensions": {"maxHeight": 600}}) as host:
+            await older_calls(host)
+            table = await box(host, "#table-box")
+            assert table["document"] == 600 and table["scroll"] > table["client"]
+            assert (await box(host, "#more"))["bottom"] <= 600, "the button stays in view"
+            heights = [size["height"] for size in await host.sizes()]
+            assert max(heights) == heights[-1] == 600
+            assert await host.frame_height() == 600
+
+            await host.set_context({"containerDimensions": {"maxHeight": 800}})
+            await host.page.wait_for_function("() => document.getElementById('view').clientHeight === 800")
+            assert (await box(host, "#table-box"))["document"] == 800
+            heights = [size["height"] for size in await host.sizes()]
+            assert max(heights) == heights[-1] == 800
+
+            # No bound any more: the view is as tall as its 200 rows again, as it is in a host that sets none.
+            await host.set_context({"containerDimensions": {}})
+            await host.page.wait_for_function("() => document.getElementById('view').clientHeight > 3000")
+            table = await box(host, "#table-box")
+            assert table["scroll"] == table["client"] and table["document"] > 3000
+            assert (await host.sizes())[-1]["height"] == math.ceil(table["document"])
+        assert host.problems == []
+
+
+async def test_a_host_that_never_answers_is_named_after_fifteen_seconds_and_the_view_can_retry(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        call = next(c for c in data(result)["calls"] if c["status"] == "ended")
+        async with view_host(client, result, {}, fake_clock=True) as host:
+            await host.view.locator("#rows tr").nth(99).wait_for()
+            await host.leave_unanswered("list_calls")
+            await host.leave_unanswered("get_transcript")
+            more = host.view.get_by_role("button", name="Load older calls")
+            await more.press("Enter")
+            status = host.view.locator("#more-status")
+            await status.filter(has_text="Loading older calls…").wait_for()
+            await host.page.clock.fast_forward(14_000)
+            assert await status.inner_text() == "Loading older calls…" and await more.is_disabled()
+            await host.page.clock.fast_forward(1_500)
+            await status.filter(has_text="did not answer").wait_for()
+            assert await status.inner_text() == "Could not load older calls: the host did not answer within 15 seconds."
+            assert await more.is_enabled() and await host.view.locator("#rows tr").count() == 100
+            await more.press("Enter")
+            await status.filter(has_text="Loading older calls…").wait_for()
+
+            await host.view.locator("tr", has_text=call["id"]).click()
+            turn_status = host.view.locator("#t-status")
+            await turn_status.filter(has_text="Loading the transcript…").wait_for()
+            await host.page.clock.fast_forward(15_500)
+            await turn_status.filter(has_text="did not answer").wait_for()
+            assert await turn_status.inner_text() == (
+                "Could not load the transcript: the host did not answer within 15 seconds."
+            )
+            retry = host.view.get_by_role("button", name="Try again")
+            await retry.press("Enter")
+            await turn_status.filter(has_text="Loading the transcript…").wait_for()
+            calls = [m["params"]["name"] for m in await host.received() if m.get("method") == "tools/call"]
+            assert calls.count("list_calls") == 2 and calls.count("get_transcript") == 2
+        assert host.problems == []
+
+
+async def test_a_host_that_never_answers_the_handshake_is_named_instead_of_a_spinner(
+    make_server: ServerFactory,
+) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        async with view_host(client, result, {}, fake_clock=True, silent=True) as host:
+            summary = host.view.locator("#summary")
+            await summary.filter(has_text="Waiting for the call log…").wait_for()
+            await host.page.clock.fast_forward(16_000)
+            await host.view.locator("#summary.error").wait_for()
+            assert (
+                await summary.inner_text() == "The call log was not shown: the host did not answer within 15 seconds."
+            )
+            assert await host.view.locator("main").get_attribute("aria-busy") == "false"
+            assert [m["method"] for m in await host.received()][:2] == ["ui/initialize", "ui/notifications/initialized"]
+        assert host.problems == []
+
+
+STYLES = {
+    "--font-sans": "Georgia, serif",
+    "--font-mono": "monospace",
+    "--font-text-sm-size": "15px",
+    "--font-weight-normal": "300",
+    "--color-background-primary": "rgb(250, 240, 230)",
+}
+
+
+async def test_the_view_follows_the_hosts_typography_and_colours(make_server: ServerFactory) -> None:
+    async with Client(make_server(), extensions=[APPS]) as client:
+        result = await client.call_tool("show_calls", {})
+        async with view_host(client, result, {}) as host:
+            await host.view.locator("#rows tr").nth(99).wait_for()
+            assert "system-ui" in await host.frame.evaluate("() => getComputedStyle(document.body).fontFamily")
+        async with view_host(client, result, {}, context={"styles": {"variables": STYLES}}) as host:
+            await host.view.locator("#rows tr").nth(99).wait_for()
+            style = """selector => { const s = getComputedStyle(document.querySelector(selector));
+                return [s.fontFamily, s.fontSize, s.fontWeight]; }"""
+            assert await host.frame.evaluate(style, "body") == ["Georgia, serif", "14px", "300"]
+            assert await host.frame.evaluate(style, "table") == ["Georgia, serif", "15px", "300"]
+            assert (await host.frame.evaluate(style, "td.id"))[0] == "monospace"
+            assert await background(host) == (250, 240, 230)
+
+            await host.set_context({"styles": {"variables": {"--font-sans": "Verdana, sans-serif"}}})
+            await host.frame.wait_for_function("() => getComputedStyle(document.body).fontFamily.startsWith('Verdana')")
+            assert await host.frame.evaluate(style, "table") == ["Verdana, sans-serif", "13px", "400"]
+            assert await background(host) == (255, 255, 255), "a variable the host no longer sets is the view's own"
+        assert host.problems == []
