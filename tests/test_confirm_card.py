@@ -195,7 +195,8 @@ async def test_the_card_in_the_reference_host_shows_the_exact_call_and_one_press
         async with view_host(client, shown, LIVE, uri=CONFIRM_URI) as host:
             confirm = host.view.get_by_role("button", name="Confirm")
             await confirm.wait_for()
-            assert await host.view.locator("#to").inner_text() == card["call"]["display"] == "+1 415-555-0100"
+            assert await host.view.locator("#to").inner_text() == card["call"]["display"]
+            assert card["call"]["display"].startswith("+1 415-555-0100")
             where = await host.view.locator("#where").inner_text()
             assert where.startswith("United States, ") and card["call"]["time_zone"] in where
             agent = await host.view.locator("#agent").inner_text()
@@ -216,6 +217,11 @@ async def test_the_card_in_the_reference_host_shows_the_exact_call_and_one_press
             assert posts(sandbox) == 1, "a second press places nothing"
             learned = data(await client.call_tool("place_call", LIVE))
             assert learned["call_id"] in await outcome.inner_text()
+            told = await host.page.evaluate("() => window.modelContext")
+            (block,) = told["content"]
+            assert block["text"].startswith("On the confirmation card the user pressed Confirm: LIVE call to ")
+            assert f"call_id {learned['call_id']}" in block["text"] and "wait_for_call" in block["text"]
+            assert card["nonce"] not in json.dumps(told), "the model is told the call, never the nonce"
         assert host.problems == []
     assert learned["replayed"] is True and posts(sandbox) == 1
 

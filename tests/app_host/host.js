@@ -33,7 +33,13 @@ function fit() {
 window.startView = async (html, toolInput, toolResult, hostContext, silent) => {
   context = hostContext;
   fit();
-  bridge = new AppBridge(null, { name: "bimpe-test-host", version: "1.0.0" }, { serverTools: {} }, { hostContext });
+  // The host takes context updates for the model (text), and keeps the last one in window.modelContext.
+  const capabilities = { serverTools: {}, updateModelContext: { text: {} } };
+  bridge = new AppBridge(null, { name: "bimpe-test-host", version: "1.0.0" }, capabilities, { hostContext });
+  bridge.onupdatemodelcontext = async (params) => {
+    window.modelContext = params;
+    return {};
+  };
   bridge.oncalltool = (params) => {
     if (unanswered.has(params.name)) return new Promise(() => {});
     return window.hostCall(params.name, params.arguments ?? {});
