@@ -244,3 +244,59 @@ async def test_decline_on_the_card_places_nothing_and_an_expired_card_says_so(
             assert "has expired" in await expired.inner_text()
         assert host.problems == []
     assert posts(sandbox) == 0
+
+
+SEND_FROM_VIEW = """async ([id, args]) => new Promise((resolve) => {
+  window.addEventListener("message", (event) => {
+    if (event.data && event.data.id === id) resolve(event.data);
+  });
+  const params = { name: "confirm_call", arguments: args };
+  window.parent.postMessage({ jsonrpc: "2.0", id, method: "tools/call", params }, "*");
+})"""
+
+
+async def test_confirm_call_sent_through_the_host_without_the_nonce_or_with_a_spent_one_is_refused(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    async with Client(make_server(allow_live_calls=True, confirm="app"), extensions=[APPS]) as client:
+        shown = await client.call_tool("place_call", LIVE)
+        nonce = card_of(shown)["nonce"]
+        async with view_host(client, shown, LIVE, uri=CONFIRM_URI) as host:
+            await host.view.get_by_role("button", name="Confirm").click()
+            await host.view.locator("#outcome.ok").wait_for()
+            bare = await host.frame.evaluate(SEND_FROM_VIEW, [9001, {"confirm": True}])
+            spent = await host.frame.evaluate(SEND_FROM_VIEW, [9002, {"nonce": nonce, "confirm": True}])
+        assert host.problems == []
+    for answer, why in ((bare, "nonce"), (spent, "already answered")):
+        result = answer["result"]
+        assert result["isError"] is True and why in result["content"][0]["text"]
+    assert posts(sandbox) == 1
+
+
+async def test_the_card_keeps_within_the_hosts_box_follows_its_fonts_and_counts_down_its_expiry(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    context = {
+        "containerDimensions": {"maxHeight": 160},
+        "styles": {"variables": {"--font-sans": "Georgia, serif"}},
+    }
+    async with Client(make_server(allow_live_calls=True, confirm="app"), extensions=[APPS]) as client:
+        shown = await client.call_tool("place_call", LIVE)
+        async with view_host(client, shown, LIVE, uri=CONFIRM_URI, context=context, fake_clock=True) as host:
+            confirm = host.view.get_by_role("button", name="Confirm")
+            await confirm.wait_for(state="attached")
+            font = await host.frame.evaluate("() => getComputedStyle(document.body).fontFamily")
+            assert font == "Georgia, serif"
+            sizes = await host.sizes()
+            assert sizes and max(s["height"] for s in sizes) <= 160 and await host.frame_height() <= 160
+            scroll = "() => [document.body.scrollHeight, document.body.clientHeight]"
+            inner, shown_height = await host.frame.evaluate(scroll)
+            assert inner > shown_height, "the card scrolls inside the box the host gave it"
+            await host.page.clock.fast_forward(299_000)
+            assert await confirm.is_enabled()
+            await host.page.clock.fast_forward(2_000)
+            expired = host.view.locator("#outcome.error", has_text="This confirmation card has expired")
+            await expired.wait_for(state="attached")
+            assert await confirm.is_disabled()
+        assert host.problems == []
+    assert posts(sandbox) == 0

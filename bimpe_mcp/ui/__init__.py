@@ -25,9 +25,12 @@ def _digest(source: str) -> str:
 
 @cache
 def page(name: str) -> str:
-    """A view, with its Content-Security-Policy naming the hash of its one script and one style block: nothing
-    else can run or style it, not even markup that slipped into the page, and it can reach no network."""
-    template = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    """A view, with the host side every view shares (host.js) inlined into its one script, and its
+    Content-Security-Policy naming the hash of that script and of its one style block: nothing else can run or style
+    it, not even markup that slipped into the page, and it can reach no network."""
+    files = resources.files(__name__)
+    shared = files.joinpath("host.js").read_text(encoding="utf-8")
+    template = files.joinpath(name).read_text(encoding="utf-8").replace("/*%host-js%*/", shared.strip())
     hashes = {kind: _digest(body) for kind, body in _INLINE.findall(template)}
     return template.replace("%script-hash%", hashes["script"]).replace("%style-hash%", hashes["style"])
 
