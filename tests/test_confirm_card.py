@@ -300,3 +300,16 @@ async def test_the_card_keeps_within_the_hosts_box_follows_its_fonts_and_counts_
             assert await confirm.is_disabled()
         assert host.problems == []
     assert posts(sandbox) == 0
+
+
+async def test_test_calls_are_confirmed_on_the_card_when_the_operator_says_so(
+    make_server: ServerFactory, sandbox: Sandbox
+) -> None:
+    async with Client(make_server(confirm="app", confirm_test_calls=True), extensions=[APPS]) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        shown = await client.call_tool("place_call", {"destination": US})
+        card = card_of(shown)
+        assert posts(sandbox) == 0
+        placed = data(await press(client, card))
+    assert "confirm_call" in listed and card["call"]["kind"] == "test"
+    assert placed["is_test_call"] is True and placed["status"] == "initiated" and posts(sandbox) == 1
