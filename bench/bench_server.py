@@ -167,7 +167,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     runs = parser.parse_args().runs
     exe = str(Path(sys.executable).parent / "bimpe-mcp")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_")}
+    # PYTHONDONTWRITEBYTECODE would leave this checkout's modules without .pyc files, so that every spawn compiled
+    # them from source while the SDK's come compiled from its wheel: an installed server has its bytecode.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMPE_") and k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare_server.py"
         bare.write_text(BARE_SERVER)

@@ -22,7 +22,8 @@ Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Validators are built when the first answer is read, not while the server starts: tools/list needs none.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class PageMeta(_Wire):

@@ -152,15 +152,16 @@ class DeclaredTool:
             self.fn, title=self.title, description=self.description(settings), annotations=self.annotations, meta=meta
         )
         generated = built.fn_metadata
-        strict = _refusing_extras(generated.arg_model)
         output = generated.output_schema
         metadata = generated.model_copy(
             update={
-                "arg_model": strict,
+                "arg_model": _refusing_extras(generated.arg_model),
                 "output_schema": None if output is None else compact(output, nulls_omitted=True),
             }
         )
-        parameters = compact(strict.model_json_schema(by_alias=True), nulls_omitted=True)
+        # The strict model's schema is the generated one refusing other properties (its validator adds no schema):
+        # taken from the one the SDK just built, so that the strict model's own is built only when first used.
+        parameters = compact(built.parameters | {"additionalProperties": False}, nulls_omitted=True)
         return built.model_copy(update={"fn_metadata": metadata, "parameters": parameters})
 
 
@@ -204,8 +205,8 @@ def _answering(
 
     # The SDK derives the outputSchema from the return annotation: publish Reply[M] as "a CallToolResult whose
     # structured content is an M", the form it validates against M.
-    output = typing.get_args(typing.get_type_hints(body)["return"])[0]
     signature = inspect.signature(body, eval_str=True)
+    output = typing.get_args(signature.return_annotation)[0]
     answer.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
         return_annotation=Annotated[CallToolResult, output]
     )
@@ -230,5 +231,7 @@ def _refusing_extras(model: type[ArgModelBase]) -> type[ArgModelBase]:
     """The argument model refusing unknown arguments, and reading "" for an optional one as omitted."""
     config = ConfigDict(**model.model_config)
     config["extra"] = "forbid"
+    # Built on the first call of the tool, not while the server starts: tools/list never needs it.
+    config["defer_build"] = True
     namespace = {"model_config": config, "__module__": __name__}
     return cast("type[ArgModelBase]", type(model.__name__, (EmptyIsOmitted, model), namespace))
