@@ -301,4 +301,4 @@ async def test_token_mode_says_plainly_that_a_model_can_redeem_the_token_by_itse
     description, instructions = said["token"]
     assert "confirmation is by token, which a model can redeem by itself" in description
     assert "the host's tool approval is the human gate" in instructions
-    assert "redeem" not in said["auto"][0] and "a client that cannot ask cannot place such calls" in said["auto"][1]
+    assert "redeem" not in said["auto"][0] and "a client that can do neither cannot place such calls" in said["auto"][1]
