@@ -271,7 +271,7 @@ def test_version_and_the_explicit_serve_command_parse(capsys: pytest.CaptureFixt
         (["--quiet-hours", "25:00-08:00"], {}, "--quiet-hours: has a time that does not exist"),
         ([], {"BIMPE_QUIET_HOURS": "25:00-08:00"}, "BIMPE_QUIET_HOURS: has a time that does not exist"),
         ([], {"BIMPE_ALLOWED_DESTINATIONS": "+234,+1415"}, "BIMPE_ALLOWED_DESTINATIONS: '+1415' is neither"),
-        (["--confirm", "never"], {}, "--confirm: must be auto, elicit, token or off"),
+        (["--confirm", "never"], {}, "--confirm: must be auto, elicit, app, token or off"),
         (["--max-live-calls-per-day", "-2"], {}, "--max-live-calls-per-day: must be"),
     ],
 )
