@@ -35,6 +35,7 @@ FREE_FORM = {
     "http_tokens_file": "/srv/bimpe/tokens",
     "http_allowed_hosts": "mcp.example.test",
     "http_allowed_origins": "https://app.example.test",
+    "http_rate_limit": "120/min",
     "allowed_destinations": "+234,+44",
     "blocked_destinations": "+1",
     "quiet_hours": "21:00-08:00",

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from bimpe_mcp.server.sessions import SESSIONS_PER_KEY
+from bimpe_mcp.server.sessions import SESSIONS_PER_IDENTITY
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import data, error
 
@@ -158,7 +158,7 @@ def test_one_key_fills_only_its_own_share_of_sessions(sandbox: StandaloneSandbox
     server = HttpServer(env)
     try:
         full, other = sandbox.keys["full"], sandbox.keys["other_team"]
-        opened = [post(server.url, full, INITIALIZE) for _ in range(SESSIONS_PER_KEY)]
+        opened = [post(server.url, full, INITIALIZE) for _ in range(SESSIONS_PER_IDENTITY)]
         assert all(a.status_code == 200 for a in opened), {a.status_code for a in opened}
         refused = post(server.url, full, INITIALIZE)
         assert refused.status_code == 503 and refused.headers["retry-after"], refused.text

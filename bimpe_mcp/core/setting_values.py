@@ -1,4 +1,5 @@
-"""Settings whose values need parsing (destination lists, quiet hours), so that a bad value fails at start-up."""
+"""Settings whose values need parsing (destination lists, quiet hours, request rates), so that a bad value fails at
+start-up."""
 
 from __future__ import annotations
 
@@ -48,3 +49,19 @@ def quiet_window(raw: str) -> tuple[time, time]:
     if start == end:
         raise ValueError("starts and ends at the same time: give a window such as 21:00-08:00")
     return start, end
+
+
+_RATE = re.compile(r"^\s*(\d{1,7})\s*/\s*([a-z]+)\s*$", re.IGNORECASE)
+RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def request_rate(raw: str) -> tuple[int, float]:
+    """`120/min`: how many requests, and in how many seconds (`/s`, `/min` or `/hour`)."""
+    found = _RATE.match(raw)
+    span = RATE_UNITS.get(found.group(2).lower()) if found else None
+    if found is None or span is None:
+        raise ValueError("must be N/s, N/min or N/hour, e.g. 120/min")
+    count = int(found.group(1))
+    if count < 1:
+        raise ValueError("allows no request at all: give at least 1 (leave it unset for no limit)")
+    return count, span

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from bimpe_mcp.api.contract import ID_PATTERN
 from bimpe_mcp.core.echo import shown
-from bimpe_mcp.core.setting_values import destination_list, quiet_window
+from bimpe_mcp.core.setting_values import destination_list, quiet_window, request_rate
 
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
@@ -227,6 +227,33 @@ class Settings(BaseModel):
             unset="`http://` + the bind address and localhost",
         ),
     ] = None
+    http_rate_limit: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_HTTP_RATE_LIMIT",
+            flag="--http-rate-limit",
+            metavar="N/UNIT",
+            help="HTTP: requests each client (its token, API key or address) may send, e.g. 120/min (also /s, "
+            "/hour); more get 429 with Retry-After (default: no limit)",
+            doc="HTTP: requests each client (token, API key or address) may send, e.g. `120/min` (also `/s`, "
+            "`/hour`); more get 429 with `Retry-After` (see [Deployment](#deployment))",
+            unset="no limit",
+            accepts="N/s, N/min or N/hour, e.g. 120/min",
+            group="transport",
+        ),
+    ] = None
+    http_read_timeout: Annotated[
+        float,
+        Setting(
+            env="BIMPE_HTTP_READ_TIMEOUT",
+            flag="--http-read-timeout",
+            metavar="SECONDS",
+            help="HTTP: seconds a client has to send a whole request, headers and body; a slower one gets 408 and "
+            "its connection is closed (default 30)",
+            doc="HTTP: seconds a client has to send a whole request, headers and body; a slower one gets 408",
+            group="transport",
+        ),
+    ] = Field(default=30.0, gt=0, le=600)
     allowed_destinations: Annotated[
         tuple[str, ...] | None,
         Setting(
@@ -379,6 +406,14 @@ class Settings(BaseModel):
     def _check_quiet_hours(cls, value: str | None) -> str | None:
         if value is not None:
             quiet_window(value)
+        return value
+
+    @field_validator("http_rate_limit")
+    @classmethod
+    def _check_http_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            request_rate(value)
+            return value.strip()
         return value
 
     @field_validator("state_url")

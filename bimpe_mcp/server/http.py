@@ -9,8 +9,10 @@ With `--auth tokens` the bearer token is checked against BIMPE_HTTP_TOKENS_FILE 
 BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key, verified
 against the API before the request goes further (`keys.KeyCheck`: 401 when the API refuses it, 503 when the API
 cannot say); the SDK keeps it in the request's auth context, and state.Connector builds the API client of that request
-from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key: with
-sessions, `sessions.SessionCap` caps the open sessions of each.
+from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key.
+
+Behind the gate, `limits.Limits` paces each client (BIMPE_HTTP_RATE_LIMIT) and caps its open sessions; below the
+application, `limits.ReadDeadline` cuts a client that takes over BIMPE_HTTP_READ_TIMEOUT to send a request.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import re
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
@@ -47,8 +50,8 @@ from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import KeyCheck, Unverifiable
+from bimpe_mcp.server.limits import Config, digest, limits_for
 from bimpe_mcp.server.log_setup import configure_logging
-from bimpe_mcp.server.sessions import SessionCap
 from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
 if TYPE_CHECKING:
@@ -196,6 +199,12 @@ def check(settings: Settings, serving: Serving, workers: int) -> None:
             "the confirmations and calls of the others; leave BIMPE_STATE_URL unset (a SQLite file the workers "
             "share) or point it at sqlite:///PATH or redis://"
         )
+    if workers > 1 and settings.http_rate_limit and (settings.state_url or "").startswith("memory://"):
+        raise ConfigError(
+            f"--workers {workers} with BIMPE_HTTP_RATE_LIMIT and BIMPE_STATE_URL=memory://: each worker would count "
+            f"its own requests, letting a client send {workers} times the rate; leave BIMPE_STATE_URL unset (a SQLite "
+            "file the workers share) or point it at sqlite:///PATH or redis://"
+        )
     if settings.http_auth == "passthrough" and (settings.sandbox or settings.configured):
         raise ConfigError(
             "--auth passthrough: each client's bearer token is its own API key, so the server takes none: unset "
@@ -258,19 +267,11 @@ class Gate:
     """In front of the MCP endpoint, before the SDK's own checks (which stay): Host and Origin, then the bearer
     token. Each refusal says what was wrong; nothing from the request is repeated back."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        path: str,
-        security: TransportSecuritySettings,
-        entry: Inbound | None,
-        sessions: SessionCap | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, path: str, security: TransportSecuritySettings, entry: Inbound | None) -> None:
         self.app = app
         self.path = path.rstrip("/")
         self.security = security
         self.entry = entry
-        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or str(scope["path"]).rstrip("/") != self.path:
@@ -281,15 +282,7 @@ class Gate:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if self.sessions is None:
-            await self.app(scope, receive, send)
-            return
-        tenant = _tenant(headers)
-        if "mcp-session-id" not in headers and self.sessions.full(tenant):
-            log.warning("refused a new session with 503: the API key holds %d open sessions", self.sessions.per_key)
-            await _too_many(self.sessions.per_key)(scope, receive, send)
-            return
-        await self.sessions.serve(self.app, tenant, scope, receive, send)
+        await self.app(scope, receive, send)
 
     async def refusal(self, headers: Headers) -> Response | None:
         host, origin = headers.get("host"), headers.get("origin")
@@ -321,19 +314,7 @@ class Gate:
 
 def tenant_of(key: str) -> str:
     """The tenant of an API key: a digest of it, never the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def _tenant(headers: Headers) -> str:
-    """The tenant of a passthrough request the gate let through."""
-    return tenant_of((headers.get("authorization") or "").partition(" ")[2].strip())
-
-
-def _too_many(per_key: int) -> Response:
-    said = (f"This API key holds {per_key} open sessions, the most one key may hold: end one (DELETE with its "
-            "Mcp-Session-Id) or retry once one has been idle for 30 minutes")  # fmt: skip
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": said}}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "60"})
+    return digest(key)
 
 
 def _unverifiable(retry_after: int) -> Response:
@@ -381,8 +362,9 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
-    """The ASGI application: MCP at `serving.path` behind the configured auth, and GET /healthz without it."""
+def build_app(settings: Settings, serving: Serving, origin: str, now: Callable[[], float] = time.time) -> ASGIApp:
+    """The ASGI application: MCP at `serving.path` behind the configured auth and the limits (their rate counted on
+    `now`), and GET /healthz without them."""
     from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
@@ -398,8 +380,8 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
         transport_security=security,
         host=serving.host,
     )
-    capped = entry is not None and entry.passthrough and not serving.stateless
-    return WorkerLog(Gate(app, serving.path, security, entry, SessionCap() if capped else None))
+    limited = limits_for(app, settings, serving.path, stateless=serving.stateless, body_bytes=MAX_BODY_BYTES, now=now)
+    return WorkerLog(Gate(limited, serving.path, security, entry))
 
 
 # --- running ------------------------------------------------------------------------------------------------------
@@ -439,11 +421,12 @@ def serve(
     level = settings.log_level.lower()
     if workers > 1:
         os.environ.update(worker_env(settings, serving, origin))
-        config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=workers, log_config=None, log_level=level,
-                                access_log=False)  # fmt: skip
+        config = Config(WORKER_FACTORY, factory=True, workers=workers, log_config=None, log_level=level,
+                        access_log=False, read_timeout=settings.http_read_timeout)  # fmt: skip
         Workers(config, [sock], announce).run()
         return
-    config = uvicorn.Config(build_app(settings, serving, origin), log_config=None, log_level=level, access_log=False)
+    config = Config(build_app(settings, serving, origin), log_config=None, log_level=level, access_log=False,
+                    read_timeout=settings.http_read_timeout)  # fmt: skip
     Announced(config, announce).run(sockets=[sock])
 
 

@@ -1,6 +1,6 @@
-"""With `--auth passthrough` and stateful sessions, the open sessions of each tenant (a digest of its API key) are
-capped: one key opening sessions without end fills its own share, never the server's whole cap, so every other
-tenant still opens its own.
+"""With stateful sessions, the open sessions of each client identity (`limits.identity`: its token, its API key, its
+address) are capped: one client opening sessions without end fills its own share, never the server's whole cap, so
+every other client still opens its own. Sessions live in the process that opened them, and so does their count.
 
 A session counts from the answer that opened it (its Mcp-Session-Id) until the client ends it (DELETE), the server
 no longer knows it (404), or it has had no request in flight for the SDK's idle timeout, when the SDK closes it."""
@@ -16,8 +16,8 @@ from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SESSIONS_PER_KEY = 100
-"""The open sessions one API key may hold at once (the SDK's cap for the whole server is 10,000)."""
+SESSIONS_PER_IDENTITY = 100
+"""The open sessions one client identity may hold at once (the SDK's cap for the whole server is 10,000)."""
 SESSION_HEADER = "mcp-session-id"
 
 
@@ -28,60 +28,60 @@ class Open:
 
 
 class SessionCap:
-    """The open sessions of each tenant, by session id."""
+    """The open sessions of each identity, by session id."""
 
-    def __init__(self, per_key: int = SESSIONS_PER_KEY, idle: float = DEFAULT_SESSION_IDLE_TIMEOUT) -> None:
-        self.per_key = per_key
+    def __init__(self, per_identity: int = SESSIONS_PER_IDENTITY, idle: float = DEFAULT_SESSION_IDLE_TIMEOUT) -> None:
+        self.per_identity = per_identity
         self.idle = idle
         self._open: dict[str, dict[str, Open]] = {}
 
-    def full(self, tenant: str) -> bool:
-        """Whether the tenant holds its share of sessions, those the SDK has closed for idleness left out."""
-        mine = self._open.get(tenant, {})
+    def full(self, identity: str) -> bool:
+        """Whether the identity holds its share of sessions, those the SDK has closed for idleness left out."""
+        mine = self._open.get(identity, {})
         now = time.monotonic()
         for sid in [sid for sid, s in mine.items() if s.in_flight == 0 and now - s.last >= self.idle]:
             del mine[sid]
         if not mine:
-            self._open.pop(tenant, None)
-        return len(mine) >= self.per_key
+            self._open.pop(identity, None)
+        return len(mine) >= self.per_identity
 
-    def _mine(self, tenant: str) -> dict[str, Open]:
-        return self._open.setdefault(tenant, {})
+    def _mine(self, identity: str) -> dict[str, Open]:
+        return self._open.setdefault(identity, {})
 
-    async def serve(self, app: ASGIApp, tenant: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """The request, with the tenant's sessions kept up to date from what it asked and what it was answered. A
+    async def serve(self, app: ASGIApp, identity: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, with the identity's sessions kept up to date from what it asked and what it was answered. A
         request that may open a session holds a place among them until it is answered, so that requests sent at
-        once never open more than the share."""
+        once never open more than the share; the session it opens takes that place as its answer starts, before the
+        client can send another."""
         asked = _header(scope, SESSION_HEADER)
-        place = asked or f"opening-{id(scope)}"
-        self._mine(tenant).setdefault(place, Open(time.monotonic())).in_flight += 1
+        held = [asked or f"opening-{id(scope)}"]  # the place this request holds, then the session it opened
+        self._mine(identity).setdefault(held[0], Open(time.monotonic())).in_flight += 1
         status = [0]
-        opened: list[str] = []
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
                 sid = _header(message, SESSION_HEADER)
                 if sid and asked is None and status[0] < 400:
-                    opened.append(sid)
-                    self._mine(tenant)[sid] = Open(time.monotonic())
+                    mine = self._mine(identity)
+                    mine.pop(held[0], None)
+                    mine[sid] = Open(time.monotonic(), in_flight=1)
+                    held[0] = sid
             await send(message)
 
         try:
             await app(scope, receive, sending)
         finally:
-            mine = self._mine(tenant)
-            held = mine.get(place)
-            if held is not None:
-                held.in_flight -= 1
-                held.last = time.monotonic()
+            mine = self._mine(identity)
+            place = mine.get(held[0])
+            if place is not None:
+                place.in_flight -= 1
+                place.last = time.monotonic()
             ended = (scope["method"] == "DELETE" and status[0] < 400) or status[0] == 404
-            if asked is None or ended:
-                mine.pop(place, None)
-            for sid in opened:
-                mine[sid].last = time.monotonic()
+            if ended or held[0].startswith("opening-"):
+                mine.pop(held[0], None)
             if not mine:
-                self._open.pop(tenant, None)
+                self._open.pop(identity, None)
 
 
 def _header(holder: Scope | Message, name: str) -> str | None:

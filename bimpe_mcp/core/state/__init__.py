@@ -2,7 +2,8 @@
 was dialled and when (the budgets), the confirmations spent and the key each was spent on, the results kept for
 replays, the dials whose answer never reached the client, the recent audit entries, the secret that signs
 confirmation tokens when BIMPE_CONFIRM_SECRET is not set, the confirmation cards waiting for a person's press, and
-(HTTP passthrough) the verdicts on the API keys clients sent, kept briefly under a digest of each key.
+(HTTP passthrough) the verdicts on the API keys clients sent, kept briefly under a digest of each key, and (HTTP with
+BIMPE_HTTP_RATE_LIMIT) each client's pace of requests.
 
 With passthrough each API key is a tenant: `scoped(store, tenant)` is the view of one tenant, whose budgets, dials,
 confirmations, kept results and audit entries are its own (the tenant is a digest of the key, never the key).
@@ -26,6 +27,8 @@ KEPT_SECONDS = DAY  # the API's own idempotency window
 HELD_SECONDS = 3_600.0
 RECENT_KEPT = 100
 SCHEMES = ("sqlite:///", "memory://", "redis://", "rediss://")
+SLACK = 1e-4
+"""Seconds of rounding a pace forgives (instants near 1.7e9 s carry errors of a few tenths of a microsecond)."""
 
 
 class StateUnavailable(Exception):
@@ -146,6 +149,12 @@ class Tenanted(Store, Protocol):
 
     async def recent_for(self, tenant: str) -> list[str]: ...
 
+    async def pace(self, name: str, now: float, interval: float, span: float) -> float:
+        """One request of `name` (an HTTP client's identity) at `now`, under a rate of one per `interval` seconds
+        with at most `span / interval` at once (`paced`): 0 when it is counted, else the seconds until one would be.
+        One atomic step, so that every process sharing the store counts against one rate."""
+        ...
+
 
 class Scoped:
     """One tenant's view of a store: every name that decides anything (agent, kind, confirmation, fingerprint)
@@ -249,6 +258,18 @@ def over_limit(times: list[float], now: float, limits: tuple[tuple[str, float, i
         if sum(1 for t in times if now - t < span) >= limit:
             return name
     return None
+
+
+def paced(due: float | None, now: float, interval: float, span: float) -> tuple[float, float]:
+    """A rate as a token bucket, kept as one instant per name (GCRA): `due` is when the requests counted so far are
+    all paid off. A request at `now` is counted unless that would put `due` more than `span` ahead; answers the new
+    `due` and 0, or `due` unchanged and the seconds to wait. `span / interval` requests pass at once, then one every
+    `interval` seconds."""
+    start = now if due is None or due < now else due
+    wait = start + interval - span - now
+    if wait > SLACK:
+        return start, wait
+    return start + interval, 0.0
 
 
 def state_home(environ: dict[str, str] | None = None, platform: str = sys.platform) -> Path:

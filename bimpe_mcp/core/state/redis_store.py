@@ -92,6 +92,19 @@ if got and cjson.decode(got)[1] == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[
 return false
 """
 
+# `paced` in one step. KEYS: the name's pace. ARGV: now, interval, span. Answers the seconds to wait, as text (0:
+# counted); the pace expires once it is paid off.
+PACE = """
+local now = tonumber(ARGV[1])
+local due = tonumber(redis.call('GET', KEYS[1]) or '0')
+if due < now then due = now end
+local wait = due + tonumber(ARGV[2]) - tonumber(ARGV[3]) - now
+if wait > 1e-4 then return string.format('%.6f', wait) end
+due = due + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%.6f', due), 'PX', math.max(1, math.ceil((due - now) * 1000)))
+return '0'
+"""
+
 
 def _card(fingerprint: str, raw: str) -> Card:
     nonce, status, body, until = json.loads(raw)
@@ -215,6 +228,9 @@ class RedisStore:
 
     async def judge(self, digest: str, accepted: bool, now: float, seconds: float) -> None:
         await self._do("set", PREFIX + "verdict:" + digest, "1" if accepted else "0", max(1, round(seconds)))
+
+    async def pace(self, name: str, now: float, interval: float, span: float) -> float:
+        return float(await self._do("eval", PACE, 1, PREFIX + "pace:" + name, repr(now), repr(interval), repr(span)))
 
     async def aclose(self) -> None:
         if self._redis is not None:

@@ -20,6 +20,7 @@ from bimpe_mcp.core.state import (
     Refusal,
     StateUnavailable,
     over_limit,
+    paced,
 )
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ CREATE TABLE IF NOT EXISTS tenant_audit(id INTEGER PRIMARY KEY AUTOINCREMENT, te
 CREATE INDEX IF NOT EXISTS tenant_audit_by_tenant ON tenant_audit(tenant, id);
 CREATE TABLE IF NOT EXISTS cards(fingerprint TEXT PRIMARY KEY, nonce TEXT UNIQUE, status TEXT, body TEXT, until REAL);
 CREATE TABLE IF NOT EXISTS verdicts(digest TEXT PRIMARY KEY, accepted INTEGER, until REAL);
+CREATE TABLE IF NOT EXISTS paces(name TEXT PRIMARY KEY, due REAL);
+CREATE INDEX IF NOT EXISTS paces_by_due ON paces(due);
 """
 
 
@@ -256,6 +259,17 @@ class SqliteStore:
             db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (digest, int(accepted), now + seconds))
 
         self._run(work, write=True)
+
+    async def pace(self, name: str, now: float, interval: float, span: float) -> float:
+        def work(db: sqlite3.Connection) -> float:
+            row = db.execute("SELECT due FROM paces WHERE name = ?", (name,)).fetchone()
+            due, wait = paced(None if row is None else float(row[0]), now, interval, span)
+            if wait == 0.0:
+                db.execute("DELETE FROM paces WHERE due <= ?", (now,))
+                db.execute("INSERT OR REPLACE INTO paces VALUES (?, ?)", (name, due))
+            return wait
+
+        return self._run(work, write=True)
 
     async def aclose(self) -> None:
         if self._db is not None:
