@@ -44,6 +44,7 @@ from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.core.state import open_store
 from bimpe_mcp.sandbox.hosts import is_loopback
+from bimpe_mcp.server import telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import KeyCheck, Unverifiable
@@ -399,7 +400,8 @@ def build_app(settings: Settings, serving: Serving, origin: str) -> ASGIApp:
         host=serving.host,
     )
     capped = entry is not None and entry.passthrough and not serving.stateless
-    return WorkerLog(Gate(app, serving.path, security, entry, SessionCap() if capped else None))
+    gated: ASGIApp = Gate(app, serving.path, security, entry, SessionCap() if capped else None)
+    return WorkerLog(telemetry.TraceHeaders(gated) if telemetry.start() is not None else gated)
 
 
 # --- running ------------------------------------------------------------------------------------------------------
