@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import INVALID_PARAMS
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -194,7 +195,10 @@ async def test_metrics_count_operations_calls_placed_by_outcome_and_refusals_by_
     params = stdio_params(sandbox, receiver, OTEL_METRIC_EXPORT_INTERVAL="60000")
     with (tmp_path / "stderr.txt").open("w+") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="auto") as client:
-            _, status = await a_session_of_reads_and_calls(client)
+            call_id, status = await a_session_of_reads_and_calls(client)
+            assert (await client.get_prompt("summarize_call", {"call_id": call_id})).messages
+            with pytest.raises(MCPError):
+                await client.get_prompt("no_such_prompt", {})
     # Long export intervals: what arrives is the last collection, sent as the server exits.
     got = receiver.wait_for("the counters", lambda r: bool(points(r, "bimpe.calls.refused")))
     durations = points(got, "mcp.server.operation.duration")
@@ -202,6 +206,11 @@ async def test_metrics_count_operations_calls_placed_by_outcome_and_refusals_by_
     by_tool = {(p.attributes.get("gen_ai.tool.name"), p.attributes.get("error.type")): p.value for p in durations}
     assert by_tool[("list_calls", None)] == 1 and by_tool[("get_call", None)] == 1
     assert by_tool[("place_call", None)] == 1 and by_tool[("place_call", "tool_error")] == 1
+    prompted = {
+        p.attributes["gen_ai.prompt.name"]: p for p in durations if p.attributes["mcp.method.name"] == "prompts/get"
+    }
+    assert prompted["summarize_call"].value == 1 and "error.type" not in prompted["summarize_call"].attributes
+    assert prompted["no_such_prompt"].attributes["error.type"] == str(INVALID_PARAMS)
     listed = next(p for p in durations if p.attributes.get("gen_ai.tool.name") == "list_calls")
     assert listed.attributes["mcp.method.name"] == "tools/call"
     assert listed.attributes["mcp.protocol.version"] == "2026-07-28"
@@ -219,7 +228,9 @@ async def test_over_http_the_traceparent_header_is_the_parent_and_the_tenant_a_d
     sandbox: StandaloneSandbox, receiver: Receiver
 ) -> None:
     key = sandbox.keys["full"]
-    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough", **otel_env(receiver)}
+    # Traces only, under the default service name.
+    otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint + "/v1/traces", "OTEL_METRICS_EXPORTER": "none"}
+    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough", **otel}
     server = HttpServer(env, "--stateless")
     header_trace, header_span = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
     traceparent = f"00-{header_trace:032x}-{header_span:016x}-01"
@@ -238,6 +249,8 @@ async def test_over_http_the_traceparent_header_is_the_parent_and_the_tenant_a_d
     got = receiver.wait_for(
         "both tool calls", lambda r: {"tools/call list_calls", "tools/call get_agent"} <= {s.name for s in r.spans}
     )
+    assert {s.resource["service.name"] for s in got.spans} == {"bimpe-mcp"}
+    assert got.points == [], "metrics are off"
     listed = one(got.spans, "tools/call list_calls")
     assert (listed.trace_id, listed.parent_span_id) == (f"{header_trace:032x}", f"{header_span:016x}")
     assert listed.attributes["mcp.protocol.version"] == "2025-11-25"
@@ -310,6 +323,13 @@ def test_otel_variables_without_the_extra_say_how_to_install_it_and_serve_as_bef
     assert seen["tools"] > 0
     assert not any(name.startswith("opentelemetry.sdk") for name in seen["loaded"])
     assert "the otel extra is not installed (pip install 'bimpe-mcp[otel]')" in said
+
+
+def test_with_the_sdk_disabled_nothing_is_imported_or_sent(receiver: Receiver) -> None:
+    seen, said = probe("installed", **otel_env(receiver, OTEL_SDK_DISABLED="true"))
+    assert seen["tools"] > 0 and seen["loaded"] == []
+    assert "otel" not in said.lower()
+    assert receiver.received.raw == [], "the probe has exited: nothing more can arrive"
 
 
 def test_otlp_over_another_protocol_than_http_protobuf_is_named_and_nothing_is_sent(receiver: Receiver) -> None:
