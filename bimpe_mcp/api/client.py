@@ -23,6 +23,7 @@ from bimpe_mcp import __version__
 from bimpe_mcp.api.contract import API_PREFIX, check_id
 from bimpe_mcp.api.errors import ApiError, BimpeError, ProtocolError, TransportError, note_request_id
 from bimpe_mcp.api.redact import redact_call
+from bimpe_mcp.api.tracing import api_request, template_of
 from bimpe_mcp.api.wire import (
     PageMeta,
     WireAgent,
@@ -197,6 +198,7 @@ class BimpeClient:
             },
             json=json,
             asked=_asked(parts),
+            template=template_of(parts, ID_NAMES, API_PREFIX),
         )
         if idempotency_key is not None:
             request.headers["Idempotency-Key"] = idempotency_key
@@ -204,11 +206,13 @@ class BimpeClient:
         # A write is retried only when it carries an Idempotency-Key: the API then answers a repeat with the original.
         attempts = self._attempts if method == "GET" or idempotency_key is not None else 1
         acted = False  # whether a failed attempt may have been acted on: then no later refusal proves nothing was done
+        sent = 0
 
         async def attempt_once() -> dict[str, Any]:
-            nonlocal acted
+            nonlocal acted, sent
+            sent += 1
             try:
-                return await self._once(request)
+                return await self._once(request, resends=sent - 1)
             except BimpeError as exc:
                 acted = acted or not exc.refused_before_acting
                 exc.refused_before_acting = not acted
@@ -237,12 +241,14 @@ class BimpeClient:
             return exc.retry_after if within_cap and before_deadline else False
         return False
 
-    async def _once(self, request: _Request) -> dict[str, Any]:
+    async def _once(self, request: _Request, resends: int = 0) -> dict[str, Any]:
         sent_id = request.headers["X-Request-Id"]
         try:
-            response = await self._http.request(
-                request.method, request.url, params=request.params, headers=request.headers, json=request.json
-            )
+            with api_request(request.method, request.template, request.url, self._http.base_url, resends) as span:
+                response = await self._http.request(
+                    request.method, request.url, params=request.params, headers=request.headers, json=request.json
+                )
+                span.answered(response.status_code, response.headers.get("x-request-id") or sent_id)
         except httpx2.TimeoutException:
             raise TransportError("the API did not answer in time", sent_id) from None
         except httpx2.ConnectError as exc:
@@ -289,6 +295,7 @@ class _Request:
     headers: dict[str, str]
     json: Mapping[str, Any] | None
     asked: dict[str, str]
+    template: str
 
 
 ID_NAMES = {"agents": "agent_id", "calls": "call_id"}

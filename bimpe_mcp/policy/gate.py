@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import anyio
 
 from bimpe_mcp.api.errors import recording_request_ids
+from bimpe_mcp.core import telemetry
 from bimpe_mcp.core.clock import Clock
 from bimpe_mcp.core.failures import ToolFailure
 from bimpe_mcp.core.models import PlacedCall
@@ -476,6 +477,7 @@ class Policy:
 
     async def record(self, attempt: Attempt, request_id: str | None = None) -> None:
         entry = self.audit.record(attempt.closed(request_id, stamp(self.clock.wall())), self.tenant())
+        telemetry.attempted(entry)
         try:
             await self.store.remember(json.dumps(entry, ensure_ascii=True, separators=(",", ":")))
         except StateUnavailable as exc:

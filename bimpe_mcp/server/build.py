@@ -23,6 +23,7 @@ from bimpe_mcp.reading.watch import Watcher
 from bimpe_mcp.server.prompts import prompt_check, register_prompts
 from bimpe_mcp.server.protocol import listen_watches, log_routes, register_protocol
 from bimpe_mcp.server.resources import register_resources
+from bimpe_mcp.server.telemetry import instrumented
 from bimpe_mcp.tools import tool_set
 from bimpe_mcp.tools.confirming import ANSWERED_ROUND
 from bimpe_mcp.tools.state import AppState, Connector
@@ -138,6 +139,8 @@ def build_server(
                 await connector.aclose()
             if inbound is not None and inbound.close is not None:
                 await inbound.close()
+            if telemetry is not None:
+                await telemetry.stop()
 
     # Resource updates for 2026-07-28 listen streams go through this bus; the SDK's listen handler reads it.
     bus = InMemorySubscriptionBus()
@@ -157,6 +160,7 @@ def build_server(
         request_state_security=shared_request_state(settings),
     )
     chain = mcp.middleware
+    telemetry = instrumented(chain)  # None unless the OTEL_* variables ask for export and the otel extra is there
     chain.insert(next(i for i, m in enumerate(chain) if isinstance(m, RequestStateBoundary)), answered_rounds)
     register_resources(mcp, lambda: holder[-1] if holder else None)
     register_prompts(mcp)

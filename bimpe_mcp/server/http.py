@@ -47,6 +47,7 @@ from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.core.state import open_store
 from bimpe_mcp.sandbox.hosts import is_loopback
+from bimpe_mcp.server import telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import KeyCheck, Unverifiable
@@ -381,7 +382,8 @@ def build_app(settings: Settings, serving: Serving, origin: str, now: Callable[[
         host=serving.host,
     )
     limited = limits_for(app, settings, serving.path, stateless=serving.stateless, body_bytes=MAX_BODY_BYTES, now=now)
-    return WorkerLog(Gate(limited, serving.path, security, entry))
+    gated: ASGIApp = Gate(limited, serving.path, security, entry)
+    return WorkerLog(telemetry.TraceHeaders(gated) if telemetry.start() is not None else gated)
 
 
 # --- running ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import anyio
 from mcp.server.mcpserver import ElicitationResult, Resolve
 from pydantic import Field
 
-from bimpe_mcp.core import render
+from bimpe_mcp.core import render, telemetry
 from bimpe_mcp.core.failures import ToolFailure, guarded
 from bimpe_mcp.core.models import PlacedCall
 from bimpe_mcp.policy.audit import Attempt
@@ -139,10 +139,12 @@ async def dialled(state: AppState, api: BimpeClient, dial: Dial, attempt: Attemp
                 idempotency_key=dial.key,
             )
         except ToolFailure as failure:
+            telemetry.placed(failure.info.code, call.is_test_call)
             if failure.info.code != "outcome_unknown":
                 await state.policy.release(call, dial.key)
             raise
         result = dial.answer(wire)
+        telemetry.placed(result.status, call.is_test_call)
         await state.policy.keep(dial, result)
         attempt.answered(result)
     await anyio.lowlevel.checkpoint_if_cancelled()
