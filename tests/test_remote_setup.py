@@ -72,7 +72,7 @@ def test_an_unknown_auth_in_the_environment_is_named(
 ) -> None:
     monkeypatch.setenv("BIMPE_HTTP_AUTH", "basic")
     err = refused(capsys, ["--sandbox", "--transport", "http"])
-    assert "BIMPE_HTTP_AUTH: must be none, tokens or passthrough (got 'basic')" in err
+    assert "BIMPE_HTTP_AUTH: must be none, tokens, passthrough or oauth (got 'basic')" in err
 
 
 def test_workers_need_stateless_and_an_api_outside_the_process(

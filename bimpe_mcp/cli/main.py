@@ -404,6 +404,7 @@ AUTH_MODES = {
     "none": "auth none (loopback only; every client uses the server's own key)",
     "tokens": "auth tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE)",
     "passthrough": "auth passthrough (each client's bearer token is its own API key)",
+    "oauth": "auth oauth (access tokens of BIMPE_OAUTH_ISSUER)",
 }
 
 

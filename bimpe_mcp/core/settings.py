@@ -21,7 +21,7 @@ DEFAULT_BASE_URL = "https://api.bimpe.ai"
 TextFormat = Literal["compact", "json"]
 ConfirmMode = Literal["auto", "elicit", "app", "token", "off"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-HttpAuth = Literal["none", "tokens", "passthrough"]
+HttpAuth = Literal["none", "tokens", "passthrough", "oauth"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +198,9 @@ class Settings(BaseModel):
         Setting(
             env="BIMPE_HTTP_AUTH",
             flag="--auth",
-            help="HTTP: none (loopback only), tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE) or passthrough (each "
-            "client's bearer token is its own API key)",
-            doc="HTTP only: `none` (loopback only), `tokens` or `passthrough` (see [Deployment](#deployment))",
+            help="HTTP: none (loopback only), tokens (bearer tokens from BIMPE_HTTP_TOKENS_FILE), passthrough (each "
+            "client's bearer token is its own API key) or oauth (JWT access tokens from BIMPE_OAUTH_ISSUER)",
+            doc="HTTP only: `none` (loopback only), `tokens`, `passthrough` or `oauth` (see [Deployment](#deployment))",
             group="transport",
         ),
     ] = "none"
@@ -209,6 +209,38 @@ class Settings(BaseModel):
         Setting(
             env="BIMPE_HTTP_TOKENS_FILE",
             doc="with `--auth tokens`: one bearer token, or `sha256:<hex>` of one, per line",
+        ),
+    ] = None
+    http_public_url: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_HTTP_PUBLIC_URL",
+            doc="HTTP: the URL clients use (`https://mcp.example.com/mcp`); with `--auth oauth`, the resource "
+            "identifier and the tokens' audience",
+            unset="the bind address and `--path` (loopback only)",
+        ),
+    ] = None
+    oauth_issuer: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_OAUTH_ISSUER",
+            doc="with `--auth oauth` (required): the authorization server's issuer URL; `http://` on loopback only",
+        ),
+    ] = None
+    oauth_jwks_url: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_OAUTH_JWKS_URL",
+            doc="with `--auth oauth`: the URL of the issuer's signing keys",
+            unset="the `jwks_uri` of the issuer's metadata",
+        ),
+    ] = None
+    oauth_audience: Annotated[
+        str | None,
+        Setting(
+            env="BIMPE_OAUTH_AUDIENCE",
+            doc="with `--auth oauth`: the `aud` an access token must carry",
+            unset="`BIMPE_HTTP_PUBLIC_URL`",
         ),
     ] = None
     http_allowed_hosts: Annotated[
@@ -462,6 +494,18 @@ class Settings(BaseModel):
             raise ValueError("must start with https:// (or http:// for a local sandbox)")
         if value.endswith("/api/v1/console"):
             raise ValueError("give the origin only, without /api/v1/console (the client adds the prefix)")
+        return value
+
+    @field_validator("http_public_url", "oauth_issuer", "oauth_jwks_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("https", "http") or not rest or rest.startswith("/") or "#" in value:
+            raise ValueError(f"must be an https:// URL (got {shown(value, 80)})")
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must be one URL, without spaces")
         return value
 
     @field_validator("log_level", mode="before")

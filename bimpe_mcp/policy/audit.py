@@ -18,16 +18,30 @@ RECENT_KEPT = 100
 REFUSALS = ("policy_refused", "confirmation_declined", "confirmation_unanswered")
 
 
+def request_subject() -> dict[str, str] | None:
+    """Who asked, with `--auth oauth`: the access token's `sub`, and its `client_id` where it names one; None
+    elsewhere. Never the token."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    if token is None or token.subject is None:
+        return None
+    client = (token.claims or {}).get("client_id")
+    return {"sub": token.subject} | ({"client_id": str(client)} if client else {})
+
+
 class Attempt:
     """One place_call attempt as the audit trail records it: the destination masked to its last two digits, the
     agent, the idempotency key it went out (or would have gone out) with, how it was confirmed (`confirmed_by`: `user`,
-    `token`, or `none` when it needed no confirmation; unset where it was not), and how it ended."""
+    `token`, or `none` when it needed no confirmation; unset where it was not), who asked (`subject`, with `--auth
+    oauth`), and how it ended."""
 
     def __init__(self, destination: str, is_test_call: bool, client: str | None, key: str | None = None) -> None:
         self.entry: dict[str, Any] = {
             "destination": mask_number(destination),
             "is_test_call": is_test_call,
             "client": client,
+            "subject": request_subject(),
         }
         self.agent = ""
         self.key = key

@@ -31,8 +31,9 @@ from bimpe_mcp.ui import views_app
 
 if TYPE_CHECKING:
     import httpx2
-    from mcp.server.auth.provider import TokenVerifier
+    from mcp.server.auth.provider import AccessToken, TokenVerifier
     from mcp.server.auth.settings import AuthSettings
+    from starlette.responses import Response
 
 NAME = "bimpe-mcp"
 
@@ -47,6 +48,10 @@ class Inbound:
     passthrough: bool = False
     close: Callable[[], Awaitable[None]] | None = None
     """What the verifier holds (its API connections and state store), closed with the server."""
+    challenge: str = ""
+    """More auth-params for the WWW-Authenticate of a 401 (`--auth oauth`: where the resource metadata is)."""
+    admit: Callable[[AccessToken], Response | None] | None = None
+    """What a verified token may not do at all, answered (`--auth oauth`: 403 without bimpe:read)."""
 
 
 def instructions(settings: Settings) -> str:

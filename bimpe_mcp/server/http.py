@@ -9,7 +9,9 @@ With `--auth tokens` the bearer token is checked against BIMPE_HTTP_TOKENS_FILE 
 BIMPE_API_KEY is used for the API. With `--auth passthrough` the bearer token is that client's own API key, verified
 against the API before the request goes further (`keys.KeyCheck`: 401 when the API refuses it, 503 when the API
 cannot say); the SDK keeps it in the request's auth context, and state.Connector builds the API client of that request
-from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key.
+from it (nothing holds it once the request is answered). Each key is a tenant, named by a digest of the key. With
+`--auth oauth` the bearer token is a JWT access token of BIMPE_OAUTH_ISSUER, its scopes say what it may do, and the
+server's own BIMPE_API_KEY is used (oauth.py).
 
 Behind the gate, `limits.Limits` paces each client (BIMPE_HTTP_RATE_LIMIT) and caps its open sessions; below the
 application, `limits.ReadDeadline` cuts a client that takes over BIMPE_HTTP_READ_TIMEOUT to send a request.
@@ -47,11 +49,11 @@ from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.core.state import open_store
 from bimpe_mcp.sandbox.hosts import is_loopback
-from bimpe_mcp.server import telemetry
+from bimpe_mcp.server import oauth, telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import KeyCheck, Unverifiable
-from bimpe_mcp.server.limits import Config, digest, limits_for
+from bimpe_mcp.server.limits import SUBJECT, Config, digest, limits_for
 from bimpe_mcp.server.log_setup import configure_logging
 from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
@@ -166,10 +168,14 @@ class PassthroughVerifier:
             return None
 
 
-def inbound(settings: Settings, origin: str, transport: httpx2.AsyncBaseTransport | None = None) -> Inbound | None:
+def inbound(
+    settings: Settings, origin: str, transport: httpx2.AsyncBaseTransport | None = None, path: str = DEFAULT_PATH
+) -> Inbound | None:
     """The SDK auth of `--auth`, or None for `--auth none`."""
     if settings.http_auth == "none":
         return None
+    if settings.http_auth == "oauth":
+        return oauth_inbound(settings, origin + path)
     # No authorization server and no protected-resource metadata: tokens are issued by the operator, not by OAuth.
     auth = AuthSettings(issuer_url=AnyHttpUrl(origin), resource_server_url=None)
     if settings.http_auth == "tokens":
@@ -183,7 +189,8 @@ def check(settings: Settings, serving: Serving, workers: int) -> None:
     if settings.http_auth == "none" and not is_loopback(serving.host):
         raise ConfigError(
             f"--host {shown(serving.host)} with --auth none would let anyone who reaches it use the API key: "
-            "add --auth tokens (with BIMPE_HTTP_TOKENS_FILE) or --auth passthrough, or listen on 127.0.0.1"
+            "add --auth tokens (with BIMPE_HTTP_TOKENS_FILE), --auth passthrough or --auth oauth, or listen on "
+            "127.0.0.1"
         )
     if workers > 1 and not serving.stateless:
         raise ConfigError(
@@ -213,6 +220,20 @@ def check(settings: Settings, serving: Serving, workers: int) -> None:
         )
     if settings.http_auth == "tokens":
         load_tokens(settings.http_tokens_file)
+    if settings.http_auth == "oauth":
+        oauth.check(settings, serving.host)
+
+
+def oauth_inbound(settings: Settings, local_url: str) -> Inbound:
+    """`--auth oauth`: JWT access tokens of BIMPE_OAUTH_ISSUER for this resource (server/oauth.py)."""
+    resource = oauth.resource_of(settings, local_url)
+    verifier = oauth.OAuthVerifier(oauth.Issuer(resource))
+    return Inbound(
+        verifier,
+        oauth.auth_settings(resource),
+        challenge=oauth.challenge(resource),
+        admit=lambda principal: oauth.admit(principal, resource),
+    )
 
 
 def notes(settings: Settings, serving: Serving) -> list[str]:
@@ -297,20 +318,25 @@ class Gate:
             return None
         scheme, _, token = (headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _unauthorized("missing_token", NO_BEARER)
+            return _unauthorized("missing_token", NO_BEARER, self.entry.challenge)
         verifier = self.entry.verifier
         try:
             if isinstance(verifier, PassthroughVerifier):
                 principal = await verifier.verdict(token)
                 _VERIFIED.set((token, principal) if principal is not None else None)
+            elif isinstance(verifier, oauth.OAuthVerifier):
+                principal = await verifier.verdict(token)
+                SUBJECT.set(oauth.identity(principal) if principal is not None else None)
             else:
                 principal = await verifier.verify_token(token)
         except Unverifiable as exc:
-            return _unverifiable(exc.retry_after)
+            said = exc.description if isinstance(exc, oauth.IssuerUnreachable) else KEY_UNVERIFIABLE
+            return _unverifiable(exc.retry_after, said)
         if principal is None:
             log.info("refused a bearer token with 401: not accepted")
-            return _unauthorized("invalid_token", BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED)
-        return None
+            said = BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED
+            return _unauthorized("invalid_token", said, self.entry.challenge)
+        return self.entry.admit(principal) if self.entry.admit is not None else None
 
 
 def tenant_of(key: str) -> str:
@@ -318,17 +344,19 @@ def tenant_of(key: str) -> str:
     return digest(key)
 
 
-def _unverifiable(retry_after: int) -> Response:
-    """503: the API cannot be reached to verify the key, which is neither accepted nor refused."""
-    body = {"error": "temporarily_unavailable", "error_description": KEY_UNVERIFIABLE}
+def _unverifiable(retry_after: int, said: str = KEY_UNVERIFIABLE) -> Response:
+    """503: the API (or the issuer) cannot be reached to verify the credential, which is neither accepted nor
+    refused."""
+    body = {"error": "temporarily_unavailable", "error_description": said}
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after)})
 
 
-def _unauthorized(error: str, description: str) -> Response:
+def _unauthorized(error: str, description: str, more: str = "") -> Response:
     """401 as RFC 6750 spells it: a request without a credential gets no error code in WWW-Authenticate, a refused
-    one gets invalid_token; the JSON body names the case either way."""
+    one gets invalid_token; the JSON body names the case either way. `more` adds auth-params (resource_metadata)."""
     code = f'error="{error}", ' if error == "invalid_token" else ""
-    challenge = f'Bearer realm="bimpe-mcp", {code}error_description="{description}"'
+    extra = f", {more}" if more else ""
+    challenge = f'Bearer realm="bimpe-mcp", {code}error_description="{description}"{extra}'
     body = {"error": error, "error_description": description}
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
 
@@ -369,9 +397,13 @@ def build_app(settings: Settings, serving: Serving, origin: str, now: Callable[[
     from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
-    entry = inbound(settings, origin, transport)
+    entry = inbound(settings, origin, transport, serving.path)
     server = build_server(checked, transport=transport, clock=clock, inbound=entry)
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
+    verifier = entry.verifier if entry is not None else None
+    if isinstance(verifier, oauth.OAuthVerifier):
+        for well_known in oauth.metadata_paths(verifier.issuer.resource, serving.path):
+            server.custom_route(well_known, methods=["GET"])(oauth.metadata_route(verifier.issuer.resource))
     security = transport_security(settings, serving.host)
     app = server.streamable_http_app(
         streamable_http_path=serving.path,
@@ -381,6 +413,8 @@ def build_app(settings: Settings, serving: Serving, origin: str, now: Callable[[
         transport_security=security,
         host=serving.host,
     )
+    if isinstance(verifier, oauth.OAuthVerifier):
+        app = oauth.CallScope(app, serving.path, verifier, verifier.issuer.resource, MAX_BODY_BYTES)
     limited = limits_for(app, settings, serving.path, stateless=serving.stateless, body_bytes=MAX_BODY_BYTES, now=now)
     gated: ASGIApp = Gate(limited, serving.path, security, entry)
     return WorkerLog(telemetry.TraceHeaders(gated) if telemetry.start() is not None else gated)

@@ -24,6 +24,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
@@ -55,15 +56,21 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:24]
 
 
+# The subject of the OAuth access token the gate just verified for this request (a digest), else None.
+SUBJECT: ContextVar[str | None] = ContextVar("bimpe_subject", default=None)
+
+
 def identity(scope: Scope, auth: str) -> str:
     """Whom a request the gate admitted counts against, as `kind:name`:
 
     - `--auth tokens`: `token:` and a digest of the bearer token, each token its own;
     - `--auth passthrough`: `key:` and the tenant, a digest of the API key;
-    - `--auth none`: `address:` and the client's address.
-
-    An auth whose tokens a user renews (OAuth access tokens) names the token's subject instead (`subject:`), so that
-    one user's successive tokens count as one."""
+    - `--auth oauth`: `subject:` and the token's subject at its issuer, as a digest, so that one user's successive
+      tokens count as one;
+    - `--auth none`: `address:` and the client's address."""
+    subject = SUBJECT.get() if auth == "oauth" else None
+    if subject is not None:
+        return f"subject:{subject}"
     if auth == "none":
         client = scope.get("client")
         return f"address:{client[0] if client else 'unknown'}"

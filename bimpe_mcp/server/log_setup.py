@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
+
+REQUESTER: ContextVar[str] = ContextVar("requester", default="")
+"""Who made the HTTP request being served, as its log lines name them (`--auth oauth`: the token's subject and
+client); empty elsewhere."""
+
+
+class Requester(logging.Filter):
+    """Each line logged while a request is served names who made it, when that is known."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        said = REQUESTER.get()
+        record.requester = f" [{said}]" if said else ""
+        return True
 
 
 def configure_logging(level: str) -> None:
@@ -11,7 +25,8 @@ def configure_logging(level: str) -> None:
     Scheduled retries are one INFO line each on `bimpe_mcp.retry` (api/client.py). Called before the server is
     built: MCPServer calls logging.basicConfig, which is a no-op once a handler exists."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s%(requester)s: %(message)s"))
+    handler.addFilter(Requester())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

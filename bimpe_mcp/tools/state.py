@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from bimpe_mcp.policy.gate import Policy
 
 if TYPE_CHECKING:
     import httpx2
+    from mcp.server.auth.provider import AccessToken
 
     from bimpe_mcp.api.client import BimpeClient
     from bimpe_mcp.api.wire import WireCallDetail
@@ -33,12 +35,20 @@ TENANT_PREFIX = "key-"
 
 
 def request_tenant() -> str:
-    """The tenant of the request being served with HTTP passthrough: the digest of its API key, never the key; ""
-    outside a request."""
+    """The tenant of the request being served over HTTP with auth (`token_tenant`); "" outside a request."""
     from mcp.server.auth.middleware.auth_context import get_access_token
 
     token = get_access_token()
-    return token.client_id.removeprefix(TENANT_PREFIX) if token is not None and token.client_id else ""
+    return token_tenant(token) if token is not None else ""
+
+
+def token_tenant(token: AccessToken) -> str:
+    """The tenant a verified bearer token names: with passthrough the digest of its API key, never the key; with
+    `--auth oauth` its subject at its issuer, as a digest (`sub-...`); with `--auth tokens` its line (`token-N`)."""
+    if token.subject is not None:
+        issuer = str((token.claims or {}).get("iss", ""))
+        return "sub-" + hashlib.sha256(f"{issuer}\n{token.subject}".encode()).hexdigest()[:24]
+    return token.client_id.removeprefix(TENANT_PREFIX) if token.client_id else ""
 
 
 class Connector:
