@@ -428,3 +428,20 @@ def test_a_configuration_that_cannot_work_is_refused_before_anything_listens(
                          check=False)  # fmt: skip
     assert run.returncode == 2, run.stderr
     assert said in run.stderr and "streamable HTTP on" not in run.stderr, run.stderr
+
+
+def test_one_users_tokens_share_one_rate_and_another_user_keeps_theirs(
+    sandbox: StandaloneSandbox, provider: OidcProvider, keys: Keys
+) -> None:
+    limited = oauth_server(sandbox, provider.issuer, BIMPE_HTTP_RATE_LIMIT="3/hour")
+    try:
+        alice = [signed(good_claims(limited, provider, sub="alice"), keys) for _ in range(2)]
+        bob = signed(good_claims(limited, provider, sub="bob"), keys)
+        answers = [post(limited.url, token).status_code for token in (alice[0], alice[1], alice[0], alice[1])]
+        refused = post(limited.url, alice[1])
+        other = post(limited.url, bob)
+    finally:
+        limited.stop()
+    assert answers == [200, 200, 200, 429], "a renewed token is the same user"
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "user" in refused.text and other.status_code == 200
