@@ -29,6 +29,7 @@ from tests.dist_support import console_script
 from tests.otlp_support import Point, Received, Receiver, Span
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import SECRETS, child_env, data, error
+from tests.test_oauth import Keys, OidcProvider, clients, good_claims, oauth_server, private_jwk, signed
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1/console"
@@ -352,3 +353,28 @@ async def test_a_console_exporter_is_refused_and_stdout_keeps_to_the_protocol(
     assert "OTEL_TRACES_EXPORTER=console: this server exports traces over OTLP only" in said
     got = receiver.wait_for("metrics", lambda r: bool(points(r, "mcp.server.operation.duration")))
     assert got.spans == [], "no traces are exported, to the console or elsewhere"
+
+
+@pytest.mark.anyio
+async def test_an_oauth_requests_span_names_its_user_as_the_tenant_digest_never_by_its_token(
+    sandbox: StandaloneSandbox, receiver: Receiver, tmp_path: Path
+) -> None:
+    keys = Keys.fresh()
+    provider = OidcProvider(tmp_path, [private_jwk(keys.rsa, "rsa-1", "RS256")], "RS256", clients())
+    otel = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint + "/v1/traces", "OTEL_METRICS_EXPORTER": "none"}
+    try:
+        server = oauth_server(sandbox, provider.issuer, **otel)
+        try:
+            token = signed(good_claims(server, provider, sub="alice"), keys)
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            async with http, Client(streamable_http_client(server.url, http_client=http)) as client:
+                data(await client.call_tool("get_agent", {}))
+        finally:
+            server.stop()
+    finally:
+        provider.stop()
+    got = receiver.wait_for("the tool call", lambda r: "tools/call get_agent" in {s.name for s in r.spans})
+    span = one(got.spans, "tools/call get_agent")
+    user = "sub-" + hashlib.sha256(f"{provider.issuer}\nalice".encode()).hexdigest()[:24]
+    assert span.attributes["bimpe.subject"] == user and "bimpe.tenant" not in span.attributes
+    assert_nothing_secret(got, set(), token)

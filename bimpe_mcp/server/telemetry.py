@@ -18,7 +18,6 @@ protocol."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -40,10 +39,9 @@ from bimpe_mcp import __version__
 from bimpe_mcp.api import tracing
 from bimpe_mcp.core import telemetry as signals
 from bimpe_mcp.tools.runtime import ERROR_META_KEY
-from bimpe_mcp.tools.state import TENANT_PREFIX
+from bimpe_mcp.tools.state import TENANT_PREFIX, token_tenant
 
 if TYPE_CHECKING:
-    from mcp.server.auth.provider import AccessToken
     from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
     from opentelemetry.metrics import Histogram
     from opentelemetry.sdk.metrics import MeterProvider
@@ -266,25 +264,15 @@ def operation(ctx: ServerRequestContext[Any, Any], error: str | None) -> dict[st
     return attributes
 
 
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
-def subject_of(token: AccessToken) -> str | None:
-    """Who the request's OAuth access token speaks for: its `sub`, digested into the attribute `bimpe.subject`.
-    None for the principals of `--auth tokens` and `--auth passthrough`, which carry no subject."""
-    return token.subject or None
-
-
 def identity() -> dict[str, str]:
-    """Whose request this is, as a digest: the OAuth subject (`bimpe.subject`), or with `--auth passthrough` the
-    tenant, the digest of the API key that server/http.py already names it by (`bimpe.tenant`)."""
+    """Whose request this is, as a digest: the OAuth subject at its issuer (`bimpe.subject`, the tenant the audit and
+    the budgets know the user by), or with `--auth passthrough` the tenant, the digest of the API key that
+    server/http.py already names it by (`bimpe.tenant`)."""
     token = get_access_token()
     if token is None:
         return {}
-    subject = subject_of(token)
-    if subject is not None:
-        return {"bimpe.subject": digest(subject)}
+    if token.subject:
+        return {"bimpe.subject": token_tenant(token)}
     if token.client_id.startswith(TENANT_PREFIX):
         return {"bimpe.tenant": token.client_id.removeprefix(TENANT_PREFIX)}
     return {}
