@@ -34,10 +34,10 @@ from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuth
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
-from tests.dist_support import TOOLS, console_script, node_package, node_tool
+from tests.dist_support import TOOLS, console_script, node_env, node_package, node_tool
 from tests.served import HttpServer, Served, StandaloneSandbox
 from tests.support import assert_no_secret, child_env, data
-from tests.test_remote_http import every_tool
+from tests.test_remote_http import FAILED_DESTINATION, every_tool
 
 PROVIDER = Path(__file__).with_name("oidc") / "provider.mjs"
 CLIENTS = {
@@ -445,3 +445,28 @@ def test_one_users_tokens_share_one_rate_and_another_user_keeps_theirs(
     assert answers == [200, 200, 200, 429], "a renewed token is the same user"
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     assert "user" in refused.text and other.status_code == 200
+
+
+TS_CLIENT = Path(__file__).with_name("ts_oauth_client.mjs")
+
+
+def test_the_typescript_sdk_signs_in_at_the_provider_and_calls_every_tool(
+    server: HttpServer, sandbox: StandaloneSandbox, provider: OidcProvider
+) -> None:
+    """A host on the TypeScript SDK 1.x: its client-credentials provider follows the 401 to the metadata and the
+    token endpoint, and its output-schema validation checks every result."""
+    secret, scope = CLIENTS["caller"]
+    plan = {"url": server.url, "issuer": provider.issuer, "clientId": "caller", "clientSecret": secret,
+            "scope": scope, "agent": sandbox.agents["live"], "destination": FAILED_DESTINATION}  # fmt: skip
+    run = subprocess.run(
+        [node_tool("node"), str(TS_CLIENT)],
+        input=json.dumps(plan),
+        capture_output=True,
+        text=True,
+        env=node_env(),
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert_no_secret(run.stdout + run.stderr)
+    seen = json.loads(run.stdout)
+    assert set(seen["listed"]) == set(seen["called"]) == TOOLS
