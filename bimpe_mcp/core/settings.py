@@ -313,8 +313,9 @@ class Settings(BaseModel):
             flag="--max-live-calls-per-hour",
             metavar="N",
             help="live calls per hour all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
-            "passthrough (default: no limit)",
-            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
+            "passthrough, per user with --auth oauth (default: no limit)",
+            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth "
+            "passthrough`, per user with `--auth oauth`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -325,8 +326,9 @@ class Settings(BaseModel):
             flag="--max-live-calls-per-day",
             metavar="N",
             help="live calls per day all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
-            "passthrough (default: no limit)",
-            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
+            "passthrough, per user with --auth oauth (default: no limit)",
+            doc="live calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth "
+            "passthrough`, per user with `--auth oauth`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -337,8 +339,9 @@ class Settings(BaseModel):
             flag="--max-test-calls-per-hour",
             metavar="N",
             help="test calls per hour all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
-            "passthrough (default: no limit)",
-            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
+            "passthrough, per user with --auth oauth (default: no limit)",
+            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth "
+            "passthrough`, per user with `--auth oauth`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
@@ -349,8 +352,9 @@ class Settings(BaseModel):
             flag="--max-test-calls-per-day",
             metavar="N",
             help="test calls per day all servers sharing BIMPE_STATE_URL may place, per API key with --auth "
-            "passthrough (default: no limit)",
-            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth passthrough`)",
+            "passthrough, per user with --auth oauth (default: no limit)",
+            doc="test calls the servers sharing `BIMPE_STATE_URL` may place (per API key with `--auth "
+            "passthrough`, per user with `--auth oauth`)",
             unset="no limit",
         ),
     ] = Field(default=None, ge=0, le=1_000_000)
