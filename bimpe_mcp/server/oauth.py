@@ -202,6 +202,7 @@ class Issuer:
 
     async def _read_keys(self, now: float) -> None:
         from jwt import PyJWK, PyJWKError
+        from jwt.exceptions import InvalidKeyError
 
         if self._jwks_url is None:
             await self._discover()
@@ -215,8 +216,8 @@ class Issuer:
                 continue
             try:
                 key = PyJWK(jwk)
-            except (PyJWKError, ValueError, TypeError):
-                continue  # a kind of key no accepted algorithm uses
+            except (PyJWKError, InvalidKeyError, ValueError, TypeError):
+                continue  # a kind of key no accepted algorithm uses, or none at all
             if key.algorithm_name in ALGORITHMS:
                 keys[str(jwk.get("kid", f"#{len(keys)}"))] = key
         if not keys:
