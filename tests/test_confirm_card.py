@@ -5,6 +5,7 @@ cannot be asked): place_call dials nothing and shows the card, whose one-time no
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from mcp import Client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
 
 from bimpe_mcp.sandbox import Sandbox
+from bimpe_mcp.tools.card import local_time
 from bimpe_mcp.ui import CONFIRM_URI
 from tests.app_support import APPS, view_host
 from tests.conftest import SandboxTime, ServerFactory
@@ -313,3 +315,9 @@ async def test_test_calls_are_confirmed_on_the_card_when_the_operator_says_so(
         placed = data(await press(client, card))
     assert "confirm_call" in listed and card["call"]["kind"] == "test"
     assert placed["is_test_call"] is True and placed["status"] == "initiated" and posts(sandbox) == 1
+
+
+def test_a_destination_zone_the_time_zone_database_lacks_leaves_the_local_time_out() -> None:
+    when = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert local_time(("Nowhere/Atlantis", "Europe/London"), when) == ("Europe/London", "2026-07-01T13:00+01:00")
+    assert local_time(("Nowhere/Atlantis",), when) == (None, None)

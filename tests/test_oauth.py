@@ -26,8 +26,8 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
@@ -331,7 +331,18 @@ REFUSED: dict[str, tuple[Forge, str]] = {
     "unknown_key": (lambda s, p, k: signed(good_claims(s, p), k, kid="rsa-unknown"), "a key the issuer does not"),
     "a_logout_token": (lambda s, p, k: signed(good_claims(s, p), k, typ="logout+jwt"), "not an access token"),
     "no_subject": (lambda s, p, k: signed(good_claims(s, p, sub=None), k), "missing a required claim"),
+    "a_subject_too_long": (lambda s, p, k: signed(good_claims(s, p, sub="x" * 300), k), "its sub is not a short"),
+    "not_a_jwt": (lambda s, p, k: "not-a-jwt-at-all", "not a JWT"),
+    "claims_not_an_object": (lambda s, p, k: claims_as(b"[1, 2]", k), "its claims are not a JSON object"),
 }
+
+
+def claims_as(payload: bytes, keys: Keys) -> str:
+    """A token whose payload is `payload`, signed as the issuer signs."""
+    header = b64(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": "rsa-1"}).encode())
+    signing_input = f"{header}.{b64(payload)}"
+    signature = keys.rsa.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
 
 
 def tampered(token: str) -> str:
@@ -348,6 +359,14 @@ def test_a_token_forged_like_the_refused_ones_but_valid_is_accepted(
     for claims in (good_claims(server, provider), good_claims(server, provider, exp=int(time.time()) - 5,
                                                               nbf=int(time.time()) + 5)):  # fmt: skip
         assert post(server.url, signed(claims, keys)).status_code == 200
+    # Scopes as a list under `scp` (as Entra writes them), and no key id where the issuer has one key of that kind.
+    listed = good_claims(server, provider, scope=None, scp=["bimpe:read", "bimpe:call"])
+    assert post(server.url, signed(listed, keys)).status_code == 200
+    anonymous = jwt.encode(good_claims(server, provider), keys.rsa, algorithm="RS256", headers={"typ": "at+jwt"})
+    assert post(server.url, anonymous).status_code == 200
+    headers = ACCEPT | {"Authorization": f"Bearer {anonymous}", "Content-Type": "application/json"}
+    garbled = httpx2.post(server.url, content=b"{not json", headers=headers, timeout=30)
+    assert garbled.status_code == 400 and garbled.json()["error"]["code"] == -32700, "the SDK answers a parse error"
 
 
 @pytest.mark.parametrize("case", list(REFUSED))

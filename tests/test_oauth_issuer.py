@@ -135,3 +135,18 @@ def test_an_issuer_whose_keys_cannot_be_read_gets_503_with_retry_after_never_a_4
     assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0, answer.text
     assert "cannot be reached" in answer.json()["error_description"]
     assert said in log
+
+
+def test_a_key_set_without_a_signing_key_of_an_accepted_kind_refuses_every_token_and_says_why(
+    sandbox: StandaloneSandbox, keys: Keys
+) -> None:
+    with issuer_site() as site:
+        site.paths["/.well-known/oauth-authorization-server"] = (
+            200,
+            {"issuer": site.issuer, "jwks_uri": site.issuer + "/k"},
+        )
+        site.paths["/k"] = (200, {"keys": [public_jwk(keys, use="enc")]})
+        with served(sandbox, site) as server:
+            answer = post(server.url, signed(claims(server, site), keys))
+            log = server.log()
+    assert answer.status_code == 401 and "holds no RS256, ES256 or EdDSA signing key" in log

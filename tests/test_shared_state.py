@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, InputRequiredResult
 
-from bimpe_mcp.core.state import RECENT_KEPT, Card, open_store, scoped, shown_url, state_home
+from bimpe_mcp.core.state import RECENT_KEPT, Admission, Card, open_store, scoped, shown_url, state_home
 from bimpe_mcp.sandbox import Sandbox
 from tests.app_support import APPS
 from tests.conftest import ServerFactory
@@ -351,4 +351,12 @@ async def test_a_confirmation_card_is_pressed_once_across_servers_and_never_by_a
     assert (await mine.press(shown.nonce, "declined", 2.0, 10.0) or ("", shown))[0] == "confirmed", "pressed once"
     await mine.settle(shown.fingerprint, shown.nonce)
     assert await mine.card(shown.fingerprint, 3.0) is None
-    await store.aclose()
+    # Every other name a tenant decides by is its own too; the signing secret and key verdicts are the server's.
+    assert await mine.spend("ct:n1", "k1", 4.0) == "k1" and await theirs.spent("ct:n1") is None
+    assert await mine.spent("ct:n1") == "k1" and await theirs.spend("ct:n1", "k2", 4.0) == "k2"
+    assert await mine.admit(Admission("agt_1", "k1", "live", "agt_1|+1|False", 5.0)) is None
+    assert await mine.dialled("agt_1", "k1") == "agt_1|+1|False" and await theirs.dialled("agt_1", "k1") is None
+    assert await mine.secret("ab" * 32) == await theirs.secret("cd" * 32)
+    await mine.judge("digest", True, 6.0, 60.0)
+    assert await theirs.verdict("digest", 7.0) is True
+    await mine.aclose()
