@@ -296,6 +296,12 @@ def test_the_containerfile_serves_stateless_http_on_all_addresses_with_tokens(tm
     assert (opts.transport, opts.host, opts.port, opts.stateless) == ("http", "0.0.0.0", 8000, True)
     env = dict(re.findall(r"(BIMPE_\w+)=(\S+)", text.split("ENTRYPOINT")[0].split("USER bimpe")[1]))
     assert env["BIMPE_HTTP_AUTH"] == "tokens" and env["BIMPE_HTTP_TOKENS_FILE"].startswith("/run/secrets/")
+    # The user has no home: the state lives in a directory made for it, owned by it; the extras deployments use.
+    user = re.search(r"^USER (\w+)$", text, re.MULTILINE)
+    state = Path(env["BIMPE_STATE_URL"].removeprefix("sqlite:///"))
+    assert user is not None and env["BIMPE_STATE_URL"].startswith("sqlite:////") and "--no-create-home" in text
+    assert f"mkdir -p {state.parent}" in text and f"chown {user.group(1)} {state.parent}" in text
+    assert "pip install '.[redis,otel]'" in text
     settings = Settings.from_env(env | {"BIMPE_HTTP_TOKENS_FILE": tokens_file(tmp_path, TOKEN)})
     remote.check(settings, remote.Serving(host=opts.host, stateless=True), 1)
     assert f"http://127.0.0.1:8000{remote.HEALTH_PATH}" in text
