@@ -17,6 +17,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server.build import build_server
 from bimpe_mcp.tools.state import AppState
+from tests.served import StandaloneSandbox
 from tests.support import assert_no_secret
 
 _TESTS = Path(__file__).parent.resolve()
@@ -118,6 +119,16 @@ class SandboxTime(Clock):
         if self.start is not None:
             return self.start + timedelta(seconds=self.now)
         return self.sandbox.clock.now()
+
+
+@pytest.fixture(scope="module")
+def standalone() -> Iterator[StandaloneSandbox]:
+    """The sandbox as a process of its own (bimpe-mcp sandbox), for the servers a module starts as processes."""
+    box = StandaloneSandbox()
+    try:
+        yield box
+    finally:
+        box.stop()
 
 
 @pytest.fixture

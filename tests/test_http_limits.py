@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -171,15 +171,6 @@ def rate_limited_replicas(sandbox: StandaloneSandbox, tokens: str, state: str) -
     env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_API_KEY": sandbox.keys["full"], "BIMPE_HTTP_AUTH": "tokens",
            "BIMPE_HTTP_TOKENS_FILE": tokens, "BIMPE_STATE_URL": state, "BIMPE_HTTP_RATE_LIMIT": "4/hour"}  # fmt: skip
     return [HttpServer(env, "--stateless", "--json-response") for _ in range(2)]
-
-
-@pytest.fixture(scope="module")
-def standalone() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])

@@ -122,12 +122,9 @@ def oauth_server(sandbox: StandaloneSandbox, issuer: str, **more: str) -> HttpSe
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,12 +59,9 @@ def issuer_site() -> Generator[Site]:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,9 @@ ERAS = ["legacy", "auto"]
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 def api_env(sandbox: StandaloneSandbox, **more: str) -> dict[str, str]:

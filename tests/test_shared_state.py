@@ -151,15 +151,6 @@ async def test_an_unreachable_state_refuses_calls_and_reads_still_work(
 
 
 @pytest.fixture(scope="module")
-def standalone() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
-@pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url

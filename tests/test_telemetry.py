@@ -44,12 +44,9 @@ SERVER, CLIENT = 2, 3  # the span kinds' numbers in OTLP
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 @pytest.fixture

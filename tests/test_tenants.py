@@ -31,12 +31,9 @@ ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 @pytest.fixture

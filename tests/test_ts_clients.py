@@ -188,12 +188,9 @@ def assert_the_model_reads_it(result: dict[str, Any], path: ErrorPath) -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[StandaloneSandbox]:
-    box = StandaloneSandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
+def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
+    """This module's servers run as processes, on the standalone sandbox."""
+    return standalone
 
 
 class SdkHost:
