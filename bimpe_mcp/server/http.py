@@ -29,7 +29,6 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,8 +51,8 @@ from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server import oauth, telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
-from bimpe_mcp.server.keys import KeyCheck, Unverifiable
-from bimpe_mcp.server.limits import SUBJECT, Config, digest, limits_for
+from bimpe_mcp.server.keys import GateVerifier, KeyCheck, Unverifiable
+from bimpe_mcp.server.limits import Config, digest, limits_for
 from bimpe_mcp.server.log_setup import configure_logging
 from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
@@ -136,12 +135,7 @@ class TokenFileVerifier:
         return AccessToken(token=token, client_id=f"token-{found}", scopes=[]) if found else None
 
 
-# The bearer the Gate verified for the request being served, with its principal: the SDK's bearer middleware, which
-# runs next in the same request, takes the verdict from here instead of reading it from the state a second time.
-_VERIFIED: ContextVar[tuple[str, AccessToken] | None] = ContextVar("verified_bearer", default=None)
-
-
-class PassthroughVerifier:
+class PassthroughVerifier(GateVerifier):
     """Each bearer token is the client's own BimpeAI key, verified against the API (`keys.KeyCheck`, verdicts kept
     briefly) before a session opens or a tool runs. The principal (which owns a stateful session, and is the tenant
     of budgets, confirmations and audit entries) is a digest of the key, so one client's state is never another's."""
@@ -157,15 +151,6 @@ class PassthroughVerifier:
         if self.check is not None and not await self.check.accepted(key):
             return None
         return AccessToken(token=key, client_id=f"{TENANT_PREFIX}{tenant_of(key)}", scopes=[])
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        seen = _VERIFIED.get()
-        if seen is not None and seen[0] == token:
-            return seen[1]
-        try:
-            return await self.verdict(token)
-        except Unverifiable:
-            return None
 
 
 def inbound(
@@ -321,12 +306,8 @@ class Gate:
             return _unauthorized("missing_token", NO_BEARER, self.entry.challenge)
         verifier = self.entry.verifier
         try:
-            if isinstance(verifier, PassthroughVerifier):
-                principal = await verifier.verdict(token)
-                _VERIFIED.set((token, principal) if principal is not None else None)
-            elif isinstance(verifier, oauth.OAuthVerifier):
-                principal = await verifier.verdict(token)
-                SUBJECT.set(oauth.identity(principal) if principal is not None else None)
+            if isinstance(verifier, GateVerifier):
+                principal = await verifier.checked(token)
             else:
                 principal = await verifier.verify_token(token)
         except Unverifiable as exc:

@@ -1,14 +1,21 @@
 """With `--auth passthrough`, whether a bearer token is an API key the API accepts: one cheap read (the first agent),
 before a session opens or a tool runs. The verdict, a refusal too, is kept briefly in the state store
 (BIMPE_STATE_URL) under a digest of the key, never the key, so that every replica shares it; a store that cannot be
-reached leaves this process's own memory of verdicts."""
+reached leaves this process's own memory of verdicts.
+
+`GateVerifier` is what the verifiers the gate asks first (passthrough's and OAuth's) share: the verdict the gate
+reached for a request, which the layers behind it (the limits, the OAuth scope check, the SDK's bearer middleware)
+take from `VERIFIED` instead of verifying the same bearer again."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
+
+from mcp.server.auth.provider import AccessToken
 
 from bimpe_mcp.core.state import StateUnavailable, Tenanted
 
@@ -32,6 +39,39 @@ class Unverifiable(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"the API cannot verify keys now; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+# The bearer the gate verified for the request being served, with its principal.
+VERIFIED: ContextVar[tuple[str, AccessToken] | None] = ContextVar("verified_bearer", default=None)
+
+
+class GateVerifier:
+    """A token verifier the gate asks first, through `checked`: its verdict on the bearer (`verdict`, which raises
+    Unverifiable when it cannot say) is kept for the request, and the SDK's own check of the same bearer
+    (`verify_token`) takes it from there."""
+
+    async def verdict(self, token: str) -> AccessToken | None:
+        raise NotImplementedError
+
+    async def checked(self, token: str) -> AccessToken | None:
+        principal = await self.verdict(token)
+        VERIFIED.set((token, principal) if principal is not None else None)
+        return principal
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        seen = VERIFIED.get()
+        if seen is not None and seen[0] == token:
+            return seen[1]
+        try:
+            return await self.verdict(token)
+        except Unverifiable:
+            return None
+
+
+def verified() -> AccessToken | None:
+    """The principal the gate admitted the request being served with, if a GateVerifier judged it."""
+    seen = VERIFIED.get()
+    return seen[1] if seen is not None else None
 
 
 def digest(key: str) -> str:

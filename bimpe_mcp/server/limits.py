@@ -24,7 +24,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 import uvicorn
@@ -34,7 +33,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bimpe_mcp.core.setting_values import request_rate
 from bimpe_mcp.core.state import StateUnavailable, Tenanted, open_store, paced
+from bimpe_mcp.server.keys import verified
 from bimpe_mcp.server.sessions import SessionCap
+from bimpe_mcp.tools.state import token_tenant
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,10 +57,6 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:24]
 
 
-# The subject of the OAuth access token the gate just verified for this request (a digest), else None.
-SUBJECT: ContextVar[str | None] = ContextVar("bimpe_subject", default=None)
-
-
 def identity(scope: Scope, auth: str) -> str:
     """Whom a request the gate admitted counts against, as `kind:name`:
 
@@ -68,9 +65,9 @@ def identity(scope: Scope, auth: str) -> str:
     - `--auth oauth`: `subject:` and the token's subject at its issuer, as a digest, so that one user's successive
       tokens count as one;
     - `--auth none`: `address:` and the client's address."""
-    subject = SUBJECT.get() if auth == "oauth" else None
-    if subject is not None:
-        return f"subject:{subject}"
+    principal = verified() if auth == "oauth" else None
+    if principal is not None:
+        return f"subject:{token_tenant(principal)}"
     if auth == "none":
         client = scope.get("client")
         return f"address:{client[0] if client else 'unknown'}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -41,9 +40,8 @@ from starlette.responses import JSONResponse, Response
 from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.sandbox.hosts import is_loopback
-from bimpe_mcp.server.keys import Unverifiable
+from bimpe_mcp.server.keys import GateVerifier, Unverifiable, verified
 from bimpe_mcp.server.log_setup import REQUESTER
-from bimpe_mcp.tools.state import token_tenant
 
 if TYPE_CHECKING:
     import httpx2
@@ -75,10 +73,6 @@ RETRY_SECONDS = 10
 """The Retry-After of a 503 when the issuer cannot be reached to verify a token."""
 PRM_PATH = "/.well-known/oauth-protected-resource"
 MAX_CLAIM_CHARS = 256
-
-# The token the gate verified for the request being served, with its principal: the SDK's bearer middleware, which
-# runs next in the same request, takes the verdict from here instead of verifying the token a second time.
-_VERIFIED: ContextVar[tuple[str, AccessToken] | None] = ContextVar("oauth_verified", default=None)
 
 
 class IssuerUnreachable(Unverifiable):
@@ -265,7 +259,7 @@ class Issuer:
 # --- tokens -------------------------------------------------------------------------------------------------------
 
 
-class OAuthVerifier:
+class OAuthVerifier(GateVerifier):
     """The SDK's token verifier for `--auth oauth`: a JWT access token of the issuer, for this resource."""
 
     def __init__(self, issuer: Issuer) -> None:
@@ -275,19 +269,9 @@ class OAuthVerifier:
         """The principal of a token this server accepts, else None; raises IssuerUnreachable when the issuer's keys
         cannot be read to tell. The reason of a refusal is logged (never the token)."""
         principal = await self._verified(token.strip())
-        _VERIFIED.set((token, principal) if principal is not None else None)
         if principal is not None:
             REQUESTER.set(requester(principal))
         return principal
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        seen = _VERIFIED.get()
-        if seen is not None and seen[0] == token:
-            return seen[1]
-        try:
-            return await self.verdict(token)
-        except Unverifiable:
-            return None
 
     async def _verified(self, token: str) -> AccessToken | None:
         import jwt
@@ -371,12 +355,6 @@ def requester(principal: AccessToken) -> str:
     return said + (f" client {shown(client, 80, noun='a client id')}" if client and client != principal.subject else "")
 
 
-def identity(principal: AccessToken) -> str:
-    """The identity of a request the gate let through with this token (rate limits, sessions, tenancy): its subject
-    at its issuer, as a digest."""
-    return token_tenant(principal)
-
-
 # --- answers ------------------------------------------------------------------------------------------------------
 
 
@@ -457,8 +435,8 @@ class CallScope:
         if scope["type"] != "http" or scope["method"] != "POST" or str(scope["path"]).rstrip("/") != self.path:
             await self.app(scope, receive, send)
             return
-        seen = _VERIFIED.get()
-        if seen is None or CALL_SCOPE in seen[1].scopes:
+        principal = verified()
+        if principal is None or CALL_SCOPE in principal.scopes:
             await self.app(scope, receive, send)
             return
         read: list[Message] = []
