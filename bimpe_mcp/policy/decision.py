@@ -104,6 +104,19 @@ class Replay:
         return self.kept.model_copy(update={"replayed": True, "next_step": REPLAYED + self.kept.next_step})
 
 
+def awaiting(call: Call, key: str, next_step: str, token: str | None = None) -> PlacedCall:
+    """The answer to a call that waits for a human's confirmation: nothing was dialled."""
+    return PlacedCall(
+        status="confirmation_required",
+        agent_id=call.agent,
+        destination=call.dest.e164,
+        is_test_call=call.is_test_call,
+        idempotency_key=key,
+        confirmation_token=token,
+        next_step=next_step,
+    )
+
+
 @dataclass(frozen=True)
 class Preview:
     """The call waits for the user's agreement through a token: the answer dials nothing, and carries the token, the
@@ -117,17 +130,12 @@ class Preview:
     def answer(self, who: str) -> PlacedCall:
         """The preview, naming the agent as `who`."""
         call = self.call
-        return PlacedCall(
-            status="confirmation_required",
-            agent_id=call.agent,
-            destination=call.dest.e164,
-            is_test_call=call.is_test_call,
-            idempotency_key=self.key,
-            confirmation_token=self.token,
-            next_step=f"Nothing was dialled. Ask the user: place a {kind_of(call.is_test_call)} call to "
-            f"{call.dest.display} from agent {who}? Only if they agree, call place_call again with the same arguments "
-            f"and confirmation_token (valid until {self.until}).",
+        step = (
+            f"Nothing was dialled. Ask the user: place a {kind_of(call.is_test_call)} call to {call.dest.display} from "
+            f"agent {who}? Only if they agree, call place_call again with the same arguments and confirmation_token "
+            f"(valid until {self.until})."
         )
+        return awaiting(call, self.key, step, self.token)
 
 
 @dataclass(frozen=True)
@@ -144,18 +152,14 @@ class Pending:
     def answer(self, who: str) -> PlacedCall:
         """The pending call, naming the agent as `who`."""
         call = self.call
-        return PlacedCall(
-            status="confirmation_required",
-            agent_id=call.agent,
-            destination=call.dest.e164,
-            is_test_call=call.is_test_call,
-            idempotency_key=self.key,
-            next_step=f"Nothing was dialled. The user is shown a confirmation card for a {kind_of(call.is_test_call)} "
-            f"call to {call.dest.display} from agent {who}: only a person pressing Confirm on it places the call, "
-            f"until {self.until}. Tell the user to press Confirm or Decline on the card (not to answer in the chat). "
-            "Then call place_call again with the same arguments: it answers the placed call, or says the card is "
-            "still waiting or was declined.",
+        step = (
+            f"Nothing was dialled. The user is shown a confirmation card for a {kind_of(call.is_test_call)} call to "
+            f"{call.dest.display} from agent {who}: only a person pressing Confirm on it places the call, until "
+            f"{self.until}. Tell the user to press Confirm or Decline on the card (not to answer in the chat). Then "
+            "call place_call again with the same arguments: it answers the placed call, or says the card is still "
+            "waiting or was declined."
         )
+        return awaiting(call, self.key, step)
 
 
 @dataclass(frozen=True)
