@@ -25,12 +25,14 @@ def _digest(source: str) -> str:
 
 @cache
 def page(name: str) -> str:
-    """A view, with the host side every view shares (host.js) inlined into its one script, and its
-    Content-Security-Policy naming the hash of that script and of its one style block: nothing else can run or style
-    it, not even markup that slipped into the page, and it can reach no network."""
+    """A view, with what every view shares inlined (the host side, host.js, into its one script; the theme,
+    theme.css, into its one style block), and its Content-Security-Policy naming the hash of that script and of that
+    style block: nothing else can run or style it, not even markup that slipped into the page, and it can reach no
+    network."""
     files = resources.files(__name__)
-    shared = files.joinpath("host.js").read_text(encoding="utf-8")
-    template = files.joinpath(name).read_text(encoding="utf-8").replace("/*%host-js%*/", shared.strip())
+    template = files.joinpath(name).read_text(encoding="utf-8")
+    for placeholder, shared in (("/*%host-js%*/", "host.js"), ("/*%theme-css%*/", "theme.css")):
+        template = template.replace(placeholder, files.joinpath(shared).read_text(encoding="utf-8").strip())
     hashes = {kind: _digest(body) for kind, body in _INLINE.findall(template)}
     return template.replace("%script-hash%", hashes["script"]).replace("%style-hash%", hashes["style"])
 
