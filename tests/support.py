@@ -52,3 +52,13 @@ def error(result: CallToolResult) -> dict[str, Any]:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a server subprocess: what is given, plus coverage's own settings so it is measured."""
     return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")} | extra
+
+
+# A raw client's first request and the Accept header of streamable HTTP, for tests that speak the wire themselves.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+ACCEPT_STREAMS = {"Accept": "application/json, text/event-stream"}

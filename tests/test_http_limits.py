@@ -32,17 +32,12 @@ from bimpe_mcp.server.limits import Config
 from bimpe_mcp.server.sessions import SESSIONS_PER_IDENTITY
 from tests.redis_support import redis_server
 from tests.served import HttpServer, StandaloneSandbox
+from tests.support import ACCEPT_STREAMS as ACCEPT
+from tests.support import INITIALIZE
 from tests.virtual_time import VirtualTimeLoop
 
 FIRST = "first-team-token-7d41c09e2b"
 SECOND = "second-team-token-58ae13f6c0"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 READ_TIMEOUT = 5.0
 WAIT_SECONDS = 30.0
 """The longest a test waits, on real time, for a server process to answer or close."""

@@ -36,7 +36,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from tests.dist_support import TOOLS, console_script, node_env, node_package, node_tool
 from tests.served import HttpServer, Served, StandaloneSandbox
-from tests.support import assert_no_secret, child_env, data
+from tests.support import ACCEPT_STREAMS, INITIALIZE, assert_no_secret, child_env, data
 from tests.test_remote_http import FAILED_DESTINATION, every_tool
 
 PROVIDER = Path(__file__).with_name("oidc") / "provider.mjs"
@@ -47,13 +47,7 @@ CLIENTS = {
 }
 ELSEWHERE = "https://elsewhere.example/mcp"
 ERAS = ["legacy", "auto"]
-HELLO = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-ACCEPT = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+ACCEPT = ACCEPT_STREAMS | {"MCP-Protocol-Version": "2025-11-25"}
 
 
 def private_jwk(key: Any, kid: str, alg: str) -> dict[str, Any]:
@@ -154,7 +148,7 @@ def server(sandbox: StandaloneSandbox, provider: OidcProvider) -> Iterator[HttpS
 
 def post(url: str, token: str | None, body: dict[str, Any] | None = None) -> httpx2.Response:
     headers = ACCEPT | ({"Authorization": f"Bearer {token}"} if token is not None else {})
-    return httpx2.post(url, json=body or HELLO, headers=headers, timeout=30)
+    return httpx2.post(url, json=body or INITIALIZE, headers=headers, timeout=30)
 
 
 def metadata_url(server: HttpServer) -> str:

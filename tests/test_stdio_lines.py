@@ -14,16 +14,10 @@ import anyio.to_thread
 import pytest
 
 from tests.dist_support import console_script
-from tests.support import child_env
+from tests.support import INITIALIZE, child_env
 
 pytestmark = pytest.mark.anyio
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-}
 SURROGATE = (
     '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_calls","arguments":{"search":"\\ud800"}}}'
 )

@@ -16,18 +16,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bimpe_mcp.server.sessions import SESSIONS_PER_IDENTITY
 from tests.served import HttpServer, StandaloneSandbox
-from tests.support import data, error
+from tests.support import ACCEPT_STREAMS as ACCEPT
+from tests.support import INITIALIZE, data, error
 
 FAILED_DESTINATION = "+15005550003"
 """A scripted destination: the test call fails at once, so it never holds one of the sandbox's test-call slots."""
 JUNK = "sk_sandbox_no_such_key_0000"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.fixture(scope="module")
