@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bimpe_mcp.core.render import safe_line
 from bimpe_mcp.policy.country_names import COUNTRY_NAMES
-from bimpe_mcp.policy.decision import CallRequest, Pending
-from bimpe_mcp.tools.confirming import agent_line
+from bimpe_mcp.policy.decision import AgentLine, Pending
 from bimpe_mcp.tools.state import AppState
 from bimpe_mcp.ui import CONFIRM_URI
 
@@ -45,10 +44,10 @@ def local_time(zones: tuple[str, ...], now: datetime) -> tuple[str | None, str |
     return None, None
 
 
-async def card_meta(state: AppState, request: CallRequest, pending: Pending) -> dict[str, Any]:
-    """The card's `_meta` entry: its nonce and expiry, the call, and the policy that applies."""
+async def card_meta(state: AppState, line: AgentLine, pending: Pending) -> dict[str, Any]:
+    """The card's `_meta` entry: its nonce and expiry, the call, the agent as read (`line`), and the policy that
+    applies."""
     call, settings = pending.call, state.settings
-    line = request.line if request.line.name is not None else await agent_line(state, call.agent, live=False)
     now = state.clock.wall()
     zone, local = local_time(call.dest.zones, now)
     budgets = await state.policy.left(call.is_test_call)

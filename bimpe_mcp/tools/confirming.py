@@ -129,10 +129,14 @@ async def request_of(
     )
 
 
+async def named(state: AppState, request: CallRequest) -> AgentLine:
+    """The agent as the person asked knows it: the agent already read for a live call, else read now."""
+    return request.line if request.line.name is not None else await agent_line(state, request.agent, live=False)
+
+
 async def labelled(state: AppState, request: CallRequest) -> str:
-    """The agent named for the person asked: from the agent already read for a live call, else read now."""
-    line = request.line if request.line.name is not None else await agent_line(state, request.agent, live=False)
-    return line.label(request.agent)
+    """The agent named for the person asked."""
+    return (await named(state, request)).label(request.agent)
 
 
 class AuditedTool(CheckedTool):

@@ -26,6 +26,7 @@ from bimpe_mcp.tools.confirming import (
     ask_human,
     client_name,
     labelled,
+    named,
     request_of,
 )
 from bimpe_mcp.tools.runtime import WRITE, Ctx, Reply, state_of, tool
@@ -112,8 +113,9 @@ async def carried_out(state: AppState, request: CallRequest, attempt: Attempt) -
     elif isinstance(decision, Preview):
         result = decision.answer(await labelled(state, request))
     elif isinstance(decision, Pending):
-        result = decision.answer(await labelled(state, request))
-        meta = await card_meta(state, request, decision)
+        line = await named(state, request)
+        result = decision.answer(line.label(request.agent))
+        meta = await card_meta(state, line, decision)
     else:
         result = await dialled(state, state.api(), decision, attempt)
     attempt.answered(result)
