@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from bimpe_mcp.api.contract import ID_PATTERN
 from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.setting_values import destination_list, quiet_window, request_rate
+from bimpe_mcp.core.state import SCHEMES
 
 DEFAULT_BASE_URL = "https://api.bimpe.ai"
 
@@ -457,7 +458,7 @@ class Settings(BaseModel):
     def _check_state_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.startswith(("sqlite:///", "memory://", "redis://", "rediss://")):
+        if not value.startswith(SCHEMES):
             raise ValueError(
                 "must be sqlite:///PATH, memory://, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (got "
                 f"{shown(value.split('@')[-1])})"

@@ -37,16 +37,12 @@ def page(name: str) -> str:
     return template.replace("%script-hash%", hashes["script"]).replace("%style-hash%", hashes["style"])
 
 
-def calls_html() -> str:
-    return page("calls.html")
-
-
 def views_app() -> Apps:
     """The extension that serves the views; show_calls and place_call name theirs in `_meta.ui.resourceUri`."""
     apps = Apps()
     apps.add_html_resource(
         CALLS_URI,
-        calls_html(),
+        page("calls.html"),
         name="calls_view",
         title="Calls view",
         description="Call log table, outcomes per day and transcripts, for show_calls results.",

@@ -26,6 +26,7 @@ DAY = 86_400.0
 KEPT_SECONDS = DAY  # the API's own idempotency window
 HELD_SECONDS = 3_600.0
 RECENT_KEPT = 100
+# What BIMPE_STATE_URL may start with (the settings refuse anything else).
 SCHEMES = ("sqlite:///", "memory://", "redis://", "rediss://")
 SLACK = 1e-4
 """Seconds of rounding a pace forgives (instants near 1.7e9 s carry errors of a few tenths of a microsecond)."""
