@@ -1,8 +1,12 @@
-"""Write the tools and prompts of manifest.json from what the server serves, and the bundle's environment and the
-README's settings table from the settings' declarations, so that none of them drifts apart.
+"""Write the tools and prompts of manifest.json from what the server serves, the bundle's environment and the
+README's settings table from the settings' declarations, and the tools' stored schemas from their signatures, so that
+none of them drifts apart.
 
-    python scripts/sync_manifest.py           # rewrite manifest.json and the README's settings table
-    python scripts/sync_manifest.py --check   # exit 1, naming what differs, when either is stale
+    python scripts/sync_manifest.py           # rewrite manifest.json, the README's table and the stored schemas
+    python scripts/sync_manifest.py --check   # exit 1, naming what differs, when any is stale
+
+The server lists each tool with the schemas stored in bimpe_mcp/tools/schemas.json, and builds the SDK's Tool (its
+argument model, and the same schemas) on the tool's first call: the file is what that build makes.
 
 The bundle passes each `user_config` entry to the server as the BIMPE_* variable of the setting of the same name.
 The README's table, between its settings:begin and settings:end markers, has a row per setting; a per-day limit
@@ -29,6 +33,8 @@ from mcp.types import TextContent
 
 from bimpe_mcp.core.settings import SETTINGS, Settings, env_text
 from bimpe_mcp.server.build import build_server
+from bimpe_mcp.tools import TOOLS
+from bimpe_mcp.tools.runtime import SCHEMAS
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.json"
@@ -95,6 +101,12 @@ def with_table(readme: str) -> str:
     return TABLE.sub(lambda m: m.group(1) + settings_table() + "\n" + m.group(3), readme)
 
 
+def schemas_text() -> str:
+    """The stored schemas file: each tool's published schemas, by name, as the SDK and the tool's signature build
+    them."""
+    return json.dumps({declared.name: declared.schemas() for declared in TOOLS}, indent=1, ensure_ascii=False) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
@@ -107,17 +119,22 @@ def main() -> int:
     stale += ["server.mcp_config.env"] if config.get("env") != env else []
     readme = README.read_text(encoding="utf-8")
     fresh_readme = with_table(readme)
+    schemas = schemas_text()
+    stored = SCHEMAS.read_text(encoding="utf-8") if SCHEMAS.exists() else ""
     if opts.check:
+        if schemas != stored:
+            sys.stderr.write(f"{SCHEMAS.name}: the stored schemas differ from what the tools build; run {__file__}\n")
         if stale:
             sys.stderr.write(f"manifest.json: {' and '.join(stale)} differ from the server's; run {__file__}\n")
         if fresh_readme != readme:
             sys.stderr.write(f"README.md: the settings table differs from the settings' declarations; run {__file__}\n")
-        return 1 if stale or fresh_readme != readme else 0
+        return 1 if stale or fresh_readme != readme or schemas != stored else 0
     manifest.update(fresh)
     if config.get("env") != env:
         config["env"] = env
     MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     README.write_text(fresh_readme, encoding="utf-8")
+    SCHEMAS.write_text(schemas, encoding="utf-8")
     return 0
 
 

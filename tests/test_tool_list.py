@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from bimpe_mcp import __version__
 from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.server.build import build_server
+from bimpe_mcp.tools import runtime
+from bimpe_mcp.tools.runtime import stored_schemas
 from tests.conftest import ServerFactory
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -61,6 +63,32 @@ async def test_each_published_tool_matches_its_committed_snapshot(make_server: S
             (TOOL_SNAPSHOTS / f"{stale}.json").unlink()
     assert changed_tools(tools) == [], "tool schemas changed: rerun with BIMPE_UPDATE_SNAPSHOTS=1 if that was intended"
     assert committed_tools() == names, "a tool was added or removed: rerun with BIMPE_UPDATE_SNAPSHOTS=1"
+
+
+async def test_tools_listed_from_the_stored_schemas_are_those_built_at_start_and_run_alike(
+    make_server: ServerFactory, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists each tool from bimpe_mcp/tools/schemas.json and builds the SDK's Tool on its first call:
+    without the file, every tool is built at start and the listing is the same, as are the answers, good or bad."""
+    calls = [
+        ("list_calls", {"limit": 2}),
+        ("list_calls", {"limit": "two"}),
+        ("get_agent", {"agent_id": "agt_x", "colour": "red"}),
+    ]
+
+    async def served() -> tuple[list[dict[str, Any]], list[tuple[bool, str]]]:
+        async with Client(make_server(), mode=mode) as client:  # pyright: ignore[reportArgumentType]
+            tools = [dump(t) for t in (await client.list_tools()).tools]
+            answers = [await client.call_tool(name, args) for name, args in calls]
+        return tools, [(a.is_error, getattr(a.content[0], "text", "")) for a in answers]
+
+    assert stored_schemas(), "the stored schemas are read"
+    stored = await served()
+    monkeypatch.setattr(runtime, "stored_schemas", dict)
+    built = await served()
+    assert stored == built
+    assert [error for error, _ in stored[1]] == [False, True, True]
+    assert "colour" in stored[1][2][1], "an unknown argument is refused by the model built on the first call"
 
 
 async def test_read_only_mode_publishes_the_read_tools_unchanged_and_serves_no_other(

@@ -13,7 +13,8 @@ CallStatus = Literal["queued", "ringing", "answered", "ended", "busy", "failed",
 
 class _Out(BaseModel):
     # from_attributes: an output model is filled from the wire model it mirrors, field by field, by pydantic.
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
+    # defer_build: its validator is built on first use (tools/list publishes the stored schemas), not at start.
+    model_config = ConfigDict(extra="ignore", from_attributes=True, defer_build=True)
 
 
 class Paged(_Out):

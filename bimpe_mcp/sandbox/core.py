@@ -1,21 +1,19 @@
-"""The `Sandbox` object: state, clock, faults, keys and the ASGI app in one place."""
+"""The `Sandbox` object: state, clock, faults, keys and the ASGI app in one place.
+
+The app and its request pipeline are built on the first request: a server on the sandbox needs only its keys and
+agents to start, and answers tools/list without loading the emulator's handlers."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-from starlette.applications import Starlette
-
-from .app import API_PREFIX, build_app
 from .clock import SandboxClock
 from .config import SandboxConfig
-from .control import Control
 from .data import TEAM_MAIN
 from .faults import FaultSet
 from .keys import ApiKey, SandboxKeys, default_keys
-from .pipeline import ConsoleApi, RecordedRequest
 from .store import (
     BUSY_DESTINATION,
     CANCELLED_DESTINATION,
@@ -24,6 +22,12 @@ from .store import (
     World,
 )
 from .transport import SandboxTransport
+
+if TYPE_CHECKING:
+    import httpx2
+    from starlette.applications import Starlette
+
+    from .pipeline import ConsoleApi, RecordedRequest
 
 DEFAULT_ORIGIN = "http://sandbox.bimpe.local"
 
@@ -57,11 +61,22 @@ class Sandbox:
             other_team=w.role_id("other_team"),
         )
         self.requests: list[RecordedRequest] = []
-        self.api = ConsoleApi(self.config, self.clock, self.world, self.faults, self._keys, self.requests)
-        self.app: Starlette = build_app(self.api, Control(self.clock, self.faults, self.requests, self.describe))
+
+    @functools.cached_property
+    def api(self) -> ConsoleApi:
+        from .pipeline import ConsoleApi
+
+        return ConsoleApi(self.config, self.clock, self.world, self.faults, self._keys, self.requests)
+
+    @functools.cached_property
+    def app(self) -> Starlette:
+        from .app import build_app
+        from .control import Control
+
+        return build_app(self.api, Control(self.clock, self.faults, self.requests, self.describe))
 
     def transport(self) -> httpx2.AsyncBaseTransport:
-        return SandboxTransport(self.app)
+        return SandboxTransport(lambda: self.app)
 
     def add_key(
         self, key: str, *, scopes: frozenset[str] | set[str], team: str = TEAM_MAIN, expired: bool = False
@@ -71,6 +86,8 @@ class Sandbox:
 
     def describe(self) -> dict[str, Any]:
         """What a client needs to know: keys, agents, scripted numbers and the main settings."""
+        from .app import API_PREFIX
+
         return {
             "origin": self.origin,
             "api_prefix": API_PREFIX,

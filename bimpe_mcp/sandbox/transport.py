@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import anyio
@@ -19,11 +20,12 @@ class ConnectionDropped(Exception):
 
 class SandboxTransport(httpx2.AsyncBaseTransport):
     """Wraps `httpx2.ASGITransport`: a dropped connection becomes `httpx2.RemoteProtocolError`, and a
-    read timeout set on the request becomes `httpx2.ReadTimeout` (the ASGI transport alone ignores it)."""
+    read timeout set on the request becomes `httpx2.ReadTimeout` (the ASGI transport alone ignores it). The app is
+    asked of `app` on each request, so that it can be built on the first."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: Callable[[], ASGIApp]) -> None:
         async def in_process(scope: Scope, receive: Receive, send: Send) -> None:
-            await app({**scope, IN_PROCESS_SCOPE_KEY: True}, receive, send)
+            await app()({**scope, IN_PROCESS_SCOPE_KEY: True}, receive, send)
 
         self._inner = httpx2.ASGITransport(app=in_process)
 

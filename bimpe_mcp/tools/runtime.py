@@ -6,17 +6,19 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, ParamSpec, TypeVar, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Generic, ParamSpec, Self, TypeVar, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from bimpe_mcp.core.failures import ErrorInfo, ToolFailure, guarded
 from bimpe_mcp.core.render import json_text
@@ -39,6 +41,9 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_
 ERROR_META_KEY = "bimpe.ai/error"
 # Fields only a policy refusal has: left out of every other error.
 POLICY_FIELDS = ("rule", "setting", "retry_at")
+# Each tool's published input and output schemas, as `DeclaredTool.built` makes them: written by
+# scripts/sync_manifest.py, and a test fails while they differ from what the code builds.
+SCHEMAS = Path(__file__).with_name("schemas.json")
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,21 @@ class CheckedTool(Tool):
     here keeps the answer a tool result like any other, validated once, and still shaped by the SDK for the
     connection's protocol version, which a middleware's own answer would skip."""
 
+    _full: Callable[[], Tool] | None = PrivateAttr(default=None)
+    """Where the tool was listed from its stored schemas: the SDK's Tool, built on the first call."""
+
+    @classmethod
+    def listed(cls, full: Callable[[], Tool], schemas: Mapping[str, Any], **fields: Any) -> Self:
+        """The tool as listed from its stored schemas, without the SDK's build: `full` builds that on the first
+        call, which runs there."""
+        tool = cls.model_construct(parameters=schemas["inputSchema"], is_async=True, context_kwarg="ctx", **fields)
+        vars(tool)["output_schema"] = schemas.get("outputSchema")  # the SDK's cached property, known already
+        tool._full = functools.cache(full)
+        return tool
+
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        if self._full is not None:
+            return await self._full().run(arguments, context, convert_result)
         try:
             return await super().run(arguments, context, convert_result)
         except ToolError as exc:
@@ -138,7 +157,33 @@ class DeclaredTool:
         extra = self.tail(settings) if self.tail is not None and settings is not None else None
         return f"{text}\n{extra}" if extra else text
 
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
     def published(self, settings: Settings | None = None) -> Tool:
+        """The tool as tools/list shows it, from its stored schemas (`SCHEMAS`): what the SDK builds from the
+        signature costs more than the rest of the start-up, and is built on the tool's first call instead. A tool
+        the file lacks is built now."""
+        stored = stored_schemas().get(self.name)
+        if stored is None:
+            return self.built(settings)
+        return self.kind.listed(
+            lambda: self.built(settings),
+            stored,
+            fn=self.fn,
+            name=self.name,
+            title=self.title,
+            description=self.description(settings),
+            annotations=self.annotations,
+            meta=self._meta(settings),
+        )
+
+    def _meta(self, settings: Settings | None) -> dict[str, Any] | None:
+        given = self.meta(settings) if callable(self.meta) else self.meta
+        return copy.deepcopy(dict(given)) if given is not None else None
+
+    def built(self, settings: Settings | None = None) -> Tool:
         """The SDK's Tool (of `kind`), with its schemas made smaller without changing their meaning.
 
         The SDK builds the schemas from the signature and offers no hook for them, so the Tool it built is copied
@@ -146,10 +191,12 @@ class DeclaredTool:
         unknown arguments, so a misspelt filter would go unapplied without a word: the strict model refuses them
         and publishes additionalProperties: false. Optional inputs are published as "give a value or omit it"; an
         explicit null is still accepted, and an empty string is read as omitted."""
-        given = self.meta(settings) if callable(self.meta) else self.meta
-        meta = copy.deepcopy(dict(given)) if given is not None else None
         built = self.kind.from_function(
-            self.fn, title=self.title, description=self.description(settings), annotations=self.annotations, meta=meta
+            self.fn,
+            title=self.title,
+            description=self.description(settings),
+            annotations=self.annotations,
+            meta=self._meta(settings),
         )
         generated = built.fn_metadata
         output = generated.output_schema
@@ -163,6 +210,22 @@ class DeclaredTool:
         # taken from the one the SDK just built, so that the strict model's own is built only when first used.
         parameters = compact(built.parameters | {"additionalProperties": False}, nulls_omitted=True)
         return built.model_copy(update={"fn_metadata": metadata, "parameters": parameters})
+
+    def schemas(self) -> dict[str, Any]:
+        """What `SCHEMAS` holds for the tool."""
+        full = self.built()
+        return {"inputSchema": full.parameters, "outputSchema": full.output_schema}
+
+
+@functools.cache
+def stored_schemas() -> dict[str, dict[str, Any]]:
+    """The tools' stored schemas by name; none where the file is missing or unreadable (each tool is then built
+    at start, as the SDK does)."""
+    try:
+        stored = json.loads(SCHEMAS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cast("dict[str, dict[str, Any]]", stored) if isinstance(stored, dict) else {}
 
 
 def tool(
