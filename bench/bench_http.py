@@ -4,6 +4,9 @@ straight to the sandbox as the floor, in one run. The sandbox runs in its own pr
 - throughput: MCP tool calls per second against the direct API requests per second (goal: at least 0.6 with the
   lean client, 0.5 with `mcp.Client`)
 - server CPU: the server process's CPU time per tool call (goal: at most 1.5 ms)
+- the SDK's own floor: a bare `MCPServer` whose two tools send the same API requests with httpx2 and return the
+  API's JSON, served the same way (streamable HTTP, stateless, uvicorn): its CPU per call and throughput are what any
+  server on this SDK and HTTP stack spends before doing anything of its own
 - latency: p50 and p99 of each tool call (goal: p99 under five times p50)
 - errors: every call must succeed (goal: zero in 10,000)
 - memory: RSS of the server process after a warm-up and after all the calls (goal: within 10%)
@@ -26,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -43,6 +47,35 @@ SANDBOX = (
     "import anyio\n"
     "from bimpe_mcp.sandbox import SandboxConfig, serve\n"
     "anyio.run(lambda: serve(port=0, config=SandboxConfig(speed=0.0, rate_limit=10**9)))\n"
+)
+# The SDK's floor: the two tools as a bare MCPServer, sending the same requests with one shared httpx2 client.
+# The SDK's floor: the two tools as a bare MCPServer, sending the same requests with one shared httpx2 client, its
+# streamable HTTP app served by uvicorn as bimpe-mcp serves its own (warning level, no access log).
+BARE = (
+    "import os, socket, sys\n"
+    "from typing import Any\n"
+    "import httpx2, uvicorn\n"
+    "from mcp.server.mcpserver import MCPServer\n"
+    "base, json_response, key = sys.argv[1], sys.argv[2] == '1', os.environ['BARE_API_KEY']\n"
+    "http = httpx2.AsyncClient(headers={'Authorization': f'Bearer {key}'}, timeout=60)\n"
+    "mcp = MCPServer('bare', log_level='WARNING')\n"
+    "@mcp.tool()\n"
+    "async def list_calls(limit: int = 20) -> dict[str, Any]:\n"
+    "    answer = await http.get(base, params={'page': 1, 'limit': limit, 'sort': '-created_on'})\n"
+    "    answer.raise_for_status()\n"
+    "    return answer.json()\n"
+    "@mcp.tool()\n"
+    "async def get_call(call_id: str) -> dict[str, Any]:\n"
+    "    answer = await http.get(f'{base}/{call_id}')\n"
+    "    answer.raise_for_status()\n"
+    "    return answer.json()\n"
+    "app = mcp.streamable_http_app(stateless_http=True, json_response=json_response)\n"
+    "sock = socket.socket()\n"
+    "sock.bind(('127.0.0.1', 0))\n"
+    "sock.listen(2048)\n"
+    "print(f'serving on http://127.0.0.1:{sock.getsockname()[1]}', flush=True)\n"
+    "config = uvicorn.Config(app, log_config=None, log_level='warning', access_log=False)\n"
+    "uvicorn.Server(config).run(sockets=[sock])\n"
 )
 WARMUP_CALLS = 640
 # A client's connections idle through the other side's block of each round: drop them before uvicorn's 5 s
@@ -87,6 +120,8 @@ def started(argv: list[str], env: dict[str, str], pattern: str, stream: str) -> 
     for line in out:
         found = re.search(pattern, line)
         if found:
+            # What it prints afterwards is read and dropped, so that a full pipe never stalls it.
+            threading.Thread(target=out.read, daemon=True).start()
             return proc, found.group(1)
     raise SystemExit(f"{argv[0]} exited before serving")
 
@@ -238,17 +273,26 @@ async def bench(url: str, origin: str, server_pid: int, opts: argparse.Namespace
         assert listed.structured_content is not None
         call_ids = [row["id"] for row in listed.structured_content["calls"]]
     lean = opts.client == "lean"
-    mcp = lean_calls(url, call_ids) if lean else mcp_calls(url, opts.mode, call_ids)
-    plans = {"floor": direct(origin, agent, call_ids), "mcp": mcp}
+
+    def calls_to(at: str) -> tuple[Callable[[], Any], Callable[[Any, int], Any]]:
+        return lean_calls(at, call_ids) if lean else mcp_calls(at, opts.mode, call_ids)
+
+    plans = {"floor": direct(origin, agent, call_ids), "mcp": calls_to(url), "bare": calls_to(opts.bare_url)}
     async with AsyncExitStack() as stack:
         # Every client connects once, before the clock starts: the figures are those of a steady load.
         sessions = {
             phase: [await stack.enter_async_context(open_one()) for _ in range(opts.clients)]
             for phase, (open_one, _) in plans.items()
         }
-        await run_clients(sessions["mcp"], WARMUP_CALLS, plans["mcp"][1])
+        for phase in ("mcp", "bare"):
+            await run_clients(sessions[phase], WARMUP_CALLS, plans[phase][1])
         before = rss_kib(server_pid)
-        pids = {"server": family(server_pid), "sandbox": [opts.sandbox_pid], "clients": [os.getpid()]}
+        pids = {
+            "server": family(server_pid),
+            "bare": [opts.bare_pid],
+            "sandbox": [opts.sandbox_pid],
+            "clients": [os.getpid()],
+        }
         cpu = {phase: dict.fromkeys(pids, 0.0) for phase in plans}
         runs: dict[str, tuple[float, list[float], int]] = {phase: (0.0, [], 0) for phase in plans}
         for _ in range(opts.rounds):
@@ -260,18 +304,23 @@ async def bench(url: str, origin: str, server_pid: int, opts: argparse.Namespace
                 total = runs[phase]
                 runs[phase] = (total[0] + seconds, total[1] + latencies, total[2] + errors)
         after = rss_kib(server_pid)
-    floor, mcp = summary("floor", *runs["floor"]), summary("mcp", *runs["mcp"])
+    floor, mcp, bare = (summary(phase, *runs[phase]) for phase in ("floor", "mcp", "bare"))
     for phase, spent in cpu.items():
         print(f"cpu during {phase}: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items()))
     per_call = cpu["mcp"]["server"] / len(runs["mcp"][1]) * 1000
-    print(f"server CPU per tool call: {per_call:.2f} ms (goal <= 1.5 ms)")
+    bare_call = cpu["bare"]["bare"] / len(runs["bare"][1]) * 1000
+    print(
+        f"server CPU per tool call: {per_call:.2f} ms (goal <= 1.5 ms); the bare SDK server sending the same "
+        f"requests: {bare_call:.2f} ms; ratio {per_call / bare_call:.2f}"
+    )
     growth = (after - before) / before
     print(f"memory: server RSS {before / 1024:.1f} MiB after warm-up, {after / 1024:.1f} MiB after ({growth:+.1%})")
     ratio, spread = mcp["rate"] / floor["rate"], mcp["p99"] / mcp["p50"]
     goal = 0.6 if lean else 0.5
     print(
-        f"throughput mcp/floor {ratio:.2f} (goal >= {goal:.2f}); p99/p50 {spread:.1f} (goal < 5); "
-        f"errors {mcp['errors']:.0f}"
+        f"throughput mcp/floor {ratio:.2f} (goal >= {goal:.2f}), "
+        f"bare SDK server/floor {bare['rate'] / floor['rate']:.2f}; "
+        f"p99/p50 {spread:.1f} (goal < 5); errors {mcp['errors']:.0f}"
     )
 
 
@@ -296,6 +345,11 @@ def main() -> None:
     argv += ([] if opts.stateful else ["--stateless"]) + (["--json-response"] if opts.json_response else [])
     argv += ["--workers", str(opts.workers)] if opts.workers > 1 else []
     server, url = started(argv, env | served, r"streamable HTTP on (\S+)", "stderr")
+    calls_url = f"{origin}{API_PREFIX}/agents/{info['agents']['live']}/calls"
+    bare_argv = [sys.executable, "-c", BARE, calls_url, "1" if opts.json_response else "0"]
+    bare_env = env | {"BARE_API_KEY": SandboxKeys().full}  # the key in the environment, never on a command line
+    bare, bare_origin = started(bare_argv, bare_env, r"serving on (\S+)", "stdout")
+    opts.bare_url, opts.bare_pid = f"{bare_origin}/mcp", bare.pid
     os.environ["BENCH_AGENT"] = info["agents"]["live"]
     opts.sandbox_pid = sandbox.pid
     shape = ("stateful" if opts.stateful else "stateless") + (", JSON responses" if opts.json_response else ", SSE")
@@ -304,7 +358,7 @@ def main() -> None:
     try:
         anyio.run(bench, url, origin, server.pid, opts)
     finally:
-        for proc in (server, sandbox):
+        for proc in (server, bare, sandbox):
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
 

@@ -1,6 +1,7 @@
 """Server benchmarks, measured side by side in one run; prints ratios (no pass/fail: machines here are noisy).
 
-- cold start: spawn to `tools/list` answered, bimpe-mcp against a bare mcp server with one tool (goal <= 1.10)
+- cold start: spawn to `tools/list` answered, bimpe-mcp against a bare mcp server with one tool (goal <= 1.10), and
+  the CPU time each spent until then (the same comparison, less shaken by other work on the machine)
 - idle memory: RSS after `tools/list`, same pair (goal <= 1.15)
 - compact text: characters of a 100-call page's text against the raw API JSON of that page (goal <= 0.40)
 - tools/list size: characters per tool with outputSchema included (goal < 1,500)
@@ -75,8 +76,14 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Seconds from spawn to the tools/list answer, and the RSS right after it."""
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user and system), in seconds: steadier than wall time on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Seconds from spawn to the tools/list answer, the RSS right after it, and the CPU seconds spent until then."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
@@ -92,10 +99,10 @@ def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
         if message.get("id") == 2:
             break
     elapsed = time.perf_counter() - start
-    rss = rss_kib(proc.pid)
+    rss, cpu = rss_kib(proc.pid), cpu_seconds(proc.pid)
     proc.stdin.close()
     proc.wait(timeout=10)
-    return elapsed, rss
+    return elapsed, rss, cpu
 
 
 def previews_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -164,7 +171,7 @@ async def tools_size() -> list[tuple[str, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
     exe = str(Path(sys.executable).parent / "bimpe-mcp")
     # PYTHONDONTWRITEBYTECODE would leave this checkout's modules without .pyc files, so that every spawn compiled
@@ -184,17 +191,24 @@ def main() -> None:
             spawn_once(argv, env_for[name])
         times: dict[str, list[float]] = {n: [] for n in subjects}
         rss: dict[str, list[int]] = {n: [] for n in subjects}
+        cpu: dict[str, list[float]] = {n: [] for n in subjects}
         for _ in range(runs):  # interleaved, so drift on a shared machine hits every subject alike
             for name, argv in subjects.items():
-                t, r = spawn_once(argv, env_for[name])
+                t, r, c = spawn_once(argv, env_for[name])
                 times[name].append(t)
                 rss[name].append(r)
+                cpu[name].append(c)
     base_t = statistics.median(times["bare mcp server"])
     base_r = statistics.median(rss["bare mcp server"])
     print(f"cold start, spawn to tools/list answered (median of {runs}, interleaved):")
     for name in subjects:
         t = statistics.median(times[name])
         print(f"  {name:22s} {t * 1000:7.0f} ms   ratio {t / base_t:.3f}")
+    base_c = statistics.mean(cpu["bare mcp server"])
+    print(f"CPU spent until tools/list answered (mean of {runs}, clock ticks of 10 ms):")
+    for name in subjects:
+        c = statistics.mean(cpu[name])
+        print(f"  {name:22s} {c * 1000:7.0f} ms   ratio {c / base_c:.3f}")
     print("idle memory, RSS after tools/list (median):")
     for name in subjects:
         r = statistics.median(rss[name])

@@ -1,6 +1,7 @@
 """What start-up loads: a fresh interpreter builds the server and answers `tools/list` without the phone-number
-geocoder, a second HTTP stack or the retry machinery, and a confirmation preview names the number's country without
-loading the geocoder either. The names come from a table (bimpe_mcp/policy/country_names.py), which must say what
+geocoder, a second HTTP stack, the retry machinery, the sandbox's request handlers or any tool's argument model (tools
+are listed from their stored schemas), and a confirmation preview names the number's country without loading the
+geocoder either. The names come from a table (bimpe_mcp/policy/country_names.py), which must say what
 the geocoder says."""
 
 from __future__ import annotations
@@ -28,12 +29,24 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server.build import build_server
 from bimpe_mcp.server.log_setup import configure_logging
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 
 HEAVY = ("phonenumbers.geocoder", "phonenumbers.geodata", "httpx", "httpcore", "aiohttp", "httpx_aiohttp")
 # Loaded with the API client, on the first request: never at start-up.
 RETRIES = ("stamina", "tenacity")
 # Loaded where a number is first read, or statistics first counted: never at start-up.
 FIRST_USE = ("phonenumbers", "statistics")
+# The sandbox's app and request pipeline: built on its first request.
+SANDBOX_APP = ("bimpe_mcp.sandbox.app", "bimpe_mcp.sandbox.pipeline", "bimpe_mcp.sandbox.handlers")
+
+# The tools' argument models built so far: the SDK names each `<tool>Arguments`.
+def argument_models(tools):
+    found, todo = set(), [ArgModelBase]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            found.add(sub.__name__)
+    return sorted(name for name in found if name.removesuffix("Arguments") in tools)
 
 def loaded(names=HEAVY):
     return [name for name in names if name in sys.modules]
@@ -47,10 +60,12 @@ async def main():
     )
     async with Client(build_server(settings, transport=box.transport())) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
-        at_start = loaded(HEAVY + RETRIES + FIRST_USE)
+        at_start = loaded(HEAVY + RETRIES + FIRST_USE + SANDBOX_APP)
+        models_at_start = argument_models(tools)
         preview = await client.call_tool("place_call", {"destination": sys.argv[1], "is_test_call": False})
     shown = "".join(getattr(block, "text", "") for block in preview.content)
-    print(json.dumps({"tools": tools, "at_start": at_start, "after_preview": loaded(), "text": shown}))
+    print(json.dumps({"tools": tools, "at_start": at_start, "after_preview": loaded(), "text": shown,
+                      "models_at_start": models_at_start, "models_after": argument_models(tools)}))
 
 anyio.run(main)
 """
@@ -69,6 +84,8 @@ def test_start_up_and_the_first_preview_load_neither_the_geocoder_nor_a_second_h
     assert "place_call" in seen["tools"]
     assert seen["at_start"] == []
     assert seen["after_preview"] == []
+    assert seen["models_at_start"] == [], "tools/list is answered from the stored schemas"
+    assert seen["models_after"] == ["place_callArguments"], "a tool's model is built on its first call, alone"
     assert "+234 803 123 4567 (Nigeria) from agent " in str(seen["text"])
     assert "confirmation_token" in str(seen["text"])
 
