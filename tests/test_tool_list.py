@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,26 @@ async def test_each_published_tool_matches_its_committed_snapshot(make_server: S
     assert committed_tools() == names, "a tool was added or removed: rerun with BIMPE_UPDATE_SNAPSHOTS=1"
 
 
+@pytest.fixture
+def stored_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Points the server at another stored schemas file; the real one is read again afterwards."""
+
+    def use(path: Path) -> None:
+        monkeypatch.setattr(runtime, "SCHEMAS", path)
+        stored_schemas.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    stored_schemas.cache_clear()
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[]"], ids=["missing", "unreadable", "not-a-table"])
 async def test_tools_listed_from_the_stored_schemas_are_those_built_at_start_and_run_alike(
-    make_server: ServerFactory, mode: str, monkeypatch: pytest.MonkeyPatch
+    make_server: ServerFactory, mode: str, stored_file: Callable[[Path], None], tmp_path: Path, content: str | None
 ) -> None:
     """The server lists each tool from bimpe_mcp/tools/schemas.json and builds the SDK's Tool on its first call:
-    without the file, every tool is built at start and the listing is the same, as are the answers, good or bad."""
+    without a usable file, every tool is built at start and the listing is the same, as are the answers, good or
+    bad."""
     calls = [
         ("list_calls", {"limit": 2}),
         ("list_calls", {"limit": "two"}),
@@ -84,7 +99,11 @@ async def test_tools_listed_from_the_stored_schemas_are_those_built_at_start_and
 
     assert stored_schemas(), "the stored schemas are read"
     stored = await served()
-    monkeypatch.setattr(runtime, "stored_schemas", dict)
+    elsewhere = tmp_path / "schemas.json"
+    if content is not None:
+        elsewhere.write_text(content, encoding="utf-8")
+    stored_file(elsewhere)
+    assert stored_schemas() == {}
     built = await served()
     assert stored == built
     assert [error for error, _ in stored[1]] == [False, True, True]
