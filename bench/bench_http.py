@@ -33,13 +33,13 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from procs import cpu_seconds, family, rss_kib
 
 from bimpe_mcp.sandbox import API_PREFIX, SandboxKeys
 
@@ -81,30 +81,6 @@ WARMUP_CALLS = 640
 # A client's connections idle through the other side's block of each round: drop them before uvicorn's 5 s
 # keep-alive timeout does, so that no request is sent on a connection the server is closing.
 LIMITS = httpx2.Limits(keepalive_expiry=4.0)
-
-
-def family(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn's worker processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(kid) for kid in children.read_text().split()] if children.exists() else []
-    return [pid, *(member for kid in kids for member in family(kid))]
-
-
-def rss_kib(pid: int) -> int:
-    total = 0
-    for member in family(pid):
-        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{member}/status").read_text())
-        total += int(match.group(1)) if match else 0
-    return total
-
-
-def cpu_seconds(members: list[int]) -> float:
-    """CPU time of these processes, in seconds."""
-    ticks = 0
-    for member in members:
-        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def started(argv: list[str], env: dict[str, str], pattern: str, stream: str) -> tuple[subprocess.Popen[str], str]:

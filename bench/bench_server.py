@@ -28,6 +28,7 @@ from pathlib import Path
 import anyio
 import httpx2
 from mcp import Client
+from procs import cpu_seconds, rss_kib
 from pydantic import SecretStr
 
 from bimpe_mcp.core.settings import Settings
@@ -69,19 +70,6 @@ HANDSHAKE = [
 PREVIEWED = ("+447400900123", "+2348031234567")
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far (user and system), in seconds: steadier than wall time on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     """Seconds from spawn to the tools/list answer, the RSS right after it, and the CPU seconds spent until then."""
     start = time.perf_counter()
@@ -99,7 +87,7 @@ def spawn_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]
         if message.get("id") == 2:
             break
     elapsed = time.perf_counter() - start
-    rss, cpu = rss_kib(proc.pid), cpu_seconds(proc.pid)
+    rss, cpu = rss_kib(proc.pid), cpu_seconds([proc.pid])
     proc.stdin.close()
     proc.wait(timeout=10)
     return elapsed, rss, cpu

@@ -25,7 +25,6 @@ import uvicorn
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
-from bimpe_mcp.cli.main import main
 from bimpe_mcp.core.settings import ENV_VARS, Settings
 from bimpe_mcp.server import http as remote
 from bimpe_mcp.server.limits import Config
@@ -34,6 +33,7 @@ from tests.redis_support import redis_server
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import ACCEPT_STREAMS as ACCEPT
 from tests.support import INITIALIZE
+from tests.test_remote_setup import refused
 from tests.virtual_time import VirtualTimeLoop
 
 FIRST = "first-team-token-7d41c09e2b"
@@ -309,13 +309,6 @@ async def test_an_answer_that_lasts_longer_than_the_deadline_is_not_cut(tokens: 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in [*ENV_VARS, remote.SERVING_ENV]:
         monkeypatch.delenv(var, raising=False)
-
-
-def refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2 and out == "" and err.count("\n") == 1, err
-    return err
 
 
 @pytest.mark.usefixtures("clean_env")

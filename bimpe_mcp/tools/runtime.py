@@ -108,7 +108,7 @@ class CheckedTool(Tool):
     def listed(cls, full: Callable[[], Tool], schemas: Mapping[str, Any], **fields: Any) -> Self:
         """The tool as listed from its stored schemas, without the SDK's build: `full` builds that on the first
         call, which runs there."""
-        tool = cls.model_construct(parameters=schemas["inputSchema"], is_async=True, context_kwarg="ctx", **fields)
+        tool = cls.model_construct(parameters=schemas["inputSchema"], **fields)  # what runs it is `full`'s
         vars(tool)["output_schema"] = schemas.get("outputSchema")  # the SDK's cached property, known already
         tool._full = functools.cache(full)
         return tool
