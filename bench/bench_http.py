@@ -5,8 +5,8 @@ straight to the sandbox as the floor, in one run. The sandbox runs in its own pr
   lean client, 0.5 with `mcp.Client`)
 - server CPU: the server process's CPU time per tool call (goal: at most 1.5 ms)
 - the SDK's own floor: a bare `MCPServer` whose two tools send the same API requests with httpx2 and return the
-  API's JSON, served the same way (streamable HTTP, stateless, uvicorn): its CPU per call and throughput are what any
-  server on this SDK and HTTP stack spends before doing anything of its own
+  API's JSON, served the same way (streamable HTTP, stateless unless --stateful, uvicorn): its CPU per call and
+  throughput are what any server on this SDK and HTTP stack spends before doing anything of its own
 - latency: p50 and p99 of each tool call (goal: p99 under five times p50)
 - errors: every call must succeed (goal: zero in 10,000)
 - memory: RSS of the server process after a warm-up and after all the calls (goal: within 10%)
@@ -22,6 +22,7 @@ Run: python bench/bench_http.py [--calls N] [--rounds N] [--clients N] [--mode l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -56,7 +57,8 @@ BARE = (
     "from typing import Any\n"
     "import httpx2, uvicorn\n"
     "from mcp.server.mcpserver import MCPServer\n"
-    "base, json_response, key = sys.argv[1], sys.argv[2] == '1', os.environ['BARE_API_KEY']\n"
+    "base, json_response, stateless = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'\n"
+    "key = os.environ['BARE_API_KEY']\n"
     "http = httpx2.AsyncClient(headers={'Authorization': f'Bearer {key}'}, timeout=60)\n"
     "mcp = MCPServer('bare', log_level='WARNING')\n"
     "@mcp.tool()\n"
@@ -69,7 +71,7 @@ BARE = (
     "    answer = await http.get(f'{base}/{call_id}')\n"
     "    answer.raise_for_status()\n"
     "    return answer.json()\n"
-    "app = mcp.streamable_http_app(stateless_http=True, json_response=json_response)\n"
+    "app = mcp.streamable_http_app(stateless_http=stateless, json_response=json_response)\n"
     "sock = socket.socket()\n"
     "sock.bind(('127.0.0.1', 0))\n"
     "sock.listen(2048)\n"
@@ -190,6 +192,8 @@ def lean_calls(url: str, call_ids: list[str]) -> tuple[Callable[[], Any], Callab
             message["id"] = next(numbers)
         answer = await http.post(url, json=message)
         answer.raise_for_status()
+        if session := answer.headers.get("mcp-session-id"):
+            http.headers["Mcp-Session-Id"] = session  # stateful: the session the server opened on initialize
         if notify:
             return None
         text = answer.text
@@ -322,7 +326,8 @@ def main() -> None:
     argv += ["--workers", str(opts.workers)] if opts.workers > 1 else []
     server, url = started(argv, env | served, r"streamable HTTP on (\S+)", "stderr")
     calls_url = f"{origin}{API_PREFIX}/agents/{info['agents']['live']}/calls"
-    bare_argv = [sys.executable, "-c", BARE, calls_url, "1" if opts.json_response else "0"]
+    shaped = ["1" if opts.json_response else "0", "0" if opts.stateful else "1"]
+    bare_argv = [sys.executable, "-c", BARE, calls_url, *shaped]
     bare_env = env | {"BARE_API_KEY": SandboxKeys().full}  # the key in the environment, never on a command line
     bare, bare_origin = started(bare_argv, bare_env, r"serving on (\S+)", "stdout")
     opts.bare_url, opts.bare_pid = f"{bare_origin}/mcp", bare.pid
@@ -330,7 +335,9 @@ def main() -> None:
     opts.sandbox_pid = sandbox.pid
     shape = ("stateful" if opts.stateful else "stateless") + (", JSON responses" if opts.json_response else ", SSE")
     era = "handshake era, lean client" if opts.client == "lean" else f"{opts.mode} era, mcp.Client"
-    print(f"{opts.clients} clients, {opts.calls} calls in {opts.rounds} rounds, {era}, {shape}")
+    # uvicorn serves both MCP servers on uvloop where it is installed (the `uvloop` extra), else on asyncio's loop.
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio's event loop"
+    print(f"{opts.clients} clients, {opts.calls} calls in {opts.rounds} rounds, {era}, {shape}, {loop}")
     try:
         anyio.run(bench, url, origin, server.pid, opts)
     finally:

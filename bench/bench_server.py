@@ -34,6 +34,7 @@ from pydantic import SecretStr
 from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server.build import build_server
+from bimpe_mcp.server.log_setup import configure_logging
 
 BARE_SERVER = textwrap.dedent(
     """
@@ -161,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
+    configure_logging("WARNING")  # as the server logs: the in-process servers below print no request lines
     exe = str(Path(sys.executable).parent / "bimpe-mcp")
     # PYTHONDONTWRITEBYTECODE would leave this checkout's modules without .pyc files, so that every spawn compiled
     # them from source while the SDK's come compiled from its wheel: an installed server has its bytecode.

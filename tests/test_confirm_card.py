@@ -286,7 +286,8 @@ async def test_the_card_keeps_within_the_hosts_box_follows_its_fonts_and_counts_
         shown = await client.call_tool("place_call", LIVE)
         async with view_host(client, shown, LIVE, uri=CONFIRM_URI, context=context, fake_clock=True) as host:
             confirm = host.view.get_by_role("button", name="Confirm")
-            await confirm.wait_for(state="attached")
+            # The card is shown, its expiry timer with it, before the clock moves: the button is in the page before.
+            await host.view.locator("#expiry", has_text="valid until").wait_for()
             font = await host.frame.evaluate("() => getComputedStyle(document.body).fontFamily")
             assert font == "Georgia, serif"
             sizes = await host.sizes()

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -301,7 +302,9 @@ def test_the_containerfile_serves_stateless_http_on_all_addresses_with_tokens(tm
     state = Path(env["BIMPE_STATE_URL"].removeprefix("sqlite:///"))
     assert user is not None and env["BIMPE_STATE_URL"].startswith("sqlite:////") and "--no-create-home" in text
     assert f"mkdir -p {state.parent}" in text and f"chown {user.group(1)} {state.parent}" in text
-    assert "pip install '.[redis,otel]'" in text
+    assert "pip install '.[redis,otel,uvloop]'" in text
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert {"redis", "otel", "uvloop"} <= set(extras["project"]["optional-dependencies"])
     settings = Settings.from_env(env | {"BIMPE_HTTP_TOKENS_FILE": tokens_file(tmp_path, TOKEN)})
     remote.check(settings, remote.Serving(host=opts.host, stateless=True), 1)
     assert f"http://127.0.0.1:8000{remote.HEALTH_PATH}" in text

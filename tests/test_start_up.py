@@ -25,6 +25,7 @@ import json, sys
 import anyio
 from mcp import Client
 from pydantic import SecretStr
+from bimpe_mcp.cli import main as cli  # what the command loads before it serves, too
 from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.sandbox import Sandbox, SandboxConfig
 from bimpe_mcp.server.build import build_server
@@ -34,8 +35,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 HEAVY = ("phonenumbers.geocoder", "phonenumbers.geodata", "httpx", "httpcore", "aiohttp", "httpx_aiohttp")
 # Loaded with the API client, on the first request: never at start-up.
 RETRIES = ("stamina", "tenacity")
-# Loaded where a number is first read, or statistics first counted: never at start-up.
-FIRST_USE = ("phonenumbers", "statistics")
+# Loaded where a number is first read, statistics first counted or a mistyped word corrected: never at start-up.
+FIRST_USE = ("phonenumbers", "statistics", "difflib")
 # The sandbox's app and request pipeline: built on its first request.
 SANDBOX_APP = ("bimpe_mcp.sandbox.app", "bimpe_mcp.sandbox.pipeline", "bimpe_mcp.sandbox.handlers")
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from bimpe_mcp.server.http import tenant_of
 from bimpe_mcp.server.sessions import SESSIONS_PER_IDENTITY
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import ACCEPT_STREAMS as ACCEPT
@@ -31,13 +34,19 @@ def sandbox(standalone: StandaloneSandbox) -> StandaloneSandbox:
 
 
 @pytest.fixture
-def tenants(sandbox: StandaloneSandbox) -> Iterator[HttpServer]:
-    """One test call an hour, per tenant; a state of its own."""
+def audit_file(tmp_path: Path) -> Path:
+    return tmp_path / "audit.jsonl"
+
+
+@pytest.fixture
+def tenants(sandbox: StandaloneSandbox, audit_file: Path) -> Iterator[HttpServer]:
+    """One test call an hour, per tenant; a state of its own; one audit file."""
     env = {
         "BIMPE_BASE_URL": sandbox.origin,
         "BIMPE_HTTP_AUTH": "passthrough",
         "BIMPE_MAX_TEST_CALLS_PER_HOUR": "1",
         "BIMPE_STATE_URL": "memory://",
+        "BIMPE_AUDIT_LOG": str(audit_file),
     }
     server = HttpServer(env)
     try:
@@ -98,7 +107,7 @@ async def only_entry(client: Client) -> dict[str, Any]:
 
 @pytest.mark.anyio
 async def test_each_tenant_has_its_own_budget_and_reads_only_its_own_audit_entries(
-    tenants: HttpServer, sandbox: StandaloneSandbox
+    tenants: HttpServer, sandbox: StandaloneSandbox, audit_file: Path
 ) -> None:
     mine, theirs = sandbox.agents["live"], sandbox.agents["other_team"]
     async with (
@@ -116,6 +125,14 @@ async def test_each_tenant_has_its_own_budget_and_reads_only_its_own_audit_entri
     assert [e.get("agent_id") for e in second_seen] == [theirs], second_seen
     blob = json.dumps(second_seen)
     assert placed["idempotency_key"] not in blob and mine not in blob and placed.get("call_id", mine) not in blob
+    # The one file holds every tenant's entries, each line naming its tenant by a digest of the key, never the key.
+    written = await anyio.Path(audit_file).read_text(encoding="utf-8")
+    by_tenant = [(line["tenant"], line.get("agent_id")) for line in map(json.loads, written.splitlines())]
+    first_key, second_key = sandbox.keys["full"], sandbox.keys["other_team"]
+    assert by_tenant == [(tenant_of(first_key), mine), (tenant_of(first_key), mine), (tenant_of(second_key), theirs)]
+    assert tenant_of(first_key) != tenant_of(second_key)
+    assert "tenant" not in first_seen[0], "the tenant's own entries need no name"
+    assert first_key not in written and second_key not in written
 
 
 def test_junk_sessions_never_open_so_a_tenant_still_opens_its_own(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import errno
 import logging
 import math
@@ -249,9 +248,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def _unknown_command(word: str) -> str:
     if KEY_SHAPED.search(word):
         return "unexpected argument; an API key is never taken on the command line: set BIMPE_API_KEY instead"
-    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    close = _closest(word, COMMANDS)
     if close:
-        return f"unknown command {shown(word)}; did you mean {close[0]}?"
+        return f"unknown command {shown(word)}; did you mean {close}?"
     return f"unknown command {shown(word)}; the commands are {', '.join(COMMANDS)}"
 
 
@@ -277,8 +276,15 @@ def _unknown_arguments(extra: list[str], command: Parser) -> str:
     if command.prog.endswith(" doctor") and flag in SERVE_ONLY:
         return f"{flag} is an option of serve: the doctor checks the settings, the API and the key only"
     names = {option.lstrip("-"): option for option in command.options()}
-    close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
-    return f"unknown option {shown(flag)}" + (f"; did you mean {names[close[0]]}?" if close else "")
+    close = _closest(flag.lstrip("-"), list(names))
+    return f"unknown option {shown(flag)}" + (f"; did you mean {names[close]}?" if close else "")
+
+
+def _closest(word: str, choices: Sequence[str]) -> str | None:
+    import difflib  # only for a mistyped word: every start would pay for it
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return close[0] if close else None
 
 
 # --- running ------------------------------------------------------------------------------------------------------

@@ -82,14 +82,17 @@ class AuditLog:
         return list(self._recent.get(tenant, ()))
 
     def record(self, entry: dict[str, Any], tenant: str = "") -> dict[str, Any]:
-        """The entry as kept: without its empty fields, among the tenant's recent ones."""
+        """The entry as kept: without its empty fields, among the tenant's recent ones. The file's line also names
+        the tenant where there are several (HTTP passthrough: a digest of the API key), since one file holds them
+        all."""
         entry = {k: v for k, v in entry.items() if v is not None}
         self._recent.setdefault(tenant, deque(maxlen=RECENT_KEPT)).append(entry)
         if self.path is None or self._broken:
             return entry
+        line = entry | {"tenant": tenant} if tenant else entry
         try:
             with open(self.path, "a", encoding="utf-8") as out:
-                out.write(json.dumps(entry, ensure_ascii=True) + "\n")
+                out.write(json.dumps(line, ensure_ascii=True) + "\n")
         except OSError as exc:
             self._broken = True
             sys.stderr.write(f"bimpe-mcp: BIMPE_AUDIT_LOG cannot be written ({type(exc).__name__}); audit entries "
