@@ -191,6 +191,7 @@ async def test_markup_in_caller_speech_and_reasons_is_shown_as_text_and_never_ru
         calls: list[dict[str, Any]] = data(result)["calls"]
         call = next(c for c in calls if c["status"] == "ended")
         async with view_host(client, result, {}) as host:
+            await host.view.locator("#rows tr").nth(len(calls) - 1).wait_for()  # reading texts does not wait
             reasons = await texts(host, "tr.r-failed td.reason")
             assert reasons and set(reasons) == {PAYLOAD}
             await host.view.locator("tr", has_text=call["id"]).click()
