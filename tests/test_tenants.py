@@ -145,6 +145,30 @@ def test_junk_sessions_never_open_so_a_tenant_still_opens_its_own(
     assert opened.status_code == 200 and opened.headers["mcp-session-id"], opened.text
 
 
+def test_keys_the_api_is_asked_about_count_against_their_address_so_made_up_keys_cannot_flood_it(
+    sandbox: StandaloneSandbox,
+) -> None:
+    env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough", "BIMPE_STATE_URL": "memory://",
+           "BIMPE_HTTP_RATE_LIMIT": "4/hour"}  # fmt: skip
+    server = HttpServer(env)
+    try:
+        assert post(server.url, sandbox.keys["full"], INITIALIZE).status_code == 200  # the address's first of four
+        httpx2.delete(f"{sandbox.origin}/_sandbox/requests", timeout=30)
+        answers = [post(server.url, f"sk_junk_{n:04d}_0000000000", INITIALIZE) for n in range(6)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429, 429, 429]
+        refused = answers[3]
+        assert int(refused.headers["retry-after"]) > 0, refused.headers
+        assert refused.json()["error"] == "too_many_requests"
+        assert "BIMPE_HTTP_RATE_LIMIT" in refused.json()["error_description"] and "sk_junk" not in refused.text
+        asked = httpx2.get(f"{sandbox.origin}/_sandbox/requests", timeout=30).json()["requests"]
+        assert [r["status"] for r in asked] == [401, 401, 401], "the API was asked about three made-up keys, no more"
+        # A key verified a moment ago is not asked about again, so the address's spent count never holds it back.
+        assert post(server.url, sandbox.keys["full"], INITIALIZE).status_code == 200
+        assert "sk_junk" not in server.log()
+    finally:
+        server.stop()
+
+
 def test_a_key_that_cannot_be_verified_gets_503_with_retry_after(sandbox: StandaloneSandbox) -> None:
     sandbox.set_fault({"kind": "status", "status": 503, "retry_after": "7"})
     env = {"BIMPE_BASE_URL": sandbox.origin, "BIMPE_HTTP_AUTH": "passthrough", "BIMPE_STATE_URL": "memory://",

@@ -51,8 +51,8 @@ from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server import oauth, telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
-from bimpe_mcp.server.keys import GateVerifier, KeyCheck, Unverifiable
-from bimpe_mcp.server.limits import Config, digest, limits_for
+from bimpe_mcp.server.keys import SENDER, GateVerifier, KeyCheck, TooManyToVerify, Unverifiable
+from bimpe_mcp.server.limits import Config, RateLimit, digest, limits_for
 from bimpe_mcp.server.log_setup import configure_logging
 from bimpe_mcp.tools.state import TENANT_PREFIX, Connector
 
@@ -154,7 +154,11 @@ class PassthroughVerifier(GateVerifier):
 
 
 def inbound(
-    settings: Settings, origin: str, transport: httpx2.AsyncBaseTransport | None = None, path: str = DEFAULT_PATH
+    settings: Settings,
+    origin: str,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    path: str = DEFAULT_PATH,
+    now: Callable[[], float] = time.time,
 ) -> Inbound | None:
     """The SDK auth of `--auth`, or None for `--auth none`."""
     if settings.http_auth == "none":
@@ -165,7 +169,10 @@ def inbound(
     auth = AuthSettings(issuer_url=AnyHttpUrl(origin), resource_server_url=None)
     if settings.http_auth == "tokens":
         return Inbound(TokenFileVerifier(load_tokens(settings.http_tokens_file)), auth)
-    check = KeyCheck(Connector(settings, transport, passthrough=True), open_store(settings.state_url))
+    store = open_store(settings.state_url)
+    # Each key the API is asked about counts against its sender's address at the rate of any identity.
+    rate = RateLimit(settings.http_rate_limit, store, now) if settings.http_rate_limit is not None else None
+    check = KeyCheck(Connector(settings, transport, passthrough=True), store, rate.wait if rate else None)
     return Inbound(PassthroughVerifier(check), auth, passthrough=True, close=check.aclose)
 
 
@@ -285,6 +292,8 @@ class Gate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        client = scope.get("client")
+        SENDER.set(str(client[0]) if client else "")
         refusal = await self.refusal(headers)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -313,6 +322,9 @@ class Gate:
         except Unverifiable as exc:
             said = exc.description if isinstance(exc, oauth.IssuerUnreachable) else KEY_UNVERIFIABLE
             return _unverifiable(exc.retry_after, said)
+        except TooManyToVerify as exc:
+            log.info("refused a bearer token with 429: its address had BIMPE_HTTP_RATE_LIMIT's keys verified")
+            return _too_many_to_verify(exc.retry_after)
         if principal is None:
             log.info("refused a bearer token with 401: not accepted")
             said = BEARER_NOT_A_KEY if self.entry.passthrough else BEARER_REFUSED
@@ -330,6 +342,15 @@ def _unverifiable(retry_after: int, said: str = KEY_UNVERIFIABLE) -> Response:
     refused."""
     body = {"error": "temporarily_unavailable", "error_description": said}
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after)})
+
+
+def _too_many_to_verify(retry_after: int) -> Response:
+    """429: the sender's address had as many keys verified as BIMPE_HTTP_RATE_LIMIT allows it; this one is neither
+    accepted nor refused."""
+    said = ("Too many API keys to verify from this address: each key this server has not verified lately counts "
+            "against BIMPE_HTTP_RATE_LIMIT; send it again after the time in Retry-After")  # fmt: skip
+    body = {"error": "too_many_requests", "error_description": said}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
 
 
 def _unauthorized(error: str, description: str, more: str = "") -> Response:
@@ -378,7 +399,7 @@ def build_app(settings: Settings, serving: Serving, origin: str, now: Callable[[
     from bimpe_mcp.server.build import build_server
 
     checked, transport, clock = with_sandbox(settings)
-    entry = inbound(settings, origin, transport, serving.path)
+    entry = inbound(settings, origin, transport, serving.path, now)
     server = build_server(checked, transport=transport, clock=clock, inbound=entry)
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
     verifier = entry.verifier if entry is not None else None

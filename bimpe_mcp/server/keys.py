@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,20 @@ class Unverifiable(Exception):
         self.retry_after = retry_after
 
 
+class TooManyToVerify(Exception):
+    """The sender has had more keys verified by the API than BIMPE_HTTP_RATE_LIMIT allows it: this one is not asked
+    about (neither yes nor no) until `retry_after` seconds have passed."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many keys to verify; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+SENDER: ContextVar[str] = ContextVar("sender", default="")
+"""The address of the client whose bearer is being verified (the gate sets it): a key the API must be asked about
+counts against it."""
+
+
 # The bearer the gate verified for the request being served, with its principal.
 VERIFIED: ContextVar[tuple[str, AccessToken] | None] = ContextVar("verified_bearer", default=None)
 
@@ -64,7 +80,7 @@ class GateVerifier:
             return seen[1]
         try:
             return await self.verdict(token)
-        except Unverifiable:
+        except (Unverifiable, TooManyToVerify):
             return None
 
 
@@ -79,9 +95,16 @@ def digest(key: str) -> str:
 
 
 class KeyCheck:
-    def __init__(self, connector: Connector, store: Tenanted) -> None:
+    """Verdicts on API keys. With `pace` (BIMPE_HTTP_RATE_LIMIT's count of an identity), each key the API must be
+    asked about counts against its sender's address first: requests the gate refuses never reach the limits, so
+    without it one address could have the server ask the API about any number of made-up keys."""
+
+    def __init__(
+        self, connector: Connector, store: Tenanted, pace: Callable[[str], Awaitable[float]] | None = None
+    ) -> None:
         self.connector = connector
         self.store = store
+        self.pace = pace
         self._local: dict[str, tuple[bool, float]] = {}
 
     async def aclose(self) -> None:
@@ -90,11 +113,16 @@ class KeyCheck:
 
     async def accepted(self, key: str) -> bool:
         """Whether the API accepts `key`, from a verdict kept less than a minute ago or from the API itself; raises
-        Unverifiable when the API cannot say."""
+        Unverifiable when the API cannot say, TooManyToVerify when the sender may not have another key asked about
+        yet."""
         hashed, now = digest(key), time.time()
         kept = await self._kept(hashed, now)
         if kept is not None:
             return kept
+        if self.pace is not None:
+            waited = await self.pace(f"address:{SENDER.get() or 'unknown'}")
+            if waited > 0:
+                raise TooManyToVerify(max(1, math.ceil(waited)))
         verdict = await self._ask(key)
         await self._keep(hashed, verdict, now)
         return verdict
