@@ -49,7 +49,6 @@ SANDBOX = (
     "from bimpe_mcp.sandbox import SandboxConfig, serve\n"
     "anyio.run(lambda: serve(port=0, config=SandboxConfig(speed=0.0, rate_limit=10**9)))\n"
 )
-# The SDK's floor: the two tools as a bare MCPServer, sending the same requests with one shared httpx2 client.
 # The SDK's floor: the two tools as a bare MCPServer, sending the same requests with one shared httpx2 client, its
 # streamable HTTP app served by uvicorn as bimpe-mcp serves its own (warning level, no access log).
 BARE = (
