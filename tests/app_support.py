@@ -39,7 +39,9 @@ HOST_BUNDLE = HOST_DIR / "build" / "host.js"
 HOST_PACKAGES = {"@modelcontextprotocol/ext-apps": "2.0.4", "esbuild": "0.28.2"}
 # Written by every run, never committed (.gitignore); README links them.
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-# Without the background-networking flags Chromium keeps trying the network, which is closed here.
+# Without the background-networking flags Chromium keeps trying the network, which is closed here. The view's
+# sandboxed frame stays in the page's process: in a process of its own, Playwright's clock can reach its document
+# after the view's first scripts ran (seen under load), leaving the view's timers on the real clock.
 FLAGS = [
     "--disable-gpu",
     "--disable-quic",
@@ -47,6 +49,7 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-features=IsolateSandboxedIframes",
 ]
 APPS = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
 # The host context a view starts with unless the test says otherwise (a test's keys replace these).
