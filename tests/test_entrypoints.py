@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pty
 import re
@@ -121,10 +122,16 @@ async def read_until(stream: IO[str], needle: str) -> str:
                 return "".join(seen)
 
 
-def stop(proc: subprocess.Popen[str]) -> str:
-    """Ctrl+C, as a person at the terminal would: the process ends with 130 and no traceback. Its remaining stderr."""
+def stop(proc: subprocess.Popen[str], within: float = 30) -> str:
+    """Ctrl+C, as a person at the terminal would: the process ends with 130 (within `within` seconds) and no
+    traceback. Its remaining stderr."""
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    try:
+        code = proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"still running {within} s after Ctrl+C") from None
+    assert code == 130
     rest = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in rest, rest
     return rest
@@ -184,6 +191,36 @@ async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client_with_
         os.close(leader)
         if proc.stderr:
             proc.stderr.close()
+
+
+async def test_ctrl_c_ends_a_server_that_is_reading_its_terminal() -> None:
+    """The banner says Ctrl+C exits: it does once the server waits on the terminal for the next line, where the SDK's
+    stdin read (a worker thread) would otherwise hold the process until a line came."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "--sandbox"],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    os.close(follower)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        await read_until(proc.stderr, "Ctrl+C")
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "tty", "version": "1"}}
+        os.write(leader, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}).encode())
+        os.write(leader, b"\n")
+        answered = json.loads(await read_until(proc.stdout, '"id":1'))
+        assert answered["result"]["serverInfo"]["name"] == "bimpe-mcp"
+        # Answered: the server is back in its read of the terminal, where the interrupt finds it.
+        stop(proc, within=10)
+    finally:
+        os.close(leader)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
 
 
 def test_the_banner_for_the_real_api_sends_people_to_the_doctor_and_carries_no_key() -> None:

@@ -12,15 +12,24 @@ to the server as an exception, which the server drops with a debug log. Here eac
   WARNING is logged instead.
 
 The server goes on serving the next line either way.
+
+Ctrl+C (SIGINT) ends the server as the end of stdin does: the server stops reading, finishes, and closes its state,
+then the process ends with 130. The SDK reads stdin in a worker thread that nothing can interrupt until a line or the
+end of input arrives (python-sdk#3551), so the process ends without waiting for it; a second Ctrl+C ends it at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
-from typing import Any, cast
+import os
+import signal
+import sys
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any, NoReturn, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -99,8 +108,11 @@ def _junk(fields: dict[str, Any]) -> bool:
 
 
 @asynccontextmanager
-async def answering_stdio() -> AsyncGenerator[tuple[MemoryObjectReceiveStream[SessionMessage | Exception], Any]]:
+async def answering_stdio(
+    stop_reading: anyio.CancelScope | None = None,
+) -> AsyncGenerator[tuple[MemoryObjectReceiveStream[SessionMessage | Exception], Any]]:
     """The SDK's stdio streams, with every unreadable line answered (or logged) here instead of reaching the server.
+    Cancelling `stop_reading` ends what the server reads, as the end of stdin would.
 
     The SDK transport is kept whole (it also guards fd 0 and fd 1 while serving); only what it reads is relayed."""
     async with stdio_server() as (read, write):
@@ -108,20 +120,63 @@ async def answering_stdio() -> AsyncGenerator[tuple[MemoryObjectReceiveStream[Se
         replies = write.clone()
 
         async def relay() -> None:
-            async with forward, replies:
-                async for item in read:
-                    if not isinstance(item, Exception):
-                        await forward.send(item)
-                    elif (reply := answer(item)) is not None:
-                        await replies.send(SessionMessage(reply))
+            with stop_reading or anyio.CancelScope():
+                async with forward, replies:
+                    async for item in read:
+                        if not isinstance(item, Exception):
+                            await forward.send(item)
+                        elif (reply := answer(item)) is not None:
+                            await replies.send(SessionMessage(reply))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(relay)
             yield checked, write
 
 
+class Interrupt:
+    """Ctrl+C while serving: the first stops reading, a second ends the process at once."""
+
+    def __init__(self) -> None:
+        self.stop_reading = anyio.CancelScope()
+        self.seen = False
+
+    def __call__(self) -> None:
+        if self.seen:
+            end_process(clean=False)
+        self.seen = True
+        log.info("interrupted: stopping")
+        self.stop_reading.cancel()
+
+
+@contextmanager
+def interrupts(interrupt: Interrupt) -> Generator[None]:
+    """SIGINT calls `interrupt` on the event loop (in place of cancelling the whole run, which would wait on the
+    SDK's stdin thread)."""
+    loop = asyncio.get_running_loop()
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: loop.call_soon_threadsafe(interrupt))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def end_process(*, clean: bool) -> NoReturn:
+    """End with 130 (128 + SIGINT) without joining the SDK's stdin thread. After a clean stop the exit handlers run
+    first, as at any exit (logging's final flush is one); a second Ctrl+C does not wait for them."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    if clean:
+        atexit._run_exitfuncs()  # pyright: ignore[reportPrivateUsage]
+    os._exit(130)
+
+
 async def serve_stdio(mcp: MCPServer[Any]) -> None:
-    """Serve `mcp` over stdin and stdout until stdin closes."""
+    """Serve `mcp` over stdin and stdout until stdin closes, or until Ctrl+C (then the process ends with 130)."""
     server = lowlevel(mcp)
-    async with answering_stdio() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+    interrupt = Interrupt()
+    with interrupts(interrupt):
+        async with answering_stdio(interrupt.stop_reading) as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+            if interrupt.seen:
+                end_process(clean=True)
