@@ -24,7 +24,7 @@ from bimpe_mcp.cli.main import banner
 from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.sandbox import Fault, SandboxConfig, SandboxKeys, SandboxServer
 from tests.dist_support import console_script
-from tests.support import child_env, data, error
+from tests.support import INITIALIZE, child_env, data, error
 
 pytestmark = pytest.mark.anyio
 
@@ -209,9 +209,7 @@ async def test_ctrl_c_ends_a_server_that_is_reading_its_terminal() -> None:
     try:
         assert proc.stdout is not None and proc.stderr is not None
         await read_until(proc.stderr, "Ctrl+C")
-        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "tty", "version": "1"}}
-        os.write(leader, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}).encode())
-        os.write(leader, b"\n")
+        os.write(leader, json.dumps(INITIALIZE).encode() + b"\n")
         answered = json.loads(await read_until(proc.stdout, '"id":1'))
         assert answered["result"]["serverInfo"]["name"] == "bimpe-mcp"
         # Answered: the server is back in its read of the terminal, where the interrupt finds it.
@@ -221,6 +219,46 @@ async def test_ctrl_c_ends_a_server_that_is_reading_its_terminal() -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
+
+
+async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_ends(tmp_path: Path) -> None:
+    """A host or process manager that stops the server with SIGTERM gets the same clean stop as the end of stdin: the
+    state store is closed (SQLite folds its write-ahead log back into the file and removes it), then exit 143."""
+    state = tmp_path / "state.sqlite3"
+    wal = tmp_path / "state.sqlite3-wal"
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "--sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env(BIMPE_STATE_URL=f"sqlite:///{state}")},
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        place = {"name": "place_call", "arguments": {"destination": "+14155550123"}}
+        for message in (
+            INITIALIZE,
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": place},
+        ):
+            proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+        placed = json.loads((await read_until(proc.stdout, '"id":2')).splitlines()[-1])
+        assert placed["result"]["structuredContent"]["status"] == "initiated"
+        assert wal.exists(), "the dial was written to the state file, which is open"
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("still running 10 s after SIGTERM") from None
+        assert code == 143
+        assert "Traceback" not in proc.stderr.read()
+        assert state.exists() and not wal.exists(), "the state store was closed before the process ended"
+    finally:
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
 
 
 def test_the_banner_for_the_real_api_sends_people_to_the_doctor_and_carries_no_key() -> None:

@@ -13,9 +13,10 @@ to the server as an exception, which the server drops with a debug log. Here eac
 
 The server goes on serving the next line either way.
 
-Ctrl+C (SIGINT) ends the server as the end of stdin does: the server stops reading, finishes, and closes its state,
-then the process ends with 130. The SDK reads stdin in a worker thread that nothing can interrupt until a line or the
-end of input arrives (python-sdk#3551), so the process ends without waiting for it; a second Ctrl+C ends it at once.
+Ctrl+C (SIGINT) and SIGTERM end the server as the end of stdin does: the server stops reading, finishes, and closes
+its state, then the process ends with 128 + the signal's number (130, 143). The SDK reads stdin in a worker thread that
+nothing can interrupt until a line or the end of input arrives (python-sdk#3551), so the process ends without waiting
+for it; a second signal ends it at once.
 """
 
 from __future__ import annotations
@@ -133,50 +134,60 @@ async def answering_stdio(
             yield checked, write
 
 
+# The signals that stop the server: Ctrl+C, and what process managers and hosts send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class Interrupt:
-    """Ctrl+C while serving: the first stops reading, a second ends the process at once."""
+    """A stop signal while serving: the first stops reading, a second ends the process at once."""
 
     def __init__(self) -> None:
         self.stop_reading = anyio.CancelScope()
-        self.seen = False
+        self.signum: int | None = None
 
-    def __call__(self) -> None:
-        if self.seen:
-            end_process(clean=False)
-        self.seen = True
-        log.info("interrupted: stopping")
+    def __call__(self, signum: int) -> None:
+        if self.signum is not None:
+            end_process(128 + signum, clean=False)
+        self.signum = signum
+        log.info("%s: stopping", signal.Signals(signum).name)
         self.stop_reading.cancel()
 
 
 @contextmanager
 def interrupts(interrupt: Interrupt) -> Generator[None]:
-    """SIGINT calls `interrupt` on the event loop (in place of cancelling the whole run, which would wait on the
-    SDK's stdin thread)."""
+    """Each stop signal calls `interrupt` on the event loop (in place of cancelling the whole run, which would wait on
+    the SDK's stdin thread, or of ending at once, which would skip closing the server's state)."""
     loop = asyncio.get_running_loop()
-    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: loop.call_soon_threadsafe(interrupt))
+
+    def handle(signum: int, _frame: object) -> None:
+        loop.call_soon_threadsafe(interrupt, signum)
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def end_process(*, clean: bool) -> NoReturn:
-    """End with 130 (128 + SIGINT) without joining the SDK's stdin thread. After a clean stop the exit handlers run
-    first, as at any exit (logging's final flush is one); a second Ctrl+C does not wait for them."""
+def end_process(code: int, *, clean: bool) -> NoReturn:
+    """End with `code` without joining the SDK's stdin thread. After a clean stop the exit handlers run first, as at
+    any exit (logging's final flush is one); a second signal does not wait for them."""
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError):
             stream.flush()
     if clean:
         atexit._run_exitfuncs()  # pyright: ignore[reportPrivateUsage]
-    os._exit(130)
+    os._exit(code)
 
 
 async def serve_stdio(mcp: MCPServer[Any]) -> None:
-    """Serve `mcp` over stdin and stdout until stdin closes, or until Ctrl+C (then the process ends with 130)."""
+    """Serve `mcp` over stdin and stdout until stdin closes, or until a stop signal (then the process ends with
+    128 + its number)."""
     server = lowlevel(mcp)
     interrupt = Interrupt()
     with interrupts(interrupt):
         async with answering_stdio(interrupt.stop_reading) as (read, write):
             await server.run(read, write, server.create_initialization_options())
-            if interrupt.seen:
-                end_process(clean=True)
+            if interrupt.signum is not None:
+                end_process(128 + interrupt.signum, clean=True)
