@@ -26,6 +26,8 @@ from bimpe_mcp.sandbox import Fault, SandboxConfig, SandboxKeys, SandboxServer
 from tests.dist_support import console_script
 from tests.support import INITIALIZE, child_env, data, error
 
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
 pytestmark = pytest.mark.anyio
 
 
@@ -259,6 +261,39 @@ async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_e
     finally:
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             stream.close()
+
+
+async def test_a_client_that_stops_reading_the_output_ends_the_server_with_one_line() -> None:
+    """A client that closes its end of the server's stdout but not stdin: the next answer cannot be written, and the
+    server ends (1, one line on stderr) instead of waiting for another line to end with a traceback."""
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [console_script(), "--sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(json.dumps(INITIALIZE) + "\n")
+        proc.stdin.flush()
+        await read_until(proc.stdout, '"id":1')
+        proc.stdout.close()
+        for message in ({"jsonrpc": "2.0", "method": "notifications/initialized"}, LIST_TOOLS):
+            proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("still running 10 s after its output was closed, with stdin open") from None
+        said = proc.stderr.read()
+        assert code == 1 and "no longer reads the server's output" in said
+        assert "Traceback" not in said, said
+    finally:
+        proc.stdin.close()
+        proc.stderr.close()
 
 
 def test_the_banner_for_the_real_api_sends_people_to_the_doctor_and_carries_no_key() -> None:

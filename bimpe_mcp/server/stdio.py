@@ -16,7 +16,8 @@ The server goes on serving the next line either way.
 Ctrl+C (SIGINT) and SIGTERM end the server as the end of stdin does: the server stops reading, finishes, and closes
 its state, then the process ends with 128 + the signal's number (130, 143). The SDK reads stdin in a worker thread that
 nothing can interrupt until a line or the end of input arrives (python-sdk#3551), so the process ends without waiting
-for it; a second signal ends it at once.
+for it; a second signal ends it at once. For the same reason a client that stops reading the server's output (closes
+its end of stdout) ends the process with 1 and one line on stderr, not a traceback once another line comes.
 """
 
 from __future__ import annotations
@@ -188,6 +189,12 @@ async def serve_stdio(mcp: MCPServer[Any]) -> None:
     interrupt = Interrupt()
     with interrupts(interrupt):
         async with answering_stdio(interrupt.stop_reading) as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+            try:
+                await server.run(read, write, server.create_initialization_options())
+            except anyio.get_cancelled_exc_class():
+                # Only the SDK's transport cancels the server: its writer failed, the client having closed its end of
+                # stdout, and its stdin thread would hold the process until another line came.
+                log.warning("stdio: the client no longer reads the server's output; stopping")
+                end_process(1, clean=True)
             if interrupt.signum is not None:
                 end_process(128 + interrupt.signum, clean=True)
