@@ -128,15 +128,31 @@ def stop(proc: subprocess.Popen[str], within: float = 30) -> str:
     """Ctrl+C, as a person at the terminal would: the process ends with 130 (within `within` seconds) and no
     traceback. Its remaining stderr."""
     proc.send_signal(signal.SIGINT)
-    try:
-        code = proc.wait(timeout=within)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError(f"still running {within} s after Ctrl+C") from None
-    assert code == 130
+    assert ended(proc, within, "Ctrl+C") == 130
     rest = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in rest, rest
     return rest
+
+
+def ended(proc: subprocess.Popen[str], within: float, after: str) -> int:
+    """The exit code of `proc` once it ends, which it must within `within` seconds of `after`."""
+    try:
+        return proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"still running {within} s after {after}") from None
+
+
+def spawn_stdio(stdin: int, stdout: int, **env: str) -> subprocess.Popen[str]:
+    """`bimpe-mcp --sandbox` over stdio, as a host or a terminal starts it; stderr is piped."""
+    return subprocess.Popen(
+        [console_script(), "--sandbox"],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env(**env)},
+    )
 
 
 async def test_streamable_http_announces_its_address_once_bound_and_serves_remote_clients_on_both_eras() -> None:
@@ -171,14 +187,7 @@ async def test_streamable_http_announces_its_address_once_bound_and_serves_remot
 
 async def test_started_by_hand_in_a_terminal_it_says_it_waits_for_a_client_with_absolute_commands() -> None:
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [console_script(), "--sandbox"],
-        stdin=follower,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **child_env()},
-    )
+    proc = spawn_stdio(follower, subprocess.DEVNULL)
     os.close(follower)
     try:
         assert proc.stderr is not None
@@ -199,14 +208,7 @@ async def test_ctrl_c_ends_a_server_that_is_reading_its_terminal() -> None:
     """The banner says Ctrl+C exits: it does once the server waits on the terminal for the next line, where the SDK's
     stdin read (a worker thread) would otherwise hold the process until a line came."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [console_script(), "--sandbox"],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **child_env()},
-    )
+    proc = spawn_stdio(follower, subprocess.PIPE)
     os.close(follower)
     try:
         assert proc.stdout is not None and proc.stderr is not None
@@ -228,14 +230,7 @@ async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_e
     state store is closed (SQLite folds its write-ahead log back into the file and removes it), then exit 143."""
     state = tmp_path / "state.sqlite3"
     wal = tmp_path / "state.sqlite3-wal"
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [console_script(), "--sandbox"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **child_env(BIMPE_STATE_URL=f"sqlite:///{state}")},
-    )
+    proc = spawn_stdio(subprocess.PIPE, subprocess.PIPE, BIMPE_STATE_URL=f"sqlite:///{state}")
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         place = {"name": "place_call", "arguments": {"destination": "+14155550123"}}
@@ -250,12 +245,7 @@ async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_e
         assert placed["result"]["structuredContent"]["status"] == "initiated"
         assert wal.exists(), "the dial was written to the state file, which is open"
         proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError("still running 10 s after SIGTERM") from None
-        assert code == 143
+        assert ended(proc, 10, "SIGTERM") == 143
         assert "Traceback" not in proc.stderr.read()
         assert state.exists() and not wal.exists(), "the state store was closed before the process ended"
     finally:
@@ -266,14 +256,7 @@ async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_e
 async def test_a_client_that_stops_reading_the_output_ends_the_server_with_one_line() -> None:
     """A client that closes its end of the server's stdout but not stdin: the next answer cannot be written, and the
     server ends (1, one line on stderr) instead of waiting for another line to end with a traceback."""
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [console_script(), "--sandbox"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **child_env()},
-    )
+    proc = spawn_stdio(subprocess.PIPE, subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         proc.stdin.write(json.dumps(INITIALIZE) + "\n")
@@ -283,11 +266,7 @@ async def test_a_client_that_stops_reading_the_output_ends_the_server_with_one_l
         for message in ({"jsonrpc": "2.0", "method": "notifications/initialized"}, LIST_TOOLS):
             proc.stdin.write(json.dumps(message) + "\n")
         proc.stdin.flush()
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError("still running 10 s after its output was closed, with stdin open") from None
+        code = ended(proc, 10, "its output was closed, with stdin open")
         said = proc.stderr.read()
         assert code == 1 and "no longer reads the server's output" in said
         assert "Traceback" not in said, said
