@@ -6,11 +6,13 @@ sandbox) or real processes (on a standalone sandbox, and a real redis-server).""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -127,6 +129,33 @@ async def test_servers_sharing_the_default_file_share_a_budget_that_survives_a_r
         audit = await recent(restarted)
     assert refused["rule"] == "hourly_budget" and posts(sandbox) == 1
     assert [e.get("rule") for e in audit] == [None, "hourly_budget", "hourly_budget"], "every server's attempts"
+
+
+async def test_while_another_process_holds_the_state_files_lock_reads_are_answered_and_the_call_waits_for_it(
+    make_server: ServerFactory, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """SQLite waits for another process's write lock (up to its busy timeout) off the event loop: the server answers
+    other requests meanwhile, and the call is placed once the lock is let go."""
+    path = tmp_path / "s.db"
+    async with Client(make_server(state_url=f"sqlite:///{path}")) as client:
+        assert data(await client.call_tool("place_call", {"destination": US}))["status"] == "initiated"
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            placed: list[CallToolResult] = []
+
+            async def place() -> None:
+                placed.append(await client.call_tool("place_call", {"destination": "+14155550111"}))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(place)
+                await anyio.wait_all_tasks_blocked()
+                assert len(data(await client.call_tool("list_calls", {"limit": 2}))["calls"]) == 2
+                assert not placed, "the call waits for the lock while the list is answered"
+                other.execute("COMMIT")
+        finally:
+            other.close()
+    assert data(placed[0])["status"] == "initiated" and posts(sandbox) == 2
 
 
 @pytest.mark.parametrize("where", ["file", "redis"])

@@ -1,5 +1,9 @@
 """The state in SQLite: a file every process on one machine shares (WAL, one transaction per decision), or the
-process's own memory (`memory://`). Opened on first use, so that a server that never places a call never touches it."""
+process's own memory (`memory://`). Opened on first use, so that a server that never places a call never touches it.
+
+Another process may hold the file's write lock; SQLite then waits for it (up to the busy timeout) in the thread that
+asked. A file's statements therefore run in a worker thread, one at a time, and the event loop goes on serving; the
+memory database is this process's alone, and its statements run where they are asked."""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
+
+import anyio
+import anyio.to_thread
 
 from bimpe_mcp.core.state import (
     DAY,
@@ -51,6 +58,8 @@ class SqliteStore:
         self.path = path
         self.where = f"sqlite:///{path}" if path else "memory://"
         self._db: sqlite3.Connection | None = None
+        # Made on first use, on the event loop that uses the store.
+        self._one_at_a_time: anyio.CapacityLimiter | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -58,14 +67,22 @@ class SqliteStore:
                 db = sqlite3.connect(":memory:", isolation_level=None)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             self._db = db
         return self._db
 
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        """`work` in one transaction; a file's in a worker thread, one statement at a time (see the module)."""
+        if self.path is None:
+            return self._transaction(work, write)
+        if self._one_at_a_time is None:
+            self._one_at_a_time = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(self._transaction, work, write, limiter=self._one_at_a_time)
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T:
         """`work` in one transaction (IMMEDIATE when it writes: the write lock is taken before anything is read)."""
         try:
             db = self._connect()
@@ -106,10 +123,10 @@ class SqliteStore:
                 db.execute("INSERT OR IGNORE INTO spent VALUES (?, ?, ?)", (a.confirmation, a.key, a.now))
             return None
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def times(self, kind: str, since: float) -> list[float]:
-        rows = self._run(
+        rows = await self._run(
             lambda db: db.execute(
                 "SELECT at FROM dials WHERE kind = ? AND at > ? ORDER BY at", (kind, since)
             ).fetchall()
@@ -117,13 +134,13 @@ class SqliteStore:
         return [float(r[0]) for r in rows]
 
     async def dialled(self, agent: str, key: str) -> str | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute("SELECT fingerprint FROM dials WHERE agent = ? AND key = ?", (agent, key)).fetchone()
         )
         return None if row is None else str(row[0])
 
     async def spent(self, confirmation: str) -> str | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute("SELECT key FROM spent WHERE confirmation = ?", (confirmation,)).fetchone()
         )
         return None if row is None else str(row[0])
@@ -133,7 +150,7 @@ class SqliteStore:
             db.execute("INSERT OR IGNORE INTO secrets VALUES ('confirm', ?)", (fresh,))
             return str(db.execute("SELECT value FROM secrets WHERE name = 'confirm'").fetchone()[0])
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def spend(self, confirmation: str, key: str, now: float) -> str:
         def work(db: sqlite3.Connection) -> str:
@@ -141,10 +158,10 @@ class SqliteStore:
             db.execute("INSERT OR IGNORE INTO spent VALUES (?, ?, ?)", (confirmation, key, now))
             return str(db.execute("SELECT key FROM spent WHERE confirmation = ?", (confirmation,)).fetchone()[0])
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def result(self, agent: str, key: str) -> tuple[str, str] | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute(
                 "SELECT fingerprint, body FROM results WHERE agent = ? AND key = ?", (agent, key)
             ).fetchone()
@@ -156,10 +173,10 @@ class SqliteStore:
             db.execute("DELETE FROM results WHERE at <= ?", (now - KEPT_SECONDS,))
             db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", (agent, key, fingerprint, body, now))
 
-        self._run(work, write=True)
+        await self._run(work, write=True)
 
     async def held(self, fingerprint: str, now: float) -> str | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute(
                 "SELECT key FROM held WHERE fingerprint = ? AND at > ?", (fingerprint, now - HELD_SECONDS)
             ).fetchone()
@@ -167,17 +184,17 @@ class SqliteStore:
         return None if row is None else str(row[0])
 
     async def hold(self, fingerprint: str, key: str, now: float) -> None:
-        self._run(
+        await self._run(
             lambda db: db.execute("INSERT OR REPLACE INTO held VALUES (?, ?, ?)", (fingerprint, key, now)), write=True
         )
 
     async def release(self, fingerprint: str, key: str) -> None:
-        self._run(
+        await self._run(
             lambda db: db.execute("DELETE FROM held WHERE fingerprint = ? AND key = ?", (fingerprint, key)), write=True
         )
 
     async def card(self, fingerprint: str, now: float) -> Card | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute(
                 "SELECT * FROM cards WHERE fingerprint = ? AND until > ?", (fingerprint, now)
             ).fetchone()
@@ -194,7 +211,7 @@ class SqliteStore:
             db.execute("INSERT INTO cards VALUES (?, ?, ?, ?, ?)", (c.fingerprint, c.nonce, c.status, c.body, c.until))
             return card
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def press(self, nonce: str, status: str, now: float, until: float) -> Press | None:
         def work(db: sqlite3.Connection) -> Press | None:
@@ -209,10 +226,10 @@ class SqliteStore:
             db.execute("UPDATE cards SET status = ?, until = ? WHERE nonce = ?", (status, until, nonce))
             return "pressed", replace(card, status=status, until=until)
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def settle(self, fingerprint: str, nonce: str) -> None:
-        self._run(
+        await self._run(
             lambda db: db.execute("DELETE FROM cards WHERE fingerprint = ? AND nonce = ?", (fingerprint, nonce)),
             write=True,
         )
@@ -222,10 +239,10 @@ class SqliteStore:
             db.execute("INSERT INTO audit(entry) VALUES (?)", (entry,))
             db.execute("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", (RECENT_KEPT,))
 
-        self._run(work, write=True)
+        await self._run(work, write=True)
 
     async def recent(self) -> list[str]:
-        rows = self._run(lambda db: db.execute("SELECT entry FROM audit ORDER BY id").fetchall())
+        rows = await self._run(lambda db: db.execute("SELECT entry FROM audit ORDER BY id").fetchall())
         return [str(r[0]) for r in rows]
 
     async def remember_for(self, tenant: str, entry: str) -> None:
@@ -237,16 +254,16 @@ class SqliteStore:
                 (tenant, tenant, RECENT_KEPT),
             )
 
-        self._run(work, write=True)
+        await self._run(work, write=True)
 
     async def recent_for(self, tenant: str) -> list[str]:
-        rows = self._run(
+        rows = await self._run(
             lambda db: db.execute("SELECT entry FROM tenant_audit WHERE tenant = ? ORDER BY id", (tenant,)).fetchall()
         )
         return [str(r[0]) for r in rows]
 
     async def verdict(self, digest: str, now: float) -> bool | None:
-        row = self._run(
+        row = await self._run(
             lambda db: db.execute(
                 "SELECT accepted FROM verdicts WHERE digest = ? AND until > ?", (digest, now)
             ).fetchone()
@@ -258,7 +275,7 @@ class SqliteStore:
             db.execute("DELETE FROM verdicts WHERE until <= ?", (now,))
             db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?)", (digest, int(accepted), now + seconds))
 
-        self._run(work, write=True)
+        await self._run(work, write=True)
 
     async def pace(self, name: str, now: float, interval: float, span: float) -> float:
         def work(db: sqlite3.Connection) -> float:
@@ -269,9 +286,12 @@ class SqliteStore:
                 db.execute("INSERT OR REPLACE INTO paces VALUES (?, ?)", (name, due))
             return wait
 
-        return self._run(work, write=True)
+        return await self._run(work, write=True)
 
     async def aclose(self) -> None:
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            if self._one_at_a_time is None:
+                db.close()
+            else:
+                await anyio.to_thread.run_sync(db.close, limiter=self._one_at_a_time)
