@@ -13,7 +13,7 @@ from mcp import Client
 from bimpe_mcp.sandbox import Fault, Sandbox
 from tests.conftest import ServerFactory
 from tests.support import data
-from tests.virtual_time import VirtualTimeLoop
+from tests.virtual_time import VirtualTimeLoop, on_the_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +24,11 @@ RETRIES = 8
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     return ("asyncio", {"loop_factory": VirtualTimeLoop})
+
+
+@pytest.fixture
+def make_server(make_server: ServerFactory) -> ServerFactory:
+    return on_the_loop(make_server)
 
 
 def fault_for(rng: random.Random) -> Fault:

@@ -21,7 +21,7 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 from bimpe_mcp.sandbox import Fault, RecordedRequest, Sandbox
 from tests.conftest import ServerFactory
 from tests.support import data, error, text
-from tests.virtual_time import VirtualTimeLoop
+from tests.virtual_time import VirtualTimeLoop, on_the_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -33,6 +33,11 @@ SECOND_BACKOFF = (0.5, 1.0)
 @pytest.fixture
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     return ("asyncio", {"loop_factory": VirtualTimeLoop})
+
+
+@pytest.fixture
+def make_server(make_server: ServerFactory) -> ServerFactory:
+    return on_the_loop(make_server)
 
 
 @pytest.fixture(autouse=True)

@@ -2,13 +2,19 @@
 
 Sleeps, timeouts and deadlines then take no wall time but keep their order and their arithmetic, so a test can
 let code wait as it would in production and assert how long it waited. Only for tests whose work all happens on
-the loop (in-process client, server and sandbox): a thread or a subprocess would see the clock jump past it.
+the loop (in-process client, server and sandbox): a thread or a subprocess would see the clock jump past it. Their
+servers keep their state in memory (`on_the_loop`): a state file's statements run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import selectors
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.conftest import ServerFactory
 
 
 class _JumpingSelector(selectors.DefaultSelector):
@@ -36,3 +42,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._now += max(0.0, seconds)
+
+
+def on_the_loop(make_server: ServerFactory) -> ServerFactory:
+    """`make_server` with the state in this process's memory, whose statements run on the loop."""
+    return functools.partial(make_server, state_url="memory://")
