@@ -134,6 +134,17 @@ class ViewHost:
         """Every JSON-RPC message the view sent the host, in order."""
         return cast("list[dict[str, Any]]", await self.page.evaluate("() => window.received"))
 
+    async def tool_calls(self, **at_least: int) -> list[str]:
+        """The tools the view called through the host, in order, once the host has received at least `at_least[name]`
+        calls of each tool named: the view posts a request after it has drawn the state that says so."""
+        await self.page.wait_for_function(
+            """(least) => Object.entries(least).every(([name, n]) => window.received.filter(
+                 (m) => m.method === "tools/call" && m.params && m.params.name === name).length >= n)""",
+            arg=at_least,
+            polling=50,
+        )
+        return [m["params"]["name"] for m in await self.received() if m.get("method") == "tools/call"]
+
     async def sizes(self) -> list[dict[str, Any]]:
         """The sizes the view asked for (ui/notifications/size-changed), in order."""
         sent = await self.received()

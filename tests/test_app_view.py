@@ -354,7 +354,7 @@ async def test_a_host_that_never_answers_is_named_after_fifteen_seconds_and_the_
             retry = host.view.get_by_role("button", name="Try again")
             await retry.press("Enter")
             await turn_status.filter(has_text="Loading the transcript…").wait_for()
-            calls = [m["params"]["name"] for m in await host.received() if m.get("method") == "tools/call"]
+            calls = await host.tool_calls(list_calls=2, get_transcript=2)
             assert calls.count("list_calls") == 2 and calls.count("get_transcript") == 2
         assert host.problems == []
 
