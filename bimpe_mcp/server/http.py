@@ -338,19 +338,21 @@ def tenant_of(key: str) -> str:
 
 
 def _unverifiable(retry_after: int, said: str = KEY_UNVERIFIABLE) -> Response:
-    """503: the API (or the issuer) cannot be reached to verify the credential, which is neither accepted nor
-    refused."""
-    body = {"error": "temporarily_unavailable", "error_description": said}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after)})
+    """503: the API (or the issuer) cannot be reached to verify the credential."""
+    return _not_yet(503, "temporarily_unavailable", said, retry_after)
 
 
 def _too_many_to_verify(retry_after: int) -> Response:
-    """429: the sender's address had as many keys verified as BIMPE_HTTP_RATE_LIMIT allows it; this one is neither
-    accepted nor refused."""
+    """429: the sender's address had as many keys verified as BIMPE_HTTP_RATE_LIMIT allows it."""
     said = ("Too many API keys to verify from this address: each key this server has not verified lately counts "
             "against BIMPE_HTTP_RATE_LIMIT; send it again after the time in Retry-After")  # fmt: skip
-    body = {"error": "too_many_requests", "error_description": said}
-    return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
+    return _not_yet(429, "too_many_requests", said, retry_after)
+
+
+def _not_yet(status: int, error: str, said: str, retry_after: int) -> Response:
+    """A credential neither accepted nor refused: to be sent again after `retry_after` seconds."""
+    body = {"error": error, "error_description": said}
+    return JSONResponse(body, status_code=status, headers={"Retry-After": str(retry_after)})
 
 
 def _unauthorized(error: str, description: str, more: str = "") -> Response:

@@ -111,7 +111,7 @@ def _junk(fields: dict[str, Any]) -> bool:
 
 @asynccontextmanager
 async def answering_stdio(
-    stop_reading: anyio.CancelScope | None = None,
+    stop_reading: anyio.CancelScope,
 ) -> AsyncGenerator[tuple[MemoryObjectReceiveStream[SessionMessage | Exception], Any]]:
     """The SDK's stdio streams, with every unreadable line answered (or logged) here instead of reaching the server.
     Cancelling `stop_reading` ends what the server reads, as the end of stdin would.
@@ -122,7 +122,7 @@ async def answering_stdio(
         replies = write.clone()
 
         async def relay() -> None:
-            with stop_reading or anyio.CancelScope():
+            with stop_reading:
                 async with forward, replies:
                     async for item in read:
                         if not isinstance(item, Exception):
