@@ -1,3 +1,3 @@
-from bimpe_mcp.cli.main import main
+from bimpe_mcp.cli.start import main
 
 raise SystemExit(main())

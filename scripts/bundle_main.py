@@ -116,7 +116,7 @@ def main() -> int:
     for var in [v for v, value in os.environ.items() if v.startswith("BIMPE_") and value.startswith("${")]:
         del os.environ[var]
     try:
-        from bimpe_mcp.cli.main import main as serve
+        from bimpe_mcp.cli.start import main as serve
     except ImportError as exc:
         sys.stderr.write(
             f"bimpe-mcp: the bundled libraries do not load ({exc}). This bundle was built for {build['platform']}; "

@@ -46,5 +46,5 @@ async def test_build_makes_an_sdist_and_a_typed_wheel_with_complete_metadata(tmp
     assert "mcp-name: io.github.bimpeai/bimpe-mcp" in (meta.get_payload() or "")
     assert {u.split(",")[0] for u in meta.get_all("Project-URL") or []} >= {"Homepage", "Repository", "Issues"}
     assert any(r.startswith("mcp") for r in meta.get_all("Requires-Dist") or [])
-    assert "bimpe-mcp = bimpe_mcp.cli.main:main" in entry_points
+    assert "bimpe-mcp = bimpe_mcp.cli.start:main" in entry_points
     assert "Typing :: Typed" in (meta.get_all("Classifier") or [])

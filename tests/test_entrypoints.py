@@ -352,3 +352,92 @@ async def test_retries_are_quiet_at_the_default_level_and_one_line_each_at_info(
         tg.cancel_scope.cancel()
     assert "stamina" not in logs
     assert ("bimpe_mcp.retry: retry 1 of" in logs) is expect_line, logs
+
+
+# The command as its console script runs it (`bimpe_mcp.cli.start:main`), saying on stderr when the cyclic garbage
+# collector starts a collection, when start-up hands the collector back and when a tool is called.
+COLLECTOR_PROBE = """
+import gc, sys
+from mcp.server.mcpserver import MCPServer
+from bimpe_mcp.cli import collector, start
+
+def told(phase, info):
+    if phase == "start":
+        sys.stderr.write(f"collection of generation {info['generation']}\\n")
+
+gc.callbacks.append(told)
+handed_back = collector.started
+
+def started():
+    handed_back()
+    sys.stderr.write(f"started: collector on {gc.isenabled()}, frozen {gc.get_freeze_count()}\\n")
+
+collector.started = started
+call_tool = MCPServer.call_tool
+
+async def calling(self, name, *args, **kwargs):
+    sys.stderr.write(f"calling {name}\\n")
+    return await call_tool(self, name, *args, **kwargs)
+
+MCPServer.call_tool = calling
+raise SystemExit(start.main(sys.argv[1:]))
+"""
+
+
+async def serve_collector_probe(transport: str, tmp_path: Path) -> list[str]:
+    """The probe's stderr lines once it has listed the tools and read three pages of calls over `transport`."""
+    if transport == "stdio":
+        params = StdioServerParameters(
+            command=sys.executable, args=["-c", COLLECTOR_PROBE, "--sandbox"], env=child_env()
+        )
+        with (tmp_path / "stderr.txt").open("w+") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                await read_pages(client)
+            errlog.seek(0)
+            return errlog.read().splitlines()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [sys.executable, "-c", COLLECTOR_PROBE, "--sandbox", "--transport", "http", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    logs = ""
+    try:
+        assert proc.stderr is not None
+        logs = await read_until(proc.stderr, "streamable HTTP on")
+        found = re.search(r"streamable HTTP on (\S+) ", logs)
+        assert found, logs
+        async with Client(found.group(1)) as client:
+            await read_pages(client)
+    finally:
+        logs += stop(proc)
+        if proc.stderr:
+            proc.stderr.close()
+    return logs.splitlines()
+
+
+async def read_pages(client: Client) -> None:
+    assert len((await client.list_tools()).tools) >= 10
+    for page in (1, 2, 3):
+        assert (await client.call_tool("list_calls", {"limit": 50, "page": page})).is_error is False
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_the_collector_waits_while_the_server_starts_and_then_skips_what_start_up_made(
+    transport: str, tmp_path: Path
+) -> None:
+    told = [
+        line
+        for line in await serve_collector_probe(transport, tmp_path)
+        if line.startswith(("collection", "started", "calling"))
+    ]
+    calls = [i for i, line in enumerate(told) if line == "calling list_calls"]
+    assert len(calls) == 3, told
+    first, *_ = told
+    assert first.startswith("started: collector on True"), (
+        f"the collector comes back before the server serves, and not before: {told[:5]}"
+    )
+    assert int(first.rpartition(" ")[2]) > 50_000, "what start-up made is left out of later collections"
+    assert "collection of generation 0" in told[calls[0] : calls[-1]], "collections run as usual while it serves"

@@ -17,6 +17,7 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
+from bimpe_mcp.cli.collector import started
 from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, ignored, settings_from
 from bimpe_mcp.cli.launch import launch_command
 from bimpe_mcp.core.echo import shown
@@ -345,6 +346,7 @@ def _serve(opts: argparse.Namespace) -> int:
         sys.stderr.write(banner(settings))
     from bimpe_mcp.server.stdio import serve_stdio
 
+    started()
     anyio.run(serve_stdio, server)
     return 0
 
@@ -441,6 +443,7 @@ def _serve_http(opts: argparse.Namespace, settings: Settings) -> int:
     where = f"http://{shown_host}:{bound}{path}"
 
     def announce() -> None:
+        started()
         sys.stderr.write(
             f"{PROG} {__version__}: streamable HTTP on {where} (Ctrl+C stops it); {serving_what(settings)}\n"
         )
@@ -459,6 +462,7 @@ def _run_sandbox(opts: argparse.Namespace) -> int:
     from bimpe_mcp.sandbox import SandboxConfig, serve
 
     config = SandboxConfig(seed=opts.seed, calls=opts.calls, speed=opts.speed)
+    started()
     try:
         anyio.run(lambda: serve(host=opts.host, port=opts.port, config=config))
     except OSError as exc:
