@@ -23,6 +23,7 @@ from bimpe_mcp import __version__
 from bimpe_mcp.cli.main import banner
 from bimpe_mcp.core.settings import ConfigError, Settings
 from bimpe_mcp.sandbox import Fault, SandboxConfig, SandboxKeys, SandboxServer
+from bimpe_mcp.server.collector import YOUNG
 from tests.dist_support import console_script
 from tests.support import INITIALIZE, child_env, data, error
 
@@ -359,7 +360,8 @@ async def test_retries_are_quiet_at_the_default_level_and_one_line_each_at_info(
 COLLECTOR_PROBE = """
 import gc, sys
 from mcp.server.mcpserver import MCPServer
-from bimpe_mcp.cli import collector, start
+from bimpe_mcp.cli import start
+from bimpe_mcp.server import collector
 
 def told(phase, info):
     if phase == "start":
@@ -370,7 +372,8 @@ handed_back = collector.started
 
 def started():
     handed_back()
-    sys.stderr.write(f"started: collector on {gc.isenabled()}, frozen {gc.get_freeze_count()}\\n")
+    young = gc.get_threshold()[0]
+    sys.stderr.write(f"started: collector on {gc.isenabled()}, young {young}, frozen {gc.get_freeze_count()}\\n")
 
 collector.started = started
 call_tool = MCPServer.call_tool
@@ -433,11 +436,9 @@ async def test_the_collector_waits_while_the_server_starts_and_then_skips_what_s
         for line in await serve_collector_probe(transport, tmp_path)
         if line.startswith(("collection", "started", "calling"))
     ]
-    calls = [i for i, line in enumerate(told) if line == "calling list_calls"]
-    assert len(calls) == 3, told
+    assert told.count("calling list_calls") == 3, told
     first, *_ = told
-    assert first.startswith("started: collector on True"), (
-        f"the collector comes back before the server serves, and not before: {told[:5]}"
+    assert first.startswith(f"started: collector on True, young {YOUNG},"), (
+        f"no collection while the server starts, and the collector is back before it serves: {told[:5]}"
     )
     assert int(first.rpartition(" ")[2]) > 50_000, "what start-up made is left out of later collections"
-    assert "collection of generation 0" in told[calls[0] : calls[-1]], "collections run as usual while it serves"

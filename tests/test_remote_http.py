@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -23,6 +24,7 @@ from mcp.types import ElicitRequestParams, ElicitResult
 from pydantic_ai.mcp import MCPToolset
 
 from bimpe_mcp import __version__
+from bimpe_mcp.server.collector import YOUNG
 from tests.dist_support import TOOLS
 from tests.served import HttpServer, StandaloneSandbox
 from tests.support import assert_no_secret, data
@@ -319,6 +321,50 @@ async def test_two_stateless_workers_serve_a_handshake_era_client_across_both(
         if len(seen) >= 2:
             break
     assert len(seen) == 2, workers.log()
+
+
+# A sitecustomize module, which every interpreter of a server loads (its spawned workers too): each process records
+# whether it serves bimpe-mcp and how its cyclic garbage collector is set, whenever a threshold is set. (Not at exit:
+# a uvicorn worker ends by its signal, re-raised, which runs no exit handler.)
+COLLECTOR_RECORDS = """
+import gc, os, sys
+
+set_threshold = gc.set_threshold
+
+def recorded(*thresholds):
+    set_threshold(*thresholds)
+    serving = "bimpe_mcp.server.http" in sys.modules
+    young, frozen = gc.get_threshold()[0], gc.get_freeze_count()
+    with open(os.path.join(os.environ["COLLECTOR_RECORDS"], str(os.getpid())), "w") as f:
+        f.write(f"serving {serving}, young {young}, frozen {frozen}")
+
+gc.set_threshold = recorded
+"""
+
+
+@pytest.mark.anyio
+async def test_every_process_of_a_server_with_workers_sets_its_collector_for_serving(
+    sandbox: StandaloneSandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(COLLECTOR_RECORDS, "utf-8")
+    (tmp_path / "records").mkdir()
+    probe = {"PYTHONPATH": str(tmp_path / "site"), "COLLECTOR_RECORDS": str(tmp_path / "records")}
+    server = HttpServer(api_env(sandbox, BIMPE_API_KEY=sandbox.keys["full"], **probe), "--workers", "2", "--stateless")
+    try:
+        for _ in range(4):
+            async with connected(server.url, mode="legacy", fresh=True) as client:
+                assert len(data(await client.call_tool("list_calls", {"limit": 20}))["calls"]) == 20
+    finally:
+        server.stop()
+    records = [path.read_text("utf-8") for path in (tmp_path / "records").iterdir()]
+    served = [r for r in records if r.startswith("serving True")]
+    assert len(served) == 3, f"the supervisor and both workers: {records}"
+    for record in served:
+        found = re.fullmatch(r"serving True, young (\d+), frozen (\d+)", record)
+        assert found, record
+        assert int(found.group(1)) == YOUNG, record
+        assert int(found.group(2)) > 50_000, f"what start-up made is left out of later collections: {record}"
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):

@@ -17,13 +17,13 @@ from typing import NoReturn
 import anyio
 
 from bimpe_mcp import __version__
-from bimpe_mcp.cli.collector import started
 from bimpe_mcp.cli.flags import add_setting_flag, add_setting_flags, flag_fields, flags_of, ignored, settings_from
 from bimpe_mcp.cli.launch import launch_command
 from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings
 from bimpe_mcp.sandbox.hosts import is_loopback
 from bimpe_mcp.server.backend import with_sandbox
+from bimpe_mcp.server.collector import started
 from bimpe_mcp.server.log_setup import configure_logging
 
 log = logging.getLogger("bimpe_mcp")

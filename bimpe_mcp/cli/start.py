@@ -1,11 +1,11 @@
 """The `bimpe-mcp` command's entry point. It imports nothing but the collector's hold before it holds the collector
-(bimpe_mcp/cli/collector.py), so that start-up's every import runs without collections."""
+(bimpe_mcp/server/collector.py), so that start-up's every import runs without collections."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bimpe_mcp.cli.collector import hold, started
+from bimpe_mcp.server.collector import hold, started
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,7 @@ from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.settings import ENV_VARS, SECRET_FIELDS, ConfigError, Settings, env_text
 from bimpe_mcp.core.state import open_store
 from bimpe_mcp.sandbox.hosts import is_loopback
-from bimpe_mcp.server import oauth, telemetry
+from bimpe_mcp.server import collector, oauth, telemetry
 from bimpe_mcp.server.backend import with_sandbox
 from bimpe_mcp.server.build import Inbound
 from bimpe_mcp.server.keys import SENDER, GateVerifier, KeyCheck, TooManyToVerify, Unverifiable
@@ -448,7 +448,9 @@ def worker_app() -> ASGIApp:
     configure_logging(settings.log_level)
     options = json.loads(os.environ[SERVING_ENV])
     origin = options.pop("origin")
-    return build_app(settings, Serving(**options), origin)
+    app = build_app(settings, Serving(**options), origin)
+    collector.settled()
+    return app
 
 
 def serve(
