@@ -254,6 +254,51 @@ async def test_sigterm_from_a_host_closes_the_servers_state_before_the_process_e
             stream.close()
 
 
+# The server whose shutdown never ends: closing its API connections waits forever, once it has said so.
+HANGING_SHUTDOWN = """
+import sys
+import anyio
+from bimpe_mcp.cli import start
+from bimpe_mcp.tools.state import Connector
+
+async def hangs(self):
+    sys.stderr.write("closing the API connections hangs\\n")
+    sys.stderr.flush()
+    await anyio.sleep_forever()
+
+Connector.aclose = hangs
+raise SystemExit(start.main(sys.argv[1:]))
+"""
+
+
+async def test_a_second_signal_ends_a_server_whose_shutdown_hangs_at_once() -> None:
+    """Ctrl+C twice, or a process manager's second SIGTERM: the first starts the clean stop, which here never ends;
+    the second ends the process at once, with the code of the signal."""
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
+        [sys.executable, "-c", HANGING_SHUTDOWN, "--sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **child_env()},
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(json.dumps(INITIALIZE) + "\n")
+        proc.stdin.flush()
+        await read_until(proc.stdout, '"id":1')
+        proc.send_signal(signal.SIGTERM)
+        await read_until(proc.stderr, "closing the API connections hangs")
+        proc.send_signal(signal.SIGINT)
+        assert ended(proc, 10, "a second signal") == 130
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+
+
 async def test_a_client_that_stops_reading_the_output_ends_the_server_with_one_line() -> None:
     """A client that closes its end of the server's stdout but not stdin: the next answer cannot be written, and the
     server ends (1, one line on stderr) instead of waiting for another line to end with a traceback."""
