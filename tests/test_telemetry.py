@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
@@ -25,6 +26,7 @@ from mcp.types import INVALID_PARAMS
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from bimpe_mcp.sandbox import NO_ANSWER_DESTINATION
 from tests.dist_support import console_script
 from tests.otlp_support import Point, Received, Receiver, Span
 from tests.served import HttpServer, StandaloneSandbox
@@ -216,6 +218,38 @@ async def test_metrics_count_operations_calls_placed_by_outcome_and_refusals_by_
     assert placed == [({"bimpe.outcome": status, "bimpe.is_test_call": True}, 1.0)]
     refused = [(p.attributes, p.value) for p in points(got, "bimpe.calls.refused")]
     assert refused == [({"bimpe.rule": "premium_rate", "bimpe.is_test_call": True}, 1.0)]
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_its_client_cancels_is_measured_as_cancelled(
+    sandbox: StandaloneSandbox, receiver: Receiver, tmp_path: Path
+) -> None:
+    params = stdio_params(sandbox, receiver, OTEL_METRIC_EXPORT_INTERVAL="60000")
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            placed = data(await client.call_tool("place_call", {"destination": NO_ANSWER_DESTINATION}))
+            waiting = anyio.Event()
+
+            async def progressed(progress: float, total: float | None, message: str | None) -> None:
+                waiting.set()
+
+            async def wait() -> None:
+                arguments = {"call_id": placed["call_id"], "timeout_seconds": 120}
+                await client.call_tool("wait_for_call", arguments, progress_callback=progressed)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                with anyio.fail_after(30):
+                    await waiting.wait()
+                tg.cancel_scope.cancel()
+            assert data(await client.call_tool("get_call", {"call_id": placed["call_id"]}))["id"] == placed["call_id"]
+
+    def measured(r: Received) -> list[Point]:
+        durations = points(r, "mcp.server.operation.duration")
+        return [p for p in durations if p.attributes.get("gen_ai.tool.name") == "wait_for_call"]
+
+    got = receiver.wait_for("the cancelled call's duration", lambda r: bool(measured(r)))
+    assert [(p.attributes.get("error.type"), p.value) for p in measured(got)] == [("CancelledError", 1)]
 
 
 # --- HTTP: the traceparent header, and the tenant ------------------------------------------------------------------
