@@ -96,3 +96,39 @@ async def test_json_nested_to_any_depth_is_a_parse_error_and_the_server_goes_on(
     assert all(m["error"]["code"] == -32700 and "Parse error" in m["error"]["message"] for m in errors), errors
     assert seen[-1] == {"jsonrpc": "2.0", "id": 5, "result": {}}
     assert "Traceback" not in logs and "RecursionError" not in logs, logs
+
+
+def request(id_: int, method: str, params: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
+
+
+async def test_params_of_the_wrong_shape_are_answered_naming_each_field_and_never_a_key(tmp_path: Path) -> None:
+    """The SDK answers such a request -32602 "Invalid request parameters" and nothing more; each wrong field is named
+    here, with what it must be. A key the client chose is repeated only when short and not shaped like a secret."""
+    chosen = {"sk_live_0123456789abcdef": 1, "line\u2028break": 2, "my key": 3, "plain": 4, "more": 5}
+    completion = {"ref": {"type": "ref/prompt", "name": "summarize_call"}, "argument": {"name": "call_id", "value": ""}}
+    lines = [json.dumps(INITIALIZE), '{"jsonrpc":"2.0","method":"notifications/initialized"}']
+    lines += [
+        request(2, "tools/call", {"name": "list_calls", "arguments": [1, 2]}),
+        request(3, "tools/call", {"arguments": {}}),
+        request(4, "resources/read", {"uri": 5}),
+        request(5, "completion/complete", completion | {"context": {"arguments": chosen}}),
+        json.dumps(PING | {"id": 6}),
+    ]
+    seen, logs = await exchange(tmp_path, lines, 6)
+    said = {m["id"]: m["error"] for m in seen if "error" in m}
+    assert {e["code"] for e in said.values()} == {-32602} and sorted(said) == [2, 3, 4, 5], seen
+    assert said[2]["message"] == "Invalid request parameters: params.arguments: Input should be a valid dictionary"
+    assert said[3]["message"] == "Invalid request parameters: params.name: Field required"
+    assert said[4]["message"] == "Invalid request parameters: params.uri: Input should be a valid string"
+    assert said[4]["data"] == {"problems": ["params.uri: Input should be a valid string"]}
+    arguments = "params.context.arguments"
+    assert said[5]["data"]["problems"] == [
+        f"{arguments}[a key of 24 characters]: Input should be a valid string",
+        f"{arguments}[a key of 10 characters]: Input should be a valid string",
+        f"{arguments}['my key']: Input should be a valid string",
+    ]
+    assert said[5]["message"].endswith(f"{arguments}['my key']: Input should be a valid string; and 2 more")
+    assert "sk_live" not in json.dumps(seen) and "\u2028" not in json.dumps(seen, ensure_ascii=False)
+    assert seen[-1] == {"jsonrpc": "2.0", "id": 6, "result": {}}
+    assert "Traceback" not in logs

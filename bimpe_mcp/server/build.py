@@ -21,7 +21,7 @@ from bimpe_mcp.core.settings import Settings
 from bimpe_mcp.policy.summary import summary as policy_summary
 from bimpe_mcp.reading.watch import Watcher
 from bimpe_mcp.server.prompts import prompt_check, register_prompts
-from bimpe_mcp.server.protocol import listen_watches, log_routes, register_protocol
+from bimpe_mcp.server.protocol import listen_watches, log_routes, params_named, register_protocol
 from bimpe_mcp.server.resources import register_resources
 from bimpe_mcp.server.telemetry import instrumented
 from bimpe_mcp.tools import tool_set
@@ -158,7 +158,7 @@ def build_server(
         lifespan=lifespan,
         tools=tool_set(read_only=settings.read_only, settings=settings),
         subscriptions=bus,
-        middleware=[log_routes, listen_watches(bus), prompt_check],
+        middleware=[log_routes, listen_watches(bus), prompt_check, params_named],
         extensions=[views_app()],
         token_verifier=inbound.verifier if inbound else None,
         auth=inbound.auth if inbound else None,

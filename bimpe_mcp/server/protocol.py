@@ -31,8 +31,11 @@ from mcp.types import (
     UnsubscribeRequestParams,
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
+from bimpe_mcp.core.echo import shown
 from bimpe_mcp.core.log_routes import LOG_LEVEL_META_KEY, Route, level_named
+from bimpe_mcp.core.render import safe_line
 from bimpe_mcp.reading.watch import SESSION_WATCHES, Watch, WatchLimitError
 from bimpe_mcp.server.sdk import connection_of, lowlevel
 from bimpe_mcp.tools.state import AppState
@@ -189,6 +192,41 @@ def _publisher(bus: SubscriptionBus, uri: str) -> Callable[[], Any]:
         await bus.publish(ResourceUpdated(uri=uri))
 
     return publish
+
+
+# How many wrong fields a -32602 names (the rest are counted).
+NAMED_PROBLEMS = 3
+
+
+async def params_named(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+    """Middleware: a request whose params do not have its method's shape is answered -32602 naming each wrong field
+    and what it must be, where the SDK says only "Invalid request parameters". Never the value sent: a field's path
+    and the rule it broke come from the method's schema (a key the client chose is repeated only short and
+    key-free). Anything else the SDK validates (a result, say) is left to it."""
+    try:
+        return await call_next(ctx)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        if not errors or any(not error["loc"] or error["loc"][0] != "params" for error in errors):
+            raise
+        problems = [f"{_path(error['loc'])}: {safe_line(error['msg'])}" for error in errors]
+        more = len(problems) - NAMED_PROBLEMS
+        said = "; ".join(problems[:NAMED_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+        raise MCPError(
+            INVALID_PARAMS, f"Invalid request parameters: {said}", data={"problems": problems[:NAMED_PROBLEMS]}
+        ) from None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """`params.arguments`, `params.context.arguments['my key']`, `...[a key of 16 characters]`: a name as itself
+    where it is one, anything else (an index, a key the client chose) in brackets, as `shown` allows."""
+    text = ""
+    for part in loc:
+        if isinstance(part, str) and part.isidentifier() and shown(part, clean=str) == part:
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part}]" if isinstance(part, int) else f"[{shown(part, 24, noun='a key')}]"
+    return text
 
 
 def member(value: object, key: str) -> object:
