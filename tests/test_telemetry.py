@@ -12,7 +12,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,18 +189,25 @@ async def test_spans_of_a_stdio_session_join_the_clients_trace_with_api_requests
     assert_nothing_secret(got, numbers_the_api_holds(sandbox, sandbox.agents["live"]) | {FAILED_DESTINATION, PREMIUM})
 
 
+@asynccontextmanager
+async def metered(sandbox: StandaloneSandbox, receiver: Receiver, tmp_path: Path) -> AsyncGenerator[Client]:
+    """A stdio session whose metrics arrive once, as the server exits: the export interval outlasts any test, so
+    what the receiver gets is the last collection."""
+    params = stdio_params(sandbox, receiver, OTEL_METRIC_EXPORT_INTERVAL="60000")
+    with (tmp_path / "stderr.txt").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="auto") as client:
+            yield client
+
+
 @pytest.mark.anyio
 async def test_metrics_count_operations_calls_placed_by_outcome_and_refusals_by_rule(
     sandbox: StandaloneSandbox, receiver: Receiver, tmp_path: Path
 ) -> None:
-    params = stdio_params(sandbox, receiver, OTEL_METRIC_EXPORT_INTERVAL="60000")
-    with (tmp_path / "stderr.txt").open("w+") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode="auto") as client:
-            call_id, status = await a_session_of_reads_and_calls(client)
-            assert (await client.get_prompt("summarize_call", {"call_id": call_id})).messages
-            with pytest.raises(MCPError):
-                await client.get_prompt("no_such_prompt", {})
-    # Long export intervals: what arrives is the last collection, sent as the server exits.
+    async with metered(sandbox, receiver, tmp_path) as client:
+        call_id, status = await a_session_of_reads_and_calls(client)
+        assert (await client.get_prompt("summarize_call", {"call_id": call_id})).messages
+        with pytest.raises(MCPError):
+            await client.get_prompt("no_such_prompt", {})
     got = receiver.wait_for("the counters", lambda r: bool(points(r, "bimpe.calls.refused")))
     durations = points(got, "mcp.server.operation.duration")
     assert {p.kind for p in durations} == {"histogram"} and {p.unit for p in durations} == {"s"}
@@ -224,25 +232,23 @@ async def test_metrics_count_operations_calls_placed_by_outcome_and_refusals_by_
 async def test_a_tool_call_its_client_cancels_is_measured_as_cancelled(
     sandbox: StandaloneSandbox, receiver: Receiver, tmp_path: Path
 ) -> None:
-    params = stdio_params(sandbox, receiver, OTEL_METRIC_EXPORT_INTERVAL="60000")
-    with (tmp_path / "stderr.txt").open("w+") as errlog:
-        async with Client(stdio_client(params, errlog=errlog)) as client:
-            placed = data(await client.call_tool("place_call", {"destination": NO_ANSWER_DESTINATION}))
-            waiting = anyio.Event()
+    async with metered(sandbox, receiver, tmp_path) as client:
+        placed = data(await client.call_tool("place_call", {"destination": NO_ANSWER_DESTINATION}))
+        waiting = anyio.Event()
 
-            async def progressed(progress: float, total: float | None, message: str | None) -> None:
-                waiting.set()
+        async def progressed(progress: float, total: float | None, message: str | None) -> None:
+            waiting.set()
 
-            async def wait() -> None:
-                arguments = {"call_id": placed["call_id"], "timeout_seconds": 120}
-                await client.call_tool("wait_for_call", arguments, progress_callback=progressed)
+        async def wait() -> None:
+            arguments = {"call_id": placed["call_id"], "timeout_seconds": 120}
+            await client.call_tool("wait_for_call", arguments, progress_callback=progressed)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(wait)
-                with anyio.fail_after(30):
-                    await waiting.wait()
-                tg.cancel_scope.cancel()
-            assert data(await client.call_tool("get_call", {"call_id": placed["call_id"]}))["id"] == placed["call_id"]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            with anyio.fail_after(30):
+                await waiting.wait()
+            tg.cancel_scope.cancel()
+        assert data(await client.call_tool("get_call", {"call_id": placed["call_id"]}))["id"] == placed["call_id"]
 
     def measured(r: Received) -> list[Point]:
         durations = points(r, "mcp.server.operation.duration")
