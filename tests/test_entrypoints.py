@@ -144,10 +144,12 @@ def ended(proc: subprocess.Popen[str], within: float, after: str) -> int:
         raise AssertionError(f"still running {within} s after {after}") from None
 
 
-def spawn_stdio(stdin: int, stdout: int, **env: str) -> subprocess.Popen[str]:
-    """`bimpe-mcp --sandbox` over stdio, as a host or a terminal starts it; stderr is piped."""
+def spawn_stdio(stdin: int, stdout: int, probe: str | None = None, **env: str) -> subprocess.Popen[str]:
+    """`bimpe-mcp --sandbox` over stdio, as a host or a terminal starts it (or the command under a `probe` script);
+    stderr is piped."""
+    command = [console_script()] if probe is None else [sys.executable, "-c", probe]
     return subprocess.Popen(
-        [console_script(), "--sandbox"],
+        [*command, "--sandbox"],
         stdin=stdin,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -274,14 +276,7 @@ raise SystemExit(start.main(sys.argv[1:]))
 async def test_a_second_signal_ends_a_server_whose_shutdown_hangs_at_once() -> None:
     """Ctrl+C twice, or a process manager's second SIGTERM: the first starts the clean stop, which here never ends;
     the second ends the process at once, with the code of the signal."""
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a quick spawn; reads below go through a worker thread
-        [sys.executable, "-c", HANGING_SHUTDOWN, "--sandbox"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **child_env()},
-    )
+    proc = spawn_stdio(subprocess.PIPE, subprocess.PIPE, HANGING_SHUTDOWN)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         proc.stdin.write(json.dumps(INITIALIZE) + "\n")
